@@ -1,0 +1,28 @@
+# The two commands: `make demo` runs llmlens with demo data; `make test` runs the whole test suite.
+.PHONY: demo test lint bench venv
+
+PY ?= python3
+
+venv:
+	@test -x .venv/bin/python || $(PY) -m venv .venv
+	@.venv/bin/python -m pip install -q --upgrade pip
+	@.venv/bin/python -m pip install -q -e '.[server]'
+
+demo: venv
+	.venv/bin/llmlens serve --demo --data .llmlens-demo
+
+test:
+	./scripts/setup-test-env.sh
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/mypy
+	.venv/bin/pytest -q
+
+lint:
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/mypy
+
+bench:
+	./scripts/setup-test-env.sh
+	.venv/bin/python -m benchmarks

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Everything the test suite needs on a fresh Debian machine: the venv with the server and test
+# extras, Debian's Chromium (browser tests) and ClickHouse server (store tests on ClickHouse).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[server,test]'
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server clickhouse-client)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" fonts-dejavu-core >/dev/null
+fi

@@ -1,0 +1,1 @@
+"""llmlens: LLM observability. The SDK facade lands here."""

@@ -1,0 +1,5 @@
+import sys
+
+from llmlens.cli import main
+
+sys.exit(main())

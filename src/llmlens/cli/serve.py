@@ -1,0 +1,118 @@
+"""`llmlens serve`: the server on an embedded store, optionally filled with demo data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._common import CliError, add_config_option, load_cli_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_option(parser)
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 4318; 0 picks a free one)")
+    parser.add_argument("--data", type=Path, dest="data_dir", help="data directory (default ./.llmlens)")
+    parser.add_argument("--store", help="store URL: duckdb://PATH or clickhouse://user:pass@host:port/db")
+    parser.add_argument("--demo", action="store_true", default=None, help="fill the store with demo traffic first")
+    parser.add_argument("--price-file", type=Path, help="custom prices (TOML or YAML)")
+    parser.add_argument("--project", help="default project for events that name none")
+    parser.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317, 0 disables)")
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="gateway upstream (repeatable), e.g. --upstream vllm=http://127.0.0.1:8000/v1",
+    )
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
+
+
+def _upstreams(pairs: list[str], base: dict[str, str]) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    merged = dict(base)
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise CliError(f"--upstream must be NAME=http(s)://..., got {pair!r}")
+        merged[name.strip()] = url.strip()
+    return merged
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    overrides: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data_dir,
+        "store": args.store,
+        "demo": args.demo,
+        "price_file": args.price_file,
+        "project": args.project,
+        "otlp_grpc_port": args.otlp_grpc_port,
+        "log_level": args.log_level,
+    }
+    settings = load_cli_settings(args, **overrides)
+    upstreams = _upstreams(args.upstream, settings.upstreams)
+    if upstreams is not None:
+        from dataclasses import replace
+
+        settings = replace(settings, upstreams=upstreams)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+    from llmlens.server import build_state, create_app
+
+    try:
+        state = build_state(settings)
+    except Exception as exc:
+        raise CliError(f"cannot open the store: {exc}") from None
+    app = create_app(settings, state=state)
+    if settings.demo:
+        from llmlens.demo import load_demo
+
+        state.writer.start()
+        count = load_demo(state.pipeline, project=settings.project)
+        print(f"llmlens: demo data loaded ({count} events)", file=sys.stderr)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    ready_file: Path | None = args.ready_file
+
+    original_startup = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original_startup(sockets=sockets)
+        port = settings.port
+        for s in server.servers:
+            for sock in s.sockets:
+                port = sock.getsockname()[1]
+        url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{port}"
+        print(
+            f"llmlens: serving on {url}  (UI {url}/, OTLP {url}/v1/traces, data {settings.store or settings.data_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if ready_file is not None:
+            ready_file.write_text(url)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+    return 0

@@ -1,0 +1,44 @@
+"""Decoded records -> pricing -> redaction -> group-committed store write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from llmlens.model import Feedback, Span
+from llmlens.pricing import PriceBook
+
+from ._writer import GroupCommitWriter
+
+SpanTransform = Callable[[Span], None]
+
+
+class IngestPipeline:
+    """Every ingestion path (native API, OTLP, gateway, import, demo) ends here."""
+
+    def __init__(self, writer: GroupCommitWriter, prices: PriceBook) -> None:
+        self.writer = writer
+        self.prices = prices
+        # Run on every span before it is stored, in order (e.g. redaction, trace context inheritance).
+        self.transforms: list[SpanTransform] = []
+
+    def prepare(self, spans: Sequence[Span]) -> None:
+        price = self.prices.price_span
+        transforms = self.transforms
+        for span in spans:
+            price(span)
+            for transform in transforms:
+                transform(span)
+
+    async def ingest(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> None:
+        """Price, transform and commit; returns once durable. Raises Backpressure when full."""
+        if not spans and not feedback:
+            return
+        self.prepare(spans)
+        await asyncio.wrap_future(self.writer.submit(spans, feedback))
+
+    def ingest_sync(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> None:
+        if not spans and not feedback:
+            return
+        self.prepare(spans)
+        self.writer.write_now(spans, feedback)

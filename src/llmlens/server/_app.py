@@ -1,0 +1,84 @@
+"""create_app: the llmlens ASGI application (UI, APIs, OTLP receivers, gateway) over one store."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from types import ModuleType
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from llmlens.ingest import GroupCommitWriter, IngestPipeline
+from llmlens.pricing import PriceBook
+from llmlens.settings import Settings
+from llmlens.store import Store, open_store
+
+from ._http import HttpError, error_response
+from ._state import AppState
+
+logger = logging.getLogger("llmlens.server")
+
+# Each module exposes routes() and optionally `async startup(state)` / `async shutdown(state)`.
+ROUTE_MODULES: tuple[str, ...] = (
+    "llmlens.server.routes.health",
+    "llmlens.server.routes.ingest",
+    "llmlens.server.routes.sql",
+)
+
+
+def build_state(settings: Settings, store: Store | None = None) -> AppState:
+    store = store or open_store(settings.store or None, settings.data_dir)
+    writer = GroupCommitWriter(store, max_queued_events=settings.max_queued_events)
+    pipeline = IngestPipeline(writer, PriceBook.load(settings.price_file))
+    return AppState(settings=settings, store=store, writer=writer, pipeline=pipeline)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+
+def create_app(settings: Settings, store: Store | None = None, *, state: AppState | None = None) -> Starlette:
+    state = state or build_state(settings, store)
+    modules: list[ModuleType] = [importlib.import_module(name) for name in ROUTE_MODULES]
+    routes: list[BaseRoute] = [r for m in modules for r in m.routes()]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.writer.start()
+        started: list[ModuleType] = []
+        try:
+            for module in modules:
+                startup = getattr(module, "startup", None)
+                if startup is not None:
+                    await startup(state)
+                started.append(module)
+            yield
+        finally:
+            for module in reversed(started):
+                shutdown = getattr(module, "shutdown", None)
+                if shutdown is not None:
+                    try:
+                        await shutdown(state)
+                    except Exception:
+                        logger.exception("shutdown of %s failed", module.__name__)
+            state.writer.stop()
+            state.store.close()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HttpError: _http_error, Exception: _unexpected},
+    )
+    app.state.llmlens = state
+    return app

@@ -1,0 +1,178 @@
+"""Typed settings, read once at the edge (CLI flags > environment > llmlens.toml > defaults).
+
+Every setting has an `LLMLENS_<NAME>` environment variable and a key in `llmlens.toml`; the README
+table is generated from SETTINGS and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A bad configuration value; the message names the setting and where it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4318
+    data_dir: Path = Path(".llmlens")
+    store: str = ""
+    price_file: Path | None = None
+    project: str = "default"
+    max_body_bytes: int = 50 * 1024 * 1024
+    max_queued_events: int = 200_000
+    sql_timeout_s: float = 30.0
+    sql_max_rows: int = 10_000
+    otlp_grpc_port: int = 4317
+    demo: bool = False
+    log_level: str = "info"
+    upstreams: dict[str, str] = field(default_factory=dict)
+    budgets: dict[str, Any] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alert_interval_s: float = 60.0
+    notifiers: list[dict[str, Any]] = field(default_factory=list)
+    retention_days: int = 0
+    redaction: dict[str, Any] = field(default_factory=dict)
+    auth: str = "auto"
+    forward: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+# name -> (help text, example). The README's configuration table comes from here.
+SETTINGS_HELP: dict[str, tuple[str, str]] = {
+    "host": ("Address the server binds.", "127.0.0.1"),
+    "port": ("HTTP port: UI, API, OTLP/HTTP (/v1/traces, /v1/logs) and the gateway (/proxy/...).", "4318"),
+    "data_dir": ("Folder of the embedded DuckDB store (`llmlens.duckdb`) and other state.", ".llmlens"),
+    "store": (
+        "Store URL: `duckdb://PATH` (default: under data_dir) or `clickhouse://user:pass@host:port/db`.",
+        "",
+    ),
+    "price_file": (
+        "TOML or YAML price file for self-hosted or negotiated models; overrides genai-prices.",
+        "prices.toml",
+    ),
+    "project": ("Project for events that name none.", "default"),
+    "max_body_bytes": ("Largest accepted request body (413 above).", "52428800"),
+    "max_queued_events": ("Events waiting for the writer before ingest answers 503 + Retry-After.", "200000"),
+    "sql_timeout_s": ("Statement timeout of the SQL console and `llmlens sql`.", "30"),
+    "sql_max_rows": ("Row limit of the SQL console.", "10000"),
+    "otlp_grpc_port": ("OTLP/gRPC receiver port; 0 disables it.", "4317"),
+    "demo": ("Fill the store with demo traffic at start-up.", "false"),
+    "log_level": ("Server log level.", "info"),
+    "upstreams": (
+        "Gateway upstreams, name -> base URL (`openai` and `anthropic` have defaults).",
+        '{vllm = "http://127.0.0.1:8000/v1"}',
+    ),
+    "budgets": ("Spend limits: per-user tiers and per-feature monthly limits.", "see Budgets"),
+    "alerts": ("Alert rules (array of tables).", "see Alerts"),
+    "alert_interval_s": ("How often the alert evaluator runs.", "60"),
+    "notifiers": ("Alert notification targets: webhook, slack, log.", "see Alerts"),
+    "retention_days": ("Delete data older than this many days; 0 keeps everything.", "0"),
+    "redaction": ("PII redaction patterns and mode.", "see Security"),
+    "auth": ("`on`, `off` or `auto` (on whenever the server binds a non-loopback address).", "auto"),
+    "forward": (
+        "Forward every received span as OTLP to these collectors (url, headers).",
+        "see Integrations",
+    ),
+    "extra": ("Free-form settings for extensions.", "{}"),
+}
+
+_ENV_PREFIX = "LLMLENS_"
+
+
+def _coerce(name: str, raw: Any, annotation: str, source: str) -> Any:
+    try:
+        if annotation.startswith(("dict", "list")):
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            expected = dict if annotation.startswith("dict") else list
+            if not isinstance(value, expected):
+                raise TypeError(f"expected a {expected.__name__}")
+            return value
+        if annotation == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"not a boolean: {raw!r}")
+        if annotation == "int":
+            if isinstance(raw, bool):
+                raise ValueError("not an integer")
+            return int(raw)
+        if annotation == "float":
+            return float(raw)
+        if annotation.startswith("Path"):
+            return None if raw in (None, "") else Path(str(raw)).expanduser()
+        return str(raw)
+    except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"{name} from {source}: {exc}") from None
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then llmlens.toml (`--config`, `LLMLENS_CONFIG`, or ./llmlens.toml), then env, then flags."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    annotations = {f.name: str(f.type) for f in fields(Settings)}
+    path = config_path or (Path(env["LLMLENS_CONFIG"]) if env.get("LLMLENS_CONFIG") else None)
+    if path is None and Path("llmlens.toml").is_file():
+        path = Path("llmlens.toml")
+    if path is not None:
+        try:
+            doc = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SettingsError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        for key, raw in doc.items():
+            if key not in annotations:
+                raise SettingsError(f"unknown setting {key!r} in {path}; known: {', '.join(annotations)}")
+            values[key] = _coerce(key, raw, annotations[key], str(path))
+    for name, annotation in annotations.items():
+        env_name = _ENV_PREFIX + name.upper()
+        if env_name in env:
+            values[name] = _coerce(name, env[env_name], annotation, f"${env_name}")
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in annotations:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, raw, annotations[name], "the command line")
+    settings = replace(Settings(), **values)
+    if not 0 <= settings.port < 65536:
+        raise SettingsError(f"port must be 0-65535, got {settings.port}")
+    return settings
+
+
+def settings_table() -> str:
+    """The README's configuration table, in Markdown."""
+    defaults = Settings()
+    lines = [
+        "| setting (`llmlens.toml`) | environment | default | what it does |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in fields(Settings):
+        help_text, _ = SETTINGS_HELP[f.name]
+        default = getattr(defaults, f.name)
+        shown = "" if default in (None, "", {}, []) else str(default)
+        lines.append(f"| `{f.name}` | `{_ENV_PREFIX}{f.name.upper()}` | `{shown}` | {help_text} |")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""DuckDB schema: versioned migrations run at start-up, base tables and the article's views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+
+_SQL_TYPES: dict[ColumnType, str] = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "json": "JSON",
+    "timestamp": "TIMESTAMP",
+}
+
+SCHEMA_VERSION = 1
+
+# A view reads only the project named by the connection variable, when one is set.
+_PROJECT_FILTER = "(getvariable('llmlens_project') IS NULL OR {alias}project = getvariable('llmlens_project'))"
+
+
+def _create_table(name: str, columns: tuple[tuple[str, ColumnType, str], ...]) -> str:
+    cols = ",\n  ".join(
+        f'"{col}" {_SQL_TYPES[kind]}' + (" NOT NULL" if col in ("project", "timestamp") else "")
+        for col, kind, _ in columns
+    )
+    return f"CREATE TABLE IF NOT EXISTS store.{name} (\n  {cols},\n  ingested_at TIMESTAMP\n)"
+
+
+def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS store")
+    con.execute(_create_table("spans", SPAN_COLUMNS))
+    con.execute(_create_table("feedback", FEEDBACK_COLUMNS))
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
+
+_SPANS_VIEW = f"""
+CREATE OR REPLACE VIEW main.spans AS
+SELECT * EXCLUDE (ingested_at) FROM store.spans WHERE {_PROJECT_FILTER.format(alias="")}
+"""
+
+_LLM_LOGS = f"""
+CREATE OR REPLACE VIEW main.llm_logs AS
+SELECT
+  s.timestamp, s.model, s.prompt, s.response, s.prompt_tokens, s.completion_tokens, s.total_tokens,
+  s.latency_ms, s.cost_usd, s.metadata, s.user_id, s.session_id, s.feature, s.template_id,
+  s.template_version, s.variables, s.message_id, f.user_satisfaction,
+  s.trace_id, s.span_id, s.parent_span_id, s.provider, s.response_model, s.streamed, s.ttft_ms,
+  s.tokens_per_second, s.status, s.error_type, s.error_message, s.cached_tokens, s.cache_write_tokens,
+  s.reasoning_tokens, s.tool_calls, s.finish_reason, s.temperature, s.max_tokens, s.environment,
+  s.service, s.computed_cost_usd, s.cost_source, s.price_version, s.input_messages, s.output_messages,
+  s.cache_hit, s.cost_saved_usd, s.blocked, s.replay_of, s.project
+FROM store.spans s
+LEFT JOIN (
+  SELECT project, message_id,
+         AVG(CASE WHEN feedback_type = 'thumbs_up' THEN 1.0 ELSE 0.0 END) AS user_satisfaction
+  FROM store.feedback GROUP BY project, message_id
+) f ON f.project = s.project AND f.message_id = s.message_id
+WHERE s.kind = 'llm' AND {_PROJECT_FILTER.format(alias="s.")}
+"""
+
+_TOOL_LOGS = f"""
+CREATE OR REPLACE VIEW main.tool_logs AS
+SELECT
+  timestamp, tool_name, tool_args AS args, tool_result AS result, latency_ms, tool_success AS success,
+  error_message AS error, user_id, session_id, feature, environment, trace_id, span_id, parent_span_id,
+  project
+FROM store.spans
+WHERE kind = 'tool' AND {_PROJECT_FILTER.format(alias="")}
+"""
+
+_RETRIEVAL_LOGS = f"""
+CREATE OR REPLACE VIEW main.retrieval_logs AS
+SELECT
+  timestamp, retrieval_query AS query, documents, json_array_length(documents) AS num_documents,
+  latency_ms, user_id, session_id, feature, environment, trace_id, span_id, parent_span_id, project
+FROM store.spans
+WHERE kind = 'retrieval' AND {_PROJECT_FILTER.format(alias="")}
+"""
+
+# `feature` is the feature of the message being rated. No `latency_ms` or `model` here, so the
+# article's JOIN with llm_logs stays unambiguous.
+_FEEDBACK_EVENTS = f"""
+CREATE OR REPLACE VIEW main.feedback_events AS
+SELECT
+  fb.user_id, fb.session_id, fb.message_id, fb.feedback_type, fb.feedback_text, fb.timestamp,
+  m.feature, fb.trace_id, fb.span_id, fb.feedback_id, fb.metadata, fb.project
+FROM store.feedback fb
+LEFT JOIN (
+  SELECT project, message_id, any_value(feature) AS feature
+  FROM store.spans WHERE kind = 'llm' AND message_id IS NOT NULL GROUP BY project, message_id
+) m ON m.project = fb.project AND m.message_id = fb.message_id
+WHERE {_PROJECT_FILTER.format(alias="fb.")}
+"""
+
+VIEWS = (_SPANS_VIEW, _LLM_LOGS, _TOOL_LOGS, _RETRIEVAL_LOGS, _FEEDBACK_EVENTS)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the database to SCHEMA_VERSION, one migration per transaction. Returns the old version."""
+    con.execute("CREATE TABLE IF NOT EXISTS llmlens_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    row = con.execute("SELECT value FROM llmlens_meta WHERE key = 'schema_version'").fetchone()
+    current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this data directory has schema version {current}, newer than this llmlens ({SCHEMA_VERSION}); "
+            "upgrade llmlens"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN")
+        try:
+            MIGRATIONS[version - 1](con)
+            con.execute("INSERT OR REPLACE INTO llmlens_meta VALUES ('schema_version', ?)", [str(version)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    for view in VIEWS:
+        con.execute(view)
+    return current

@@ -1,0 +1,195 @@
+"""The embedded DuckDB store: one file under the data directory, group-committed writes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from llmlens.model import Feedback, Span
+
+from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from .._protocol import QueryResult, SqlFailed, WriteResult
+from ._sandbox import check_user_sql
+from ._schema import migrate
+
+# A retried span carries its original start time; look for an earlier copy this far around it.
+_DEDUPE_WINDOW_US = 3_600_000_000
+
+
+def _to_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _column_arrays(
+    records: Sequence[Any], columns: tuple[tuple[str, ColumnType, str], ...]
+) -> dict[str, np.ndarray[Any, Any]]:
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for col, kind, attr in columns:
+        values = [getattr(r, attr) for r in records]
+        if kind == "json":
+            if col == "attributes":
+                values = [_to_json(v) if v else None for v in values]
+            else:
+                values = [_to_json(v) for v in values]
+        arrays[col] = np.array(values, dtype=object)
+    return arrays
+
+
+def _select_list(columns: tuple[tuple[str, ColumnType, str], ...]) -> str:
+    parts = []
+    for col, kind, _ in columns:
+        if kind == "timestamp":
+            parts.append(f'make_timestamp(b."{col}"::BIGINT)')
+        elif kind == "json":
+            parts.append(f'b."{col}"::JSON')
+        else:
+            parts.append(f'b."{col}"')
+    return ", ".join(parts)
+
+
+class DuckDBStore:
+    """Spans and feedback in `<data_dir>/llmlens.duckdb`."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.url = f"duckdb://{self.path}"
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(str(self.path), read_only=read_only)
+        # Time is UTC everywhere: NOW() and TIMESTAMP comparisons in user SQL depend on it.
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        if not read_only:
+            migrate(self._con)
+        self._span_insert = (
+            f"INSERT INTO store.spans SELECT {_select_list(SPAN_COLUMNS)}, now()::TIMESTAMP FROM batch b "
+            "WHERE NOT EXISTS (SELECT 1 FROM store.spans s WHERE s.project = b.project "
+            "AND s.span_id = b.span_id AND s.timestamp BETWEEN make_timestamp($lo) AND make_timestamp($hi))"
+        )
+        self._feedback_insert = (
+            f"INSERT INTO store.feedback SELECT {_select_list(FEEDBACK_COLUMNS)}, now()::TIMESTAMP FROM batch b "
+            "WHERE NOT EXISTS (SELECT 1 FROM store.feedback f WHERE f.project = b.project "
+            "AND f.feedback_id = b.feedback_id)"
+        )
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
+        unique_spans = list({(s.project, s.span_id): s for s in spans}.values())
+        unique_feedback = list({(f.project, f.feedback_id): f for f in feedback}.values())
+        with self._write_lock:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                spans_written = self._insert_spans(con, unique_spans) if unique_spans else 0
+                feedback_written = self._insert_feedback(con, unique_feedback) if unique_feedback else 0
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return WriteResult(
+            spans_written=spans_written,
+            spans_duplicate=len(spans) - spans_written,
+            feedback_written=feedback_written,
+            feedback_duplicate=len(feedback) - feedback_written,
+        )
+
+    def _insert_spans(self, con: duckdb.DuckDBPyConnection, spans: list[Span]) -> int:
+        batch = _column_arrays(spans, SPAN_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
+        starts = [s.start_us for s in spans]
+        params = {"lo": min(starts) - _DEDUPE_WINDOW_US, "hi": max(starts) + _DEDUPE_WINDOW_US}
+        row = con.execute(self._span_insert, params).fetchone()
+        return int(row[0]) if row else 0
+
+    def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback]) -> int:
+        batch = _column_arrays(feedback, FEEDBACK_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
+        row = con.execute(self._feedback_insert).fetchone()
+        return int(row[0]) if row else 0
+
+    def update_costs(self, spans: Sequence[Span]) -> int:
+        if not spans:
+            return 0
+        batch = {  # noqa: F841 - read by DuckDB's replacement scan
+            "project": np.array([s.project for s in spans], dtype=object),
+            "span_id": np.array([s.span_id for s in spans], dtype=object),
+            "cost_usd": np.array([s.cost_usd for s in spans], dtype=object),
+            "computed_cost_usd": np.array([s.computed_cost_usd for s in spans], dtype=object),
+            "cost_source": np.array([s.cost_source for s in spans], dtype=object),
+            "price_version": np.array([s.price_version for s in spans], dtype=object),
+        }
+        with self._write_lock:
+            row = self._con.execute(
+                "UPDATE store.spans s SET cost_usd = b.cost_usd::DOUBLE, "
+                "computed_cost_usd = b.computed_cost_usd::DOUBLE, cost_source = b.cost_source, "
+                "price_version = b.price_version FROM batch b "
+                "WHERE s.project = b.project AND s.span_id = b.span_id"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        with self._write_lock:
+            self._con.execute(sql, params)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+        return cur
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
+        cur = self._cursor()
+        cur.execute(sql, params)
+        columns = [d[0] for d in cur.description or []]
+        types = [str(d[1]) for d in cur.description or []]
+        rows = [list(r) for r in cur.fetchall()]
+        return QueryResult(columns=columns, rows=rows, types=types)
+
+    def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
+        cur = self._con.cursor()
+        try:
+            cur.execute("SET TimeZone = 'UTC'")
+            check_user_sql(cur, query)
+            cur.execute("SET VARIABLE llmlens_project = ?", [project])
+            timer = threading.Timer(timeout_s, cur.interrupt)
+            timer.start()
+            try:
+                cur.execute(query)
+                rows = cur.fetchmany(max_rows + 1)
+            except duckdb.InterruptException:
+                raise SqlFailed(f"the query ran longer than the {timeout_s:g} s limit and was stopped") from None
+            except duckdb.Error as exc:
+                raise SqlFailed(_engine_message(exc)) from None
+            finally:
+                timer.cancel()
+            columns = [d[0] for d in cur.description or []]
+            types = [str(d[1]) for d in cur.description or []]
+            truncated = len(rows) > max_rows
+            return QueryResult(
+                columns=columns, rows=[list(r) for r in rows[:max_rows]], types=types, truncated=truncated
+            )
+        except duckdb.Error as exc:
+            raise SqlFailed(_engine_message(exc)) from None
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._con.close()
+
+
+def _engine_message(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.split("\n\nLINE")[0] if text else type(exc).__name__

@@ -1,0 +1,25 @@
+"""Shared fixtures: a real llmlens server per module, the shared fixture folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.llmlens_server import LLMLensServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("LLMLENS_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMLensServer]:
+    with LLMLensServer(tmp_path_factory.mktemp("llmlens-data")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LLMLensServer]:
+    with LLMLensServer(tmp_path / "data") as srv:
+        yield srv
