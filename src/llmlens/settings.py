@@ -36,8 +36,10 @@ class Settings:
     log_level: str = "info"
     upstreams: dict[str, str] = field(default_factory=dict)
     budgets: dict[str, Any] = field(default_factory=dict)
+    gateway: dict[str, Any] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     alert_interval_s: float = 60.0
+    public_url: str = ""
     notifiers: list[dict[str, Any]] = field(default_factory=list)
     retention_days: int = 0
     redaction: dict[str, Any] = field(default_factory=dict)
@@ -77,8 +79,17 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
         '{vllm = "http://127.0.0.1:8000/v1"}',
     ),
     "budgets": ("Spend limits: per-user tiers and per-feature monthly limits.", "see Budgets"),
+    "gateway": (
+        "Gateway options: timeout_s, connect_timeout_s, cache (true or upstream names), cache_ttl_s, "
+        "cache_max_entries, cache_max_bytes, max_concurrent_per_user, max_connections.",
+        '{cache = ["openai"], cache_ttl_s = 3600}',
+    ),
     "alerts": ("Alert rules (array of tables).", "see Alerts"),
     "alert_interval_s": ("How often the alert evaluator runs.", "60"),
+    "public_url": (
+        "Base URL people use to reach this server; alert messages link to traces under it (default: host:port).",
+        "https://llmlens.example.com",
+    ),
     "notifiers": ("Alert notification targets: webhook, slack, log.", "see Alerts"),
     "retention_days": ("Delete data older than this many days; 0 keeps everything.", "0"),
     "redaction": ("PII redaction patterns and mode.", "see Security"),

@@ -58,9 +58,7 @@ def _span(**fields: object) -> Span:
     return Span(trace_id="a" * 32, span_id="b" * 16, kind=SpanKind.LLM.value, **fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture(
-    params=[("prices.toml", TOML), ("prices.yaml", YAML), ("prices.yml", YAML)], ids=lambda p: p[0]
-)
+@pytest.fixture(params=[("prices.toml", TOML), ("prices.yaml", YAML), ("prices.yml", YAML)], ids=lambda p: p[0])
 def price_file(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> pathlib.Path:
     name, text = request.param
     path = tmp_path / name
@@ -73,9 +71,7 @@ def test_custom_prices_override_the_library_and_are_versioned(price_file: pathli
     sha = hashlib.sha256(price_file.read_bytes()).hexdigest()[:8]
     assert book.version == f"custom:{sha}+{LIBRARY_VERSION}"
 
-    negotiated = _span(
-        provider="openai", model="gpt-4o", prompt_tokens=1_000_000, completion_tokens=1_000_000
-    )
+    negotiated = _span(provider="openai", model="gpt-4o", prompt_tokens=1_000_000, completion_tokens=1_000_000)
     book.price_span(negotiated)
     assert negotiated.cost_usd == pytest.approx(2.0 + 8.0)
     assert negotiated.cost_source == CostSource.CUSTOM
@@ -86,9 +82,7 @@ def test_custom_prices_override_the_library_and_are_versioned(price_file: pathli
     book.price_span(mini)
     assert (mini.cost_usd, mini.cost_source) == (pytest.approx(0.15), CostSource.LIBRARY)
     # The provider filter: gpt-4o on Azure is not the negotiated OpenAI deal.
-    azure = book.cost_for_usage(
-        model="gpt-4o", provider="azure", prompt_tokens=1_000_000, completion_tokens=0
-    )
+    azure = book.cost_for_usage(model="gpt-4o", provider="azure", prompt_tokens=1_000_000, completion_tokens=0)
     assert azure is not None and azure.source == CostSource.LIBRARY and azure.cost_usd == pytest.approx(2.5)
 
 
@@ -114,10 +108,7 @@ def test_self_hosted_model_with_cache_rates(price_file: pathlib.Path) -> None:
     ]:
         again = book.cost_for_usage(model=model, provider=provider, prompt_tokens=1, completion_tokens=1)
         assert again is not None and again.matched == "custom:my-llama-70b", model
-    assert (
-        book.cost_for_usage(model="my-llama-70b", provider="together", prompt_tokens=1, completion_tokens=1)
-        is None
-    )
+    assert book.cost_for_usage(model="my-llama-70b", provider="together", prompt_tokens=1, completion_tokens=1) is None
 
 
 def test_glob_and_optional_rate_defaults(price_file: pathlib.Path) -> None:
@@ -151,9 +142,7 @@ def test_repricing_with_a_new_book_replaces_computed_costs_but_keeps_the_callers
     library_only = PriceBook.load()
     custom = PriceBook.load(price_file)
     computed = _span(provider="openai", model="gpt-4o", prompt_tokens=1_000_000, completion_tokens=0)
-    caller = _span(
-        provider="openai", model="gpt-4o", prompt_tokens=1_000_000, completion_tokens=0, cost_usd=9.0
-    )
+    caller = _span(provider="openai", model="gpt-4o", prompt_tokens=1_000_000, completion_tokens=0, cost_usd=9.0)
     for span in (computed, caller):
         library_only.price_span(span)
         custom.price_span(span)

@@ -56,13 +56,9 @@ def test_the_articles_prices_come_from_the_library(book: PriceBook) -> None:
 def test_openai_cached_tokens_are_inside_prompt_and_priced_at_the_cache_rate(book: PriceBook) -> None:
     rates = _library_rates("gpt-4o", "openai")
     assert rates.cache_read_mtok is not None and rates.cache_read_mtok < rates.input_mtok
-    span = _span(
-        provider="openai", model="gpt-4o", prompt_tokens=10_000, cached_tokens=4_000, completion_tokens=500
-    )
+    span = _span(provider="openai", model="gpt-4o", prompt_tokens=10_000, cached_tokens=4_000, completion_tokens=500)
     book.price_span(span)
-    expected = (
-        6_000 * rates.input_mtok + 4_000 * rates.cache_read_mtok + 500 * rates.output_mtok
-    ) / 1_000_000
+    expected = (6_000 * rates.input_mtok + 4_000 * rates.cache_read_mtok + 500 * rates.output_mtok) / 1_000_000
     assert span.cost_usd == pytest.approx(float(expected))
     library = calc_price(
         Usage(input_tokens=10_000, cache_read_tokens=4_000, output_tokens=500), "gpt-4o", provider_id="openai"
@@ -81,9 +77,7 @@ def test_reasoning_tokens_are_priced_at_their_own_rate_when_the_library_has_one(
         reasoning_tokens=2_000,
     )
     assert priced is not None
-    expected = (
-        1_000 * rates.input_mtok + 3_000 * rates.output_mtok + 2_000 * rates.output_reasoning_mtok
-    ) / 1_000_000
+    expected = (1_000 * rates.input_mtok + 3_000 * rates.output_mtok + 2_000 * rates.output_reasoning_mtok) / 1_000_000
     assert priced.cost_usd == pytest.approx(float(expected))
     assert priced.reasoning_per_mtok == float(rates.output_reasoning_mtok)
 
@@ -116,9 +110,7 @@ def test_reasoning_reported_beside_completion_is_added_to_it(book: PriceBook) ->
         completion_tokens=50,
         reasoning_tokens=400,
     )
-    total = book.cost_for_usage(
-        model="gemini-2.5-pro", provider="google", prompt_tokens=100, completion_tokens=450
-    )
+    total = book.cost_for_usage(model="gemini-2.5-pro", provider="google", prompt_tokens=100, completion_tokens=450)
     assert beside is not None and total is not None
     assert beside.cost_usd == pytest.approx(total.cost_usd)
 
@@ -178,9 +170,7 @@ def test_cache_tokens_larger_than_prompt_are_read_as_reported_beside_it(book: Pr
 
 
 def test_caller_cost_is_kept_and_the_computed_cost_stored_beside_it(book: PriceBook) -> None:
-    span = _span(
-        provider="openai", model="gpt-4o", prompt_tokens=1_000, completion_tokens=1_000, cost_usd=0.5
-    )
+    span = _span(provider="openai", model="gpt-4o", prompt_tokens=1_000, completion_tokens=1_000, cost_usd=0.5)
     book.price_span(span)
     assert span.cost_usd == 0.5
     assert span.cost_source == CostSource.CALLER
@@ -191,23 +181,17 @@ def test_caller_cost_is_kept_and_the_computed_cost_stored_beside_it(book: PriceB
 
 
 def test_unknown_model_is_unpriced_with_null_cost_never_zero(book: PriceBook) -> None:
-    span = _span(
-        provider="openai", model="definitely-not-a-model-xyz", prompt_tokens=100, completion_tokens=10
-    )
+    span = _span(provider="openai", model="definitely-not-a-model-xyz", prompt_tokens=100, completion_tokens=10)
     book.price_span(span)
     assert span.cost_usd is None
     assert span.computed_cost_usd is None
     assert span.cost_source == CostSource.UNPRICED
     assert span.price_version == LIBRARY_VERSION
     assert (
-        book.cost_for_usage(
-            model="definitely-not-a-model-xyz", provider=None, prompt_tokens=1, completion_tokens=1
-        )
+        book.cost_for_usage(model="definitely-not-a-model-xyz", provider=None, prompt_tokens=1, completion_tokens=1)
         is None
     )
-    with_caller = _span(
-        model="definitely-not-a-model-xyz", prompt_tokens=100, completion_tokens=10, cost_usd=0.01
-    )
+    with_caller = _span(model="definitely-not-a-model-xyz", prompt_tokens=100, completion_tokens=10, cost_usd=0.01)
     book.price_span(with_caller)
     assert (with_caller.cost_usd, with_caller.computed_cost_usd, with_caller.cost_source) == (
         0.01,
@@ -228,15 +212,9 @@ def test_unmatched_names_stay_unpriced(book: PriceBook, provider: str | None, mo
 
 
 def test_self_hosted_runtimes_are_not_priced_from_the_library(book: PriceBook) -> None:
-    assert (
-        book.cost_for_usage(model="gpt-4o", provider="openai", prompt_tokens=1, completion_tokens=1)
-        is not None
-    )
+    assert book.cost_for_usage(model="gpt-4o", provider="openai", prompt_tokens=1, completion_tokens=1) is not None
     assert book.cost_for_usage(model="gpt-4o", provider="vllm", prompt_tokens=1, completion_tokens=1) is None
-    assert (
-        book.cost_for_usage(model="llama3.1:70b", provider="ollama", prompt_tokens=1, completion_tokens=1)
-        is None
-    )
+    assert book.cost_for_usage(model="llama3.1:70b", provider="ollama", prompt_tokens=1, completion_tokens=1) is None
 
 
 def test_spans_without_token_counts_are_left_untouched(book: PriceBook) -> None:
@@ -306,9 +284,7 @@ def test_the_spans_start_time_selects_time_dependent_prices(book: PriceBook) -> 
     book.price_span(after)
     for span in (before, after):
         ts = datetime.fromtimestamp(span.start_us / 1e6, tz=UTC)
-        library = calc_price(
-            Usage(input_tokens=1_000_000), "o3", provider_id="openai", genai_request_timestamp=ts
-        )
+        library = calc_price(Usage(input_tokens=1_000_000), "o3", provider_id="openai", genai_request_timestamp=ts)
         assert span.cost_usd == pytest.approx(float(library.total_price))
     assert before.cost_usd != after.cost_usd
 
@@ -334,9 +310,7 @@ def _every_library_model() -> list[tuple[str, str]]:
     return [(p.id, m.id) for p in get_snapshot().providers for m in p.models]
 
 
-@pytest.mark.parametrize(
-    "when", [datetime(2024, 6, 1, 3, tzinfo=UTC), datetime(2026, 1, 15, 9, 15, tzinfo=UTC)]
-)
+@pytest.mark.parametrize("when", [datetime(2024, 6, 1, 3, tzinfo=UTC), datetime(2026, 1, 15, 9, 15, tzinfo=UTC)])
 def test_every_library_model_costs_what_the_library_says(book: PriceBook, when: datetime) -> None:
     """Our memoised float arithmetic against genai-prices' own calc_price, for every model it lists."""
     usage = {"cache_read": 2_000, "cache_write": 1_000, "reasoning": 1_000, "output": 3_000, "input": 250_000}
@@ -358,9 +332,7 @@ def test_every_library_model_costs_what_the_library_says(book: PriceBook, when: 
             )
         except LookupError:
             continue
-        anthropic_shaped = provider_id in ("anthropic", "aws") or (
-            provider_id == "google" and "claude" in model_id
-        )
+        anthropic_shaped = provider_id in ("anthropic", "aws") or (provider_id == "google" and "claude" in model_id)
         prompt = usage["input"] - (usage["cache_read"] + usage["cache_write"] if anthropic_shaped else 0)
         priced = book.cost_for_usage(
             model=model_id,

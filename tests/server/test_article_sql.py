@@ -113,7 +113,17 @@ LLM, TOOL_EVENTS, RETRIEVALS, FEEDBACK = build_events()
 
 
 @pytest.fixture(scope="module")
-def srv(server: LLMLensServer) -> Iterator[LLMLensServer]:
+def clickhouse_article_server(clickhouse_url: str) -> Iterator[LLMLensServer]:
+    store = clickhouse_url.rsplit("/", 1)[0] + "/article_sql"
+    with LLMLensServer(args=["--store", store]) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("clickhouse", marks=pytest.mark.clickhouse)])
+def srv(request: pytest.FixtureRequest) -> Iterator[LLMLensServer]:
+    server: LLMLensServer = request.getfixturevalue(
+        "server" if request.param == "duckdb" else "clickhouse_article_server"
+    )
     # The article's logger writes one JSON object per line: send them as NDJSON.
     body = "\n".join(json.dumps(e) for e in LLM + TOOL_EVENTS + RETRIEVALS + FEEDBACK)
     with server.client() as c:

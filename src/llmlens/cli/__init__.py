@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("llmlens.cli.import_logs", "import JSON log files written by the article's logger"),
     "demo": ("llmlens.cli.demo", "send realistic demo traffic to a running server"),
     "reprice": ("llmlens.cli.reprice", "recompute stored costs after a price change"),
+    "migrate": ("llmlens.cli.migrate", "copy all data between stores, e.g. from DuckDB to ClickHouse"),
 }
 
 

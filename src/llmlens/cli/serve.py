@@ -44,7 +44,8 @@ def _upstreams(pairs: list[str], base: dict[str, str]) -> dict[str, str] | None:
     return merged
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = None) -> int:
+    """Serve every route module, or only `route_modules` (`llmlens proxy`)."""
     import uvicorn
 
     overrides: dict[str, Any] = {
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         state = build_state(settings)
     except Exception as exc:
         raise CliError(f"cannot open the store: {exc}") from None
-    app = create_app(settings, state=state)
+    app = create_app(settings, state=state, route_modules=route_modules)
     if settings.demo:
         from llmlens.demo import load_demo
 

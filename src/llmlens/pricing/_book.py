@@ -101,9 +101,7 @@ class PriceBook:
 
     # -- lookup ---------------------------------------------------------------------------------
 
-    def _resolve(
-        self, provider: str | None, response_model: str | None, model: str | None
-    ) -> _Resolved | None:
+    def _resolve(self, provider: str | None, response_model: str | None, model: str | None) -> _Resolved | None:
         key = (provider, response_model, model)
         try:
             return self._memo[key]
@@ -179,9 +177,7 @@ class PriceBook:
         total_input, total_output = _totals(resolved.input_excludes_cache, *counts)
         i, o, cr, cw, rs = rates.effective(total_input)
         return PricedCost(
-            cost_usd=rates.cost(
-                total_input, total_output, cached_tokens, cache_write_tokens, reasoning_tokens
-            ),
+            cost_usd=rates.cost(total_input, total_output, cached_tokens, cache_write_tokens, reasoning_tokens),
             source=resolved.source,
             version=self.version,
             matched=resolved.matched,
@@ -220,10 +216,7 @@ class PriceBook:
             resolved = self._resolve(span.provider, span.response_model, span.model)
             if resolved is not None:
                 schedule = resolved.schedule
-                if len(schedule.steps) == 1:
-                    rates = schedule.steps[0][1]
-                else:
-                    rates = schedule.at(span.start_us or now_us())
+                rates = schedule.steps[0][1] if len(schedule.steps) == 1 else schedule.at(span.start_us or now_us())
                 p, c = prompt or 0, completion or 0
                 cr, cw, rs = cache_read or 0, cache_write or 0, reasoning or 0
                 if rates is not None and p >= 0 and c >= 0 and cr >= 0 and cw >= 0 and rs >= 0:

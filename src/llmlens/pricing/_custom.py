@@ -111,8 +111,7 @@ def _parse_entry(path: pathlib.Path, index: int, entry: object) -> CustomPrice:
         number = _number(entry[name])
         if number is None:
             raise PriceFileError(
-                f"{where}: field {name!r}: must be a non-negative number (USD per million tokens), "
-                f"got {entry[name]!r}"
+                f"{where}: field {name!r}: must be a non-negative number (USD per million tokens), got {entry[name]!r}"
             )
         numbers[name] = number
     match = match.strip()
@@ -150,9 +149,7 @@ def _decode(path: pathlib.Path, raw: bytes) -> object:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise PriceFileError(f"{path}: invalid YAML: {exc}") from exc
-    raise PriceFileError(
-        f"{path}: unsupported price file type {suffix or '(none)'!r}: use .toml, .yaml or .yml"
-    )
+    raise PriceFileError(f"{path}: unsupported price file type {suffix or '(none)'!r}: use .toml, .yaml or .yml")
 
 
 def load_custom_price_file(path: pathlib.Path) -> CustomPriceFile:

@@ -57,9 +57,7 @@ class Rates:
             None if self.reasoning is None else _flat(self.reasoning, total_input),
         )
 
-    def cost(
-        self, total_input: int, total_output: int, cache_read: int, cache_write: int, reasoning: int
-    ) -> float:
+    def cost(self, total_input: int, total_output: int, cache_read: int, cache_write: int, reasoning: int) -> float:
         """USD for one call. Totals include their parts (cache tokens in input, reasoning in output)."""
         flat = self._flat_rates
         i, o, cr, cw, rs = flat if flat is not None else self.effective(total_input)

@@ -28,6 +28,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "llmlens.server.routes.health",
     "llmlens.server.routes.ingest",
     "llmlens.server.routes.sql",
+    "llmlens.server.routes.api",
+    "llmlens.server.routes.ui",
 )
 
 
@@ -48,9 +50,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
-def create_app(settings: Settings, store: Store | None = None, *, state: AppState | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    state: AppState | None = None,
+    route_modules: tuple[str, ...] | None = None,
+) -> Starlette:
+    """The app over one store; `route_modules` narrows ROUTE_MODULES (e.g. `llmlens proxy`)."""
     state = state or build_state(settings, store)
-    modules: list[ModuleType] = [importlib.import_module(name) for name in ROUTE_MODULES]
+    names = ROUTE_MODULES if route_modules is None else route_modules
+    modules: list[ModuleType] = [importlib.import_module(name) for name in names]
     routes: list[BaseRoute] = [r for m in modules for r in m.routes()]
 
     @contextlib.asynccontextmanager

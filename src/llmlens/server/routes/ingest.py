@@ -23,6 +23,9 @@ _ACCEPTED_TYPES = (
 )
 
 
+_INLINE_DECODE_BYTES = 32 * 1024
+
+
 def _decode(body: bytes, encoding: str | None, content_type: str, project: str) -> DecodedEvents:
     raw = parse_body(decompress(body, encoding), content_type)
     return decode_events(raw, project=project)

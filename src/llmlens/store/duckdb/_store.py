@@ -15,11 +15,12 @@ from llmlens.model import Feedback, Span
 
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
 from .._protocol import QueryResult, SqlFailed, WriteResult
+from .._recent_ids import RecentIds, id_hash
 from ._sandbox import check_user_sql
 from ._schema import migrate
 
-# A retried span carries its original start time; look for an earlier copy this far around it.
-_DEDUPE_WINDOW_US = 3_600_000_000
+# Span ids remembered for dedupe, and how many are reloaded from the file at start-up.
+_RECENT_IDS = 4_000_000
 
 
 def _to_json(value: Any) -> str | None:
@@ -70,10 +71,11 @@ class DuckDBStore:
         self._local = threading.local()
         if not read_only:
             migrate(self._con)
+        self._recent = RecentIds(_RECENT_IDS)
+        if not read_only:
+            self._load_recent_ids()
         self._span_insert = (
-            f"INSERT INTO store.spans SELECT {_select_list(SPAN_COLUMNS)}, now()::TIMESTAMP FROM batch b "
-            "WHERE NOT EXISTS (SELECT 1 FROM store.spans s WHERE s.project = b.project "
-            "AND s.span_id = b.span_id AND s.timestamp BETWEEN make_timestamp($lo) AND make_timestamp($hi))"
+            f"INSERT INTO store.spans SELECT {_select_list(SPAN_COLUMNS)}, now()::TIMESTAMP FROM batch b"
         )
         self._feedback_insert = (
             f"INSERT INTO store.feedback SELECT {_select_list(FEEDBACK_COLUMNS)}, now()::TIMESTAMP FROM batch b "
@@ -83,10 +85,22 @@ class DuckDBStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
+    def _load_recent_ids(self) -> None:
+        rows = self._con.execute(
+            "SELECT project, span_id FROM store.spans WHERE ingested_at >= "
+            "(SELECT max(ingested_at) - INTERVAL 1 DAY FROM store.spans) ORDER BY ingested_at DESC LIMIT ?",
+            [_RECENT_IDS],
+        ).fetchall()
+        self._recent.add_many(id_hash(p, s) for p, s in reversed(rows))
+
     def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
-        unique_spans = list({(s.project, s.span_id): s for s in spans}.values())
         unique_feedback = list({(f.project, f.feedback_id): f for f in feedback}.values())
         with self._write_lock:
+            by_hash = {id_hash(s.project, s.span_id): s for s in spans}
+            hashes = list(by_hash)
+            seen = self._recent.contains_many(hashes)
+            new_hashes = [h for h, dup in zip(hashes, seen, strict=True) if not dup]
+            unique_spans = [by_hash[h] for h in new_hashes]
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
@@ -96,6 +110,7 @@ class DuckDBStore:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
+            self._recent.add_many(new_hashes)
         return WriteResult(
             spans_written=spans_written,
             spans_duplicate=len(spans) - spans_written,
@@ -105,9 +120,7 @@ class DuckDBStore:
 
     def _insert_spans(self, con: duckdb.DuckDBPyConnection, spans: list[Span]) -> int:
         batch = _column_arrays(spans, SPAN_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
-        starts = [s.start_us for s in spans]
-        params = {"lo": min(starts) - _DEDUPE_WINDOW_US, "hi": max(starts) + _DEDUPE_WINDOW_US}
-        row = con.execute(self._span_insert, params).fetchone()
+        row = con.execute(self._span_insert).fetchone()
         return int(row[0]) if row else 0
 
     def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback]) -> int:

@@ -1,0 +1,110 @@
+"""Time windows of the dashboards: `range=1h|24h|7d|30d|90d` or `from`/`to` ISO times, all UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+RANGES: dict[str, dt.timedelta] = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+    "90d": dt.timedelta(days=90),
+}
+DEFAULT_RANGE = "7d"
+
+# Chart bucket per window length: at most a few hundred points per series.
+_BUCKETS: tuple[tuple[dt.timedelta, str, dt.timedelta], ...] = (
+    (dt.timedelta(hours=3), "minute", dt.timedelta(minutes=1)),
+    (dt.timedelta(days=8), "hour", dt.timedelta(hours=1)),
+    (dt.timedelta.max, "day", dt.timedelta(days=1)),
+)
+
+
+class WindowError(ValueError):
+    """A time window that cannot be read; the message names the parameter."""
+
+
+def utc_now() -> dt.datetime:
+    """Naive UTC, like the stored timestamps."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def parse_utc(text: str, name: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        raise WindowError(f"{name} must be an ISO 8601 time like 2026-03-15T12:00:00Z, got {text!r}") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """[start, end) in naive UTC, with the chart bucket that suits its length."""
+
+    start: dt.datetime
+    end: dt.datetime
+    range: str | None = DEFAULT_RANGE  # None for a custom from/to window
+
+    @property
+    def length(self) -> dt.timedelta:
+        return self.end - self.start
+
+    @property
+    def bucket(self) -> str:
+        """The `date_trunc` unit of time series over this window."""
+        return next(unit for limit, unit, _ in _BUCKETS if self.length <= limit)
+
+    @property
+    def bucket_step(self) -> dt.timedelta:
+        return next(step for limit, _, step in _BUCKETS if self.length <= limit)
+
+    @property
+    def seconds(self) -> float:
+        return max(self.length.total_seconds(), 1.0)
+
+    def bucket_starts(self) -> list[dt.datetime]:
+        """Every bucket start from the window's start to its end, for dense series."""
+        step = self.bucket_step
+        first = truncate(self.start, self.bucket)
+        out: list[dt.datetime] = []
+        t = first
+        while t < self.end:
+            out.append(t)
+            t += step
+        return out
+
+
+def truncate(t: dt.datetime, unit: str) -> dt.datetime:
+    if unit == "minute":
+        return t.replace(second=0, microsecond=0)
+    if unit == "hour":
+        return t.replace(minute=0, second=0, microsecond=0)
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def parse_window(
+    range_: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+    default: str = DEFAULT_RANGE,
+) -> TimeWindow:
+    """`from`/`to` win over `range`; `to` defaults to now, `from` to `to` minus the range."""
+    now = now or utc_now()
+    if range_ and range_ not in RANGES:
+        raise WindowError(f"range must be one of {', '.join(RANGES)}, got {range_!r}")
+    if from_ or to:
+        end = parse_utc(to, "to") if to else now
+        start = parse_utc(from_, "from") if from_ else end - RANGES[range_ or default]
+        if start >= end:
+            raise WindowError("from must be before to")
+        return TimeWindow(start=start, end=end, range=None)
+    span = RANGES[range_ or default]
+    # End on the next minute so repeated loads within a minute see the same window.
+    end = truncate(now, "minute") + dt.timedelta(minutes=1)
+    return TimeWindow(start=end - span, end=end, range=range_ or default)

@@ -1,0 +1,243 @@
+"""Prompt templates and their versions: before/after comparison with significance tests,
+prompt-length distribution over time, and outliers (the article's long and expensive prompts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from llmlens.store import Store
+
+from ._common import Scope, TimeChart, bucket_expr, epoch_s, num, opt, rows, time_chart
+from .stats import Proportion, ProportionTest, two_proportion_test, wilson
+
+# The article's outlier thresholds: `prompt_tokens > 10000 OR cost_usd > 1.00`.
+OUTLIER_MIN_TOKENS = 10_000
+OUTLIER_MIN_COST_USD = 1.00
+OUTLIER_LIMIT = 50
+
+
+@dataclass(slots=True)
+class TemplateVersion:
+    template_id: str
+    template_version: str
+    calls: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    avg_prompt_tokens: float | None
+    cost_usd: float
+    error_rate: float
+
+
+@dataclass(slots=True)
+class Template:
+    template_id: str
+    calls: int
+    versions: list[TemplateVersion]
+
+
+@dataclass(slots=True)
+class VersionStats:
+    template_version: str
+    rollout: dt.datetime  # first call seen with this version
+    calls: int
+    avg_prompt_tokens: float | None
+    avg_completion_tokens: float | None
+    cost_usd: float
+    cost_per_call_usd: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    errors: Proportion
+    satisfaction: Proportion  # share of feedback events that are thumbs up (the article's definition)
+
+
+@dataclass(slots=True)
+class VersionComparison:
+    template_id: str
+    versions: list[VersionStats]
+    a: str | None
+    b: str | None
+    satisfaction_test: ProportionTest | None
+    error_rate_test: ProportionTest | None
+    prompt_length: TimeChart
+    rollouts: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PromptOutlier:
+    trace_id: str
+    span_id: str
+    timestamp: dt.datetime
+    template_id: str | None
+    template_version: str | None
+    model: str | None
+    prompt_tokens: int | None
+    cost_usd: float | None
+    prompt_preview: str
+
+
+def templates(store: Store, scope: Scope) -> list[Template]:
+    recs = rows(
+        store,
+        "SELECT template_id, COALESCE(template_version, '(none)') AS template_version, COUNT(*) AS calls, "
+        "MIN(timestamp) AS first_seen, MAX(timestamp) AS last_seen, AVG(prompt_tokens) AS avg_prompt_tokens, "
+        "SUM(cost_usd) AS cost_usd, AVG(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate "
+        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
+        "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, first_seen",
+        scope.params(),
+    )
+    by_id: dict[str, Template] = {}
+    for r in recs:
+        tid = str(r["template_id"])
+        t = by_id.setdefault(tid, Template(tid, 0, []))
+        t.calls += int(r["calls"])
+        t.versions.append(
+            TemplateVersion(
+                template_id=tid,
+                template_version=str(r["template_version"]),
+                calls=int(r["calls"]),
+                first_seen=r["first_seen"],
+                last_seen=r["last_seen"],
+                avg_prompt_tokens=opt(r["avg_prompt_tokens"], 1),
+                cost_usd=num(r["cost_usd"]),
+                error_rate=num(r["error_rate"]),
+            )
+        )
+    return sorted(by_id.values(), key=lambda t: -t.calls)
+
+
+def prompt_length_by_template(store: Store, scope: Scope) -> TimeChart:
+    """Average prompt tokens per bucket, one series per template (the article's drift plot)."""
+    bucket = bucket_expr(scope.window)
+    recs = rows(
+        store,
+        f"SELECT {bucket} AS bucket, COALESCE(template_id, '(none)') AS template_id, "
+        f"AVG(prompt_tokens) AS avg_tokens FROM spans WHERE {scope.where()} AND kind = 'llm' "
+        f"AND prompt_tokens > 0 GROUP BY {bucket}, COALESCE(template_id, '(none)')",
+        scope.params(),
+    )
+    return time_chart(scope.window, recs, series_key="template_id", value_key="avg_tokens", fill=None, unit="tokens")
+
+
+def outliers(
+    store: Store,
+    scope: Scope,
+    *,
+    min_tokens: int = OUTLIER_MIN_TOKENS,
+    min_cost_usd: float = OUTLIER_MIN_COST_USD,
+    limit: int = OUTLIER_LIMIT,
+) -> list[PromptOutlier]:
+    recs = rows(
+        store,
+        "SELECT trace_id, span_id, timestamp, template_id, template_version, model, prompt_tokens, cost_usd, "
+        "substr(prompt, 1, 160) AS preview FROM spans "
+        f"WHERE {scope.where()} AND kind = 'llm' AND (prompt_tokens > ? OR cost_usd > ?) "
+        f"ORDER BY cost_usd DESC NULLS LAST, prompt_tokens DESC LIMIT {int(limit)}",
+        [*scope.params(), min_tokens, min_cost_usd],
+    )
+    return [
+        PromptOutlier(
+            trace_id=str(r["trace_id"]),
+            span_id=str(r["span_id"]),
+            timestamp=r["timestamp"],
+            template_id=r["template_id"],
+            template_version=r["template_version"],
+            model=r["model"],
+            prompt_tokens=r["prompt_tokens"],
+            cost_usd=opt(r["cost_usd"]),
+            prompt_preview=str(r["preview"] or ""),
+        )
+        for r in recs
+    ]
+
+
+def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionStats]:
+    calls = rows(
+        store,
+        "SELECT COALESCE(template_version, '(none)') AS v, COUNT(*) AS calls, MIN(timestamp) AS rollout, "
+        "AVG(prompt_tokens) AS pt, AVG(completion_tokens) AS ct, SUM(cost_usd) AS cost, COUNT(cost_usd) AS priced, "
+        "quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95, "
+        "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors "
+        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id = ? "
+        "GROUP BY COALESCE(template_version, '(none)') ORDER BY rollout",
+        [*scope.params(), template_id],
+    )
+    feedback = {
+        str(r["v"]): (int(num(r["ups"])), int(r["n"]))
+        for r in rows(
+            store,
+            "SELECT COALESCE(s.template_version, '(none)') AS v, COUNT(*) AS n, "
+            "SUM(CASE WHEN f.feedback_type = 'thumbs_up' THEN 1 ELSE 0 END) AS ups "
+            "FROM spans s JOIN feedback_events f ON f.project = s.project AND f.message_id = s.message_id "
+            f"WHERE {scope.where('s')} AND s.kind = 'llm' AND s.template_id = ? "
+            "GROUP BY COALESCE(s.template_version, '(none)')",
+            [*scope.params(), template_id],
+        )
+    }
+    out = []
+    for r in calls:
+        v = str(r["v"])
+        ups, n = feedback.get(v, (0, 0))
+        n_calls = int(r["calls"])
+        out.append(
+            VersionStats(
+                template_version=v,
+                rollout=r["rollout"],
+                calls=n_calls,
+                avg_prompt_tokens=opt(r["pt"], 1),
+                avg_completion_tokens=opt(r["ct"], 1),
+                cost_usd=num(r["cost"]),
+                cost_per_call_usd=num(r["cost"]) / int(r["priced"]) if r["priced"] else None,
+                latency_p50_ms=opt(r["p50"], 1),
+                latency_p95_ms=opt(r["p95"], 1),
+                errors=wilson(int(num(r["errors"])), n_calls),
+                satisfaction=wilson(ups, n),
+            )
+        )
+    return out
+
+
+def prompt_versions(
+    store: Store, scope: Scope, template_id: str, *, a: str | None = None, b: str | None = None
+) -> VersionComparison:
+    """Compare version `a` (default: the one before the newest) with `b` (default: the newest)."""
+    versions = _version_rows(store, scope, template_id)
+    names = [v.template_version for v in versions]
+    b = b if b in names else (names[-1] if names else None)
+    a = a if a in names and a != b else next((n for n in reversed(names) if n != b), None)
+    by_name = {v.template_version: v for v in versions}
+    sat_test = err_test = None
+    if a is not None and b is not None:
+        va, vb = by_name[a], by_name[b]
+        sat_test = two_proportion_test(
+            va.satisfaction.successes, va.satisfaction.n, vb.satisfaction.successes, vb.satisfaction.n, "satisfaction"
+        )
+        err_test = two_proportion_test(va.errors.successes, va.errors.n, vb.errors.successes, vb.errors.n, "error rate")
+    bucket = bucket_expr(scope.window)
+    length_rows = rows(
+        store,
+        f"SELECT {bucket} AS bucket, AVG(prompt_tokens) AS avg_tokens, quantile_cont(prompt_tokens, 0.5) AS p50, "
+        "quantile_cont(prompt_tokens, 0.95) AS p95 "
+        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id = ? AND prompt_tokens > 0 "
+        f"GROUP BY {bucket}",
+        [*scope.params(), template_id],
+    )
+    chart = time_chart(scope.window, [], series_key=None, value_key="avg", unit="tokens")
+    for key in ("avg_tokens", "p50", "p95"):
+        chart.series += time_chart(scope.window, length_rows, series_key=None, value_key=key, fill=None).series
+    rollouts: list[dict[str, object]] = [
+        {"x": epoch_s(v.rollout), "label": v.template_version}
+        for v in versions
+        if v.rollout > scope.window.start + dt.timedelta(minutes=5)
+    ]
+    chart.markers = rollouts
+    return VersionComparison(
+        template_id=template_id,
+        versions=versions,
+        a=a,
+        b=b,
+        satisfaction_test=sat_test,
+        error_rate_test=err_test,
+        prompt_length=chart,
+        rollouts=rollouts,
+    )

@@ -1,0 +1,1 @@
+"""Provider integrations: each patches one client library so its calls become `llm` spans."""

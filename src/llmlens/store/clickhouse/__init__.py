@@ -1,0 +1,5 @@
+"""The ClickHouse backend: the same store on a server that several llmlens servers can share."""
+
+from ._store import ClickHouseStore
+
+__all__ = ["ClickHouseStore"]

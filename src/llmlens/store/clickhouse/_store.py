@@ -1,0 +1,366 @@
+"""The ClickHouse store: the same Store protocol as DuckDB, on a server several llmlens share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from clickhouse_driver.errors import Error as DriverError
+from clickhouse_driver.errors import ServerException
+
+from llmlens.model import Feedback, Span
+
+from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from .._protocol import QueryResult, SqlFailed, SqlRejected, WriteResult
+from ._connection import ClickHouseUrl, ClientPool, server_features
+from ._sandbox import rewrite_user_sql
+from ._schema import FEEDBACK_TABLE, ROLLUP_TABLE, SPANS_TABLE, migrate, rollup_select
+from ._translate import Translator, bind_parameters, parse_duckdb
+
+# A retried span carries its original start time; look for an earlier copy this far around it.
+_DEDUPE_WINDOW_US = 3_600_000_000
+# Results shown as booleans although ClickHouse 18.16 stores them as UInt8.
+_BOOL_COLUMNS = frozenset({col for col, kind, _ in SPAN_COLUMNS if kind == "bool"} | {"success"})
+_COST_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("cost_usd", "Float64"),
+    ("computed_cost_usd", "Float64"),
+    ("cost_source", "String"),
+    ("price_version", "String"),
+)
+_SERVER_TIMEOUT_CODE = 159
+_UPDATE_CHUNK = 5_000
+# Mutations name every span id in their text: allow statements far above the 256 KiB default.
+_BIG_QUERY = {"max_query_size": 256 * 1024 * 1024}
+
+
+def _to_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _column_values(records: Sequence[Any], col: str, kind: ColumnType, attr: str) -> list[Any]:
+    values = [getattr(r, attr) for r in records]
+    if kind == "json":
+        if col == "attributes":
+            return [_to_json(v) if v else None for v in values]
+        return [_to_json(v) for v in values]
+    if kind == "bool":
+        return [None if v is None else int(bool(v)) for v in values]
+    if kind == "int":
+        return [None if v is None else int(v) for v in values]
+    if kind == "float":
+        return [None if v is None else float(v) for v in values]
+    if kind == "str":
+        return [None if v is None else str(v) for v in values]
+    return values
+
+
+def _columns_for_insert(
+    records: Sequence[Any], columns: tuple[tuple[str, ColumnType, str], ...]
+) -> tuple[list[str], list[list[Any]]]:
+    names: list[str] = []
+    data: list[list[Any]] = []
+    for col, kind, attr in columns:
+        if kind == "timestamp":
+            names.append("timestamp_us")
+            data.append([int(getattr(r, attr)) for r in records])
+            continue
+        names.append(col)
+        data.append(_column_values(records, col, kind, attr))
+    return names, data
+
+
+def _server_message(exc: Exception) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    text = str(text).split("Stack trace:")[0].strip()
+    return text.removeprefix("DB::Exception: ").strip() or type(exc).__name__
+
+
+def _result_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class ClickHouseStore:
+    """Spans and feedback in a ClickHouse database; any number of llmlens servers may share it."""
+
+    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+        self.config = ClickHouseUrl.parse(url)
+        self.url = self.config.redacted()
+        self._pool = ClientPool(self.config, connect_timeout_s=connect_timeout_s)
+        setup = self._pool.new_client(database="default")
+        try:
+            setup.execute(f"CREATE DATABASE IF NOT EXISTS `{self.config.database}`")
+            self.features = server_features(setup)
+        finally:
+            setup.disconnect()
+        self._translator = Translator(self.features)
+        self._write_lock = threading.Lock()
+        migrate(self._pool.client(), self.features, self.config.retention_days)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
+        unique_spans = list({(s.project, s.span_id): s for s in spans}.values())
+        unique_feedback = list({(f.project, f.feedback_id): f for f in feedback}.values())
+        with self._write_lock:
+            spans_written = self._insert_spans(unique_spans) if unique_spans else 0
+            feedback_written = self._insert_feedback(unique_feedback) if unique_feedback else 0
+        return WriteResult(
+            spans_written=spans_written,
+            spans_duplicate=len(spans) - spans_written,
+            feedback_written=feedback_written,
+            feedback_duplicate=len(feedback) - feedback_written,
+        )
+
+    def _existing(
+        self, table: str, id_column: str, keys: list[tuple[str, str]], time_filter: str
+    ) -> set[tuple[str, str]]:
+        """(project, id) pairs already stored: a batch re-sent after a lost answer writes nothing twice."""
+        rows = self._pool.client().execute(
+            f"SELECT project, {id_column} FROM {table} WHERE {time_filter}(project, {id_column}) IN _batch",
+            external_tables=[
+                {
+                    "name": "_batch",
+                    "structure": [("project", "String"), ("id", "String")],
+                    "data": [{"project": p, "id": i} for p, i in keys],
+                }
+            ],
+        )
+        return {(str(p), str(i)) for p, i in rows}
+
+    def _insert_spans(self, spans: list[Span]) -> int:
+        starts = [s.start_us for s in spans]
+        lo = (min(starts) - _DEDUPE_WINDOW_US) // 1_000_000
+        hi = (max(starts) + _DEDUPE_WINDOW_US) // 1_000_000 + 1
+        time_filter = f"timestamp >= toDateTime({lo}, 'UTC') AND timestamp <= toDateTime({hi}, 'UTC') AND "
+        seen = self._existing(SPANS_TABLE, "span_id", [(s.project, s.span_id) for s in spans], time_filter)
+        fresh = [s for s in spans if (s.project, s.span_id) not in seen]
+        if not fresh:
+            return 0
+        names, data = _columns_for_insert(fresh, SPAN_COLUMNS)
+        names.append("documents_count")
+        data.append([len(s.documents) if isinstance(s.documents, list) else None for s in fresh])
+        self._insert(SPANS_TABLE, names, data)
+        return len(fresh)
+
+    def _insert_feedback(self, feedback: list[Feedback]) -> int:
+        seen = self._existing(FEEDBACK_TABLE, "feedback_id", [(f.project, f.feedback_id) for f in feedback], "")
+        fresh = [f for f in feedback if (f.project, f.feedback_id) not in seen]
+        if not fresh:
+            return 0
+        names, data = _columns_for_insert(fresh, FEEDBACK_COLUMNS)
+        self._insert(FEEDBACK_TABLE, names, data)
+        return len(fresh)
+
+    def _insert(self, table: str, names: list[str], data: list[list[Any]]) -> None:
+        columns = ", ".join(f"`{n}`" for n in names)
+        self._pool.client().execute(f"INSERT INTO {table} ({columns}) VALUES", data, columnar=True)
+
+    def update_costs(self, spans: Sequence[Span]) -> int:
+        """One ALTER TABLE ... UPDATE per project (waited for), then the touched rollup hours rebuilt."""
+        if not spans:
+            return 0
+        by_project: dict[str, dict[str, Span]] = defaultdict(dict)
+        for s in spans:
+            by_project[s.project][s.span_id] = s
+        updated = 0
+        with self._write_lock:
+            for project, by_id in by_project.items():
+                all_ids = list(by_id)
+                for start in range(0, len(all_ids), _UPDATE_CHUNK):
+                    chunk = all_ids[start : start + _UPDATE_CHUNK]
+                    updated += self._update_chunk(project, {i: by_id[i] for i in chunk})
+        return updated
+
+    def _update_chunk(self, project: str, by_id: dict[str, Span]) -> int:
+        client = self._pool.client()
+        ids = list(by_id)
+        rows = client.execute(
+            f"SELECT count(), groupUniqArray(toStartOfHour(toDateTime(timestamp, 'UTC'))) FROM {SPANS_TABLE} "
+            "WHERE project = %(project)s AND span_id IN _ids",
+            {"project": project},
+            external_tables=[{"name": "_ids", "structure": [("id", "String")], "data": [{"id": i} for i in ids]}],
+        )
+        matched, hours = int(rows[0][0]), list(rows[0][1])
+        if not matched:
+            return 0
+        assignments = ", ".join(
+            f"`{col}` = {self._transform(col, ch_type, ids, [getattr(by_id[i], col) for i in ids])}"
+            for col, ch_type in _COST_COLUMNS
+        )
+        id_list = ", ".join(_quote(i) for i in ids)
+        where = f"project = {_quote(project)} AND span_id IN ({id_list})"
+        self._mutate(f"ALTER TABLE {SPANS_TABLE} UPDATE {assignments} WHERE {where}")
+        self._rebuild_rollup(project, hours)
+        return matched
+
+    @staticmethod
+    def _transform(col: str, ch_type: str, ids: list[str], values: list[Any]) -> str:
+        # transform() maps each span id to its new value; a parallel flag array carries NULLs (18.16 has
+        # no Nullable array elements in transform()).
+        id_array = "[" + ", ".join(_quote(i) for i in ids) + "]"
+        nulls = "[" + ", ".join("1" if v is None else "0" for v in values) + "]"
+        if ch_type == "Float64":
+            # repr() of a float always has a '.' or an exponent: the array is Float64, as transform() needs.
+            vals = "[" + ", ".join(repr(0.0 if v is None else float(v)) for v in values) + "]"
+            default = f"ifNull(`{col}`, toFloat64(0))"
+        else:
+            vals = "[" + ", ".join("''" if v is None else _quote(str(v)) for v in values) + "]"
+            default = f"ifNull(`{col}`, '')"
+        value = f"transform(span_id, {id_array}, {vals}, {default})"
+        return f"if(transform(span_id, {id_array}, {nulls}, 0) = 1, NULL, {value})"
+
+    def _mutate(self, statement: str) -> None:
+        """Run an ALTER ... UPDATE/DELETE and wait until it is applied (18.16 has no mutations_sync)."""
+        client = self._pool.client()
+        client.execute(statement, settings=_BIG_QUERY)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            rows = client.execute(
+                "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0"
+            )
+            if int(rows[0][0]) == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError("ClickHouse did not finish a mutation within 600 s")
+
+    def _rebuild_rollup(self, project: str, hours: list[dt.datetime]) -> None:
+        if not hours:
+            return
+        hour_list = ", ".join(f"toDateTime({int(_epoch(h))}, 'UTC')" for h in hours)
+        where = f"project = {_quote(project)} AND hour IN ({hour_list})"
+        self._mutate(f"ALTER TABLE {ROLLUP_TABLE} DELETE WHERE {where}")
+        span_where = f"project = {_quote(project)} AND toStartOfHour(toDateTime(timestamp, 'UTC')) IN ({hour_list})"
+        self._pool.client().execute(f"INSERT INTO {ROLLUP_TABLE} {rollup_select(span_where)}")
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        """Trusted statements: DELETE FROM spans/feedback becomes ALTER TABLE ... DELETE (waited for)."""
+        from sqlglot import exp
+
+        statements = parse_duckdb(sql)
+        if len(statements) != 1:
+            raise ValueError("execute() takes exactly one statement")
+        tree = bind_parameters(statements[0], params)
+        with self._write_lock:
+            if isinstance(tree, exp.Delete):
+                table = _base_table(tree.this.name if isinstance(tree.this, exp.Table) else "")
+                where = tree.args.get("where")
+                condition = where.this if isinstance(where, exp.Where) else exp.true()
+                condition = _rename_tables(condition)
+                self._mutate(f"ALTER TABLE {table} DELETE WHERE {self._translator.to_clickhouse(condition)}")
+                return
+            self._pool.client().execute(self._translator.to_clickhouse(_rename_tables(tree)))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def translate(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> str:
+        """The ClickHouse SQL `query()` runs for a DuckDB-flavoured trusted query."""
+        statements = parse_duckdb(sql)
+        if len(statements) != 1:
+            raise ValueError("query() takes exactly one statement")
+        tree = bind_parameters(statements[0], params)
+        return self._translator.to_clickhouse(_rename_tables(tree))
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
+        translated = self.translate(sql, params)
+        rows, meta = self._pool.client().execute(translated, with_column_types=True)
+        return _result(rows, meta)
+
+    def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
+        translated = rewrite_user_sql(query, project, self._translator)
+        settings = {
+            "readonly": 2,
+            "max_execution_time": max(1, math.ceil(timeout_s)),
+            "max_result_rows": max_rows + 1,
+            "result_overflow_mode": "break",
+        }
+        client = self._pool.client()
+        try:
+            rows, meta = client.execute(translated, with_column_types=True, settings=settings)
+        except ServerException as exc:
+            if exc.code == _SERVER_TIMEOUT_CODE:
+                raise SqlFailed(f"the query ran longer than the {timeout_s:g} s limit and was stopped") from None
+            if exc.code == 164:  # READONLY
+                raise SqlRejected("only read-only SELECT queries are allowed") from None
+            raise SqlFailed(_server_message(exc)) from None
+        except DriverError as exc:
+            raise SqlFailed(_server_message(exc)) from None
+        result = _result(rows[: max_rows + 1], meta)
+        result.truncated = len(result.rows) > max_rows
+        result.rows = result.rows[:max_rows]
+        return result
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _result(rows: list[Any], meta: list[tuple[str, str]]) -> QueryResult:
+    columns = [name for name, _ in meta]
+    types = [ch_type for _, ch_type in meta]
+    as_bool = [name in _BOOL_COLUMNS and t.replace("Nullable(", "").rstrip(")") == "UInt8" for name, t in meta]
+    out = []
+    for row in rows:
+        values = [_result_value(v) for v in row]
+        for i, flag in enumerate(as_bool):
+            if flag and values[i] is not None:
+                values[i] = bool(values[i])
+        out.append(values)
+    return QueryResult(columns=columns, rows=out, types=types)
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def _epoch(value: dt.datetime) -> float:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()
+
+
+def _base_table(name: str) -> str:
+    tables = {"spans": SPANS_TABLE, "feedback": FEEDBACK_TABLE}
+    if name not in tables:
+        raise ValueError(f"DELETE is supported on store.spans and store.feedback, not {name!r}")
+    return tables[name]
+
+
+def _rename_tables(tree: Any) -> Any:
+    """`store.spans`/`spans` -> the spans table (same columns, reads use its primary key directly);
+    `store.feedback` -> the feedback table; other views keep their names."""
+    from sqlglot import exp
+
+    def rename(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            db = node.args.get("db")
+            name = node.name.lower()
+            if name == "spans" and (db is None or db.name == "store"):
+                renamed: exp.Expr = _renamed(node, SPANS_TABLE, "spans")
+                return renamed
+            if name == "feedback" and db is not None and db.name == "store":
+                renamed = _renamed(node, FEEDBACK_TABLE, "feedback")
+                return renamed
+        return node
+
+    return tree.transform(rename, copy=True)
+
+
+def _renamed(node: Any, table: str, alias: str) -> Any:  # returns exp.Table
+    from sqlglot import exp
+
+    return exp.Table(
+        this=exp.to_identifier(table),
+        alias=exp.TableAlias(this=exp.to_identifier(node.alias or alias)),
+    )

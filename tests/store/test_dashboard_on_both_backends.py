@@ -1,0 +1,121 @@
+"""End to end: demo traffic ingested over HTTP by a real server on DuckDB and on ClickHouse, then every
+dashboard report computed from each store; the answers agree (ClickHouse 18.16 keeps whole seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from tests.support.llmlens_server import LLMLensServer
+
+from llmlens.demo import demo_events
+from llmlens.store import Store, open_store
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.slow]
+
+_NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _ingest(server: LLMLensServer, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 2000):
+        doc = server.ingest({"events": events[start : start + 2000]})
+        assert doc.get("rejected", []) == []
+
+
+@pytest.fixture(scope="module")
+def stores(clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Store]]:
+    events = demo_events(days=3, seed=11)
+    data = tmp_path_factory.mktemp("dash-duckdb")
+    ch_url = clickhouse_url.rsplit("/", 1)[0] + "/dashboard_e2e"
+    with LLMLensServer(data) as duck, LLMLensServer(args=["--store", ch_url]) as ch:
+        _ingest(duck, events)
+        _ingest(ch, events)
+    opened = {"duckdb": open_store(None, data), "clickhouse": open_store(ch_url, data)}
+    yield opened
+    for store in opened.values():
+        store.close()
+
+
+def _reports() -> dict[str, Callable[[Store], Any]]:
+    q = {name: importlib.import_module(f"llmlens.query.{name}") for name in _MODULES}
+    scope = q["_common"].Scope("default", q["_window"].parse_window("7d", now=_NOW))
+    budgets = q["budgets"].Budgets()
+    return {
+        "overview": lambda s: q["overview"].overview(s, scope, now=_NOW),
+        "cost": lambda s: q["cost"].cost_report(s, scope, budgets, now=_NOW),
+        "feedback": lambda s: q["feedback"].feedback_report(s, scope),
+        "latency": lambda s: q["latency"].latency_report(s, scope),
+        "templates": lambda s: q["prompts"].templates(s, scope),
+        "prompt_length": lambda s: q["prompts"].prompt_length_by_template(s, scope),
+        "outliers": lambda s: q["prompts"].outliers(s, scope),
+        "versions": lambda s: q["prompts"].prompt_versions(s, scope, "support_answer"),
+        "sessions": lambda s: q["sessions"].session_list(s, scope),
+        "tools": lambda s: q["tools"].tools_report(s, scope),
+        "traces": lambda s: q["traces"].trace_list(s, scope, q["traces"].TraceFilters()),
+    }
+
+
+_MODULES = ("_common", "_window", "budgets", "overview", "cost", "feedback", "latency", "prompts", "sessions")
+_MODULES = (*_MODULES, "tools", "traces")
+_FRACTION = re.compile(r"(T\d\d:\d\d:\d\d)\.\d+")
+
+
+def _plain(value: Any) -> Any:
+    """Comparable form: seconds-resolution times, series keyed by label."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dt.datetime):
+        return value.replace(microsecond=0)
+    if isinstance(value, str):
+        return _FRACTION.sub(r"\1", value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_plain(v) for v in value]
+        if items and all(isinstance(i, dict) and "label" in i for i in items):
+            return {i["label"]: i for i in items}
+        return items
+    return value
+
+
+def _assert_close(a: Any, b: Any, path: str) -> None:
+    if isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None, f"{path}: {a!r} != {b!r}"
+        assert math.isclose(float(a), float(b), rel_tol=1e-3, abs_tol=1e-6), f"{path}: {a!r} != {b!r}"
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{path}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            _assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{path}: {len(a)} != {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_close(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("report", list(_reports()))
+def test_dashboard_report_agrees(stores: dict[str, Store], report: str) -> None:
+    build = _reports()[report]
+    duck, ch = build(stores["duckdb"]), build(stores["clickhouse"])
+    _assert_close(_plain(duck), _plain(ch), report)
+
+
+def test_counts_agree(stores: dict[str, Store]) -> None:
+    sql = "SELECT kind, COUNT(*) AS n FROM spans WHERE project = ? GROUP BY kind ORDER BY kind"
+    assert stores["duckdb"].query(sql, ["default"]).rows == stores["clickhouse"].query(sql, ["default"]).rows
+    assert stores["clickhouse"].query(sql, ["default"]).rows, "the demo traffic was stored"
+
+
+def test_rollup_matches_raw_rows(stores: dict[str, Store]) -> None:
+    ch = stores["clickhouse"]
+    raw = ch.query("SELECT COUNT(*) AS n, SUM(cost_usd) AS cost FROM spans WHERE kind = 'llm'").rows[0]
+    rolled = ch.query("SELECT SUM(calls) AS n, SUM(cost_usd) AS cost FROM llm_hourly").rows[0]
+    assert rolled[0] == raw[0]
+    assert rolled[1] == pytest.approx(raw[1])
