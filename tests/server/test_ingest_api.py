@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.llmlens_server import LLMLensServer
 
 LLM_CALL = {
@@ -21,14 +20,29 @@ LLM_CALL = {
     "total_tokens": 1100,
     "latency_ms": 420.5,
     "cost_usd": 0.0042,
-    "metadata": {"user_id": "u1", "feature": "chat", "session_id": "s1", "template_id": "greet",
-                 "template_version": "v2", "variables": {"name": "Ada"}},
+    "metadata": {
+        "user_id": "u1",
+        "feature": "chat",
+        "session_id": "s1",
+        "template_id": "greet",
+        "template_version": "v2",
+        "variables": {"name": "Ada"},
+    },
 }
-TOOL_CALL = {"timestamp": 1767225601, "tool_name": "search_web", "args": {"q": "x"}, "result": None,
-             "latency_ms": 12.0, "success": False, "error": "HTTP 503"}
+TOOL_CALL = {
+    "timestamp": 1767225601,
+    "tool_name": "search_web",
+    "args": {"q": "x"},
+    "result": None,
+    "latency_ms": 12.0,
+    "success": False,
+    "error": "HTTP 503",
+}
 
 
-def post(srv: LLMLensServer, body: bytes | str, content_type: str = "application/json", **headers: str) -> httpx.Response:
+def post(
+    srv: LLMLensServer, body: bytes | str, content_type: str = "application/json", **headers: str
+) -> httpx.Response:
     with srv.client() as c:
         return c.post("/api/v1/ingest", content=body, headers={"Content-Type": content_type, **headers})
 
@@ -40,8 +54,14 @@ def test_article_log_shapes_are_recognised_and_stored(server: LLMLensServer) -> 
     assert doc["accepted"] == 2 and doc["rejected"] == []
     message_id = doc["message_ids"][0]
     assert message_id and doc["message_ids"][1] is None
-    feedback = {"user_id": "u1", "session_id": "s1", "message_id": message_id, "feedback_type": "thumbs_up",
-                "feedback_text": None, "timestamp": 1767225700}
+    feedback = {
+        "user_id": "u1",
+        "session_id": "s1",
+        "message_id": message_id,
+        "feedback_type": "thumbs_up",
+        "feedback_text": None,
+        "timestamp": 1767225700,
+    }
     assert post(server, json.dumps(feedback)).json()["accepted"] == 1
 
     row = server.sql(f"SELECT * FROM llm_logs WHERE message_id = '{message_id}'")[0]
@@ -98,8 +118,17 @@ def test_ndjson_gzip_iso_timestamps_and_a_bad_line(server: LLMLensServer) -> Non
 def test_events_object_and_single_event_forms(server: LLMLensServer) -> None:
     r = post(server, json.dumps({"events": [{**LLM_CALL, "metadata": {"message_id": "obj-1"}}]}))
     assert r.json()["accepted"] == 1
-    r = post(server, json.dumps({"type": "retrieval", "query": "refund policy", "session_id": "s9",
-                                 "documents": [{"id": "d1", "content": "Refunds within 30 days", "score": 0.82}]}))
+    r = post(
+        server,
+        json.dumps(
+            {
+                "type": "retrieval",
+                "query": "refund policy",
+                "session_id": "s9",
+                "documents": [{"id": "d1", "content": "Refunds within 30 days", "score": 0.82}],
+            }
+        ),
+    )
     assert r.json()["accepted"] == 1
     row = server.sql("SELECT * FROM retrieval_logs WHERE session_id = 's9'")[0]
     assert row["query"] == "refund policy" and row["num_documents"] == 1
@@ -107,8 +136,16 @@ def test_events_object_and_single_event_forms(server: LLMLensServer) -> None:
 
 def test_same_batch_twice_is_stored_once(server: LLMLensServer) -> None:
     batch = [{**LLM_CALL, "metadata": {"message_id": f"dup-{i}"}} for i in range(5)]
-    batch.append({"type": "span", "kind": "chain", "name": "answer", "trace_id": "ab" * 16, "span_id": "cd" * 8,
-                  "timestamp": 1767225600})
+    batch.append(
+        {
+            "type": "span",
+            "kind": "chain",
+            "name": "answer",
+            "trace_id": "ab" * 16,
+            "span_id": "cd" * 8,
+            "timestamp": 1767225600,
+        }
+    )
     for _ in range(2):
         assert post(server, json.dumps(batch)).json()["accepted"] == 6
     assert server.sql("SELECT count(*) AS n FROM llm_logs WHERE message_id LIKE 'dup-%'")[0]["n"] == 5

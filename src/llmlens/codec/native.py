@@ -159,9 +159,7 @@ def parse_body(body: bytes, content_type: str | None) -> list[Any]:
             lines = _parse_ndjson(text)
             if any(not isinstance(x, BodyError) for x in lines):
                 return lines
-        raise BodyError(
-            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise BodyError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if isinstance(doc, list):
         return doc
     if isinstance(doc, dict):
@@ -354,8 +352,7 @@ def _messages_text(messages: Any) -> str | None:
         content = msg.get("content")
         if isinstance(content, list):
             content = "".join(
-                str(p.get("text") or p.get("content") or "") if isinstance(p, dict) else str(p)
-                for p in content
+                str(p.get("text") or p.get("content") or "") if isinstance(p, dict) else str(p) for p in content
             )
         role = msg.get("role")
         text = "" if content is None else str(content)
@@ -373,9 +370,7 @@ def _status(span: Span, event: dict[str, Any], error: Any) -> None:
             span.error_type = ErrorType(str(error_type)).value
         except ValueError:
             span.error_type = classify_error(str(error_type)).value
-    span.error_message = _as_str(
-        "error", error if isinstance(error, str) or error is None else json.dumps(error)
-    )
+    span.error_message = _as_str("error", error if isinstance(error, str) or error is None else json.dumps(error))
     if status is not None:
         span.status = status
     elif span.error_message or span.error_type or span.tool_success is False:
@@ -394,9 +389,7 @@ def span_from_event(event: dict[str, Any], kind: str, *, project: str | None, no
         try:
             span_kind = SpanKind(str(raw_kind).lower())
         except ValueError:
-            raise EventError(
-                f"kind must be one of {', '.join(k.value for k in SpanKind)}, got {raw_kind!r}"
-            ) from None
+            raise EventError(f"kind must be one of {', '.join(k.value for k in SpanKind)}, got {raw_kind!r}") from None
     elif span_kind is None:
         raise EventError(f"unknown event type {kind!r} (use llm, tool, retrieval, feedback or span)")
 
@@ -463,9 +456,7 @@ def span_from_event(event: dict[str, Any], kind: str, *, project: str | None, no
         # A log line from the article has no trace: its message id (or span id) anchors one.
         span.trace_id = trace_id_from_text(span.message_id) if span.message_id else new_trace_id()
     if not span.span_id:
-        span.span_id = (
-            span_id_from_text(span.message_id) if span.message_id else _event_digest(event)[:8].hex()
-        )
+        span.span_id = span_id_from_text(span.message_id) if span.message_id else _event_digest(event)[:8].hex()
     return span
 
 
@@ -553,8 +544,7 @@ def feedback_from_event(event: dict[str, Any], *, project: str | None, now: int)
         allowed = ", ".join(t.value for t in FeedbackType)
         raise EventError(f"feedback_type must be one of {allowed}, got {raw_type!r}") from None
     fb = Feedback(
-        feedback_id=_as_str("feedback_id", event.get("feedback_id"))
-        or str(uuid.UUID(bytes=_event_digest(event))),
+        feedback_id=_as_str("feedback_id", event.get("feedback_id")) or str(uuid.UUID(bytes=_event_digest(event))),
         message_id=message_id,
         feedback_type=feedback_type,
         timestamp_us=_timestamp(event, now),

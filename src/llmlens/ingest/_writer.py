@@ -54,9 +54,7 @@ class WriterStats:
 
 
 class GroupCommitWriter:
-    def __init__(
-        self, store: Store, *, max_queued_events: int = 200_000, max_commit_events: int = 50_000
-    ) -> None:
+    def __init__(self, store: Store, *, max_queued_events: int = 200_000, max_commit_events: int = 50_000) -> None:
         self._store = store
         self._max_queued = max_queued_events
         self._max_commit = max_commit_events

@@ -84,15 +84,16 @@ WHERE kind = 'retrieval' AND {_PROJECT_FILTER.format(alias="")}
 """
 
 # `feature` is the feature of the message being rated (message ids are unique per LLM call, so a plain
-# join: grouping every call by message id first made each read scan-and-aggregate the whole table). No `latency_ms` or `model` here, so the
-# article's JOIN with llm_logs stays unambiguous.
+# join: grouping every call by message id first made each read scan-and-aggregate the whole table).
+# No `latency_ms` or `model` here, so the article's JOIN with llm_logs stays unambiguous.
 _FEEDBACK_EVENTS = f"""
 CREATE OR REPLACE VIEW main.feedback_events AS
 SELECT
   fb.user_id, fb.session_id, fb.message_id, fb.feedback_type, fb.feedback_text, fb.timestamp,
   m.feature, fb.trace_id, fb.span_id, fb.feedback_id, fb.metadata, fb.project
 FROM store.feedback fb
-LEFT JOIN store.spans m ON m.kind = 'llm' AND m.project = fb.project AND m.message_id = fb.message_id
+LEFT JOIN store.spans m
+  ON m.kind = 'llm' AND m.project = fb.project AND m.message_id = fb.message_id
 WHERE {_PROJECT_FILTER.format(alias="fb.")}
 """
 
