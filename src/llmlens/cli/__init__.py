@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("llmlens.cli.demo", "send realistic demo traffic to a running server"),
     "reprice": ("llmlens.cli.reprice", "recompute stored costs after a price change"),
     "migrate": ("llmlens.cli.migrate", "copy all data between stores, e.g. from DuckDB to ClickHouse"),
+    "proxy": ("llmlens.cli.proxy", "run only the LLM gateway (/proxy/<upstream>/...) and its budget API"),
 }
 
 

@@ -28,6 +28,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "llmlens.server.routes.health",
     "llmlens.server.routes.ingest",
     "llmlens.server.routes.sql",
+    "llmlens.server.routes.proxy",
     "llmlens.server.routes.api",
     "llmlens.server.routes.ui",
 )

@@ -1,0 +1,259 @@
+"""Gateway overhead: the same streamed chat requests direct to a fake provider and through llmlens.
+
+    .venv/bin/python benchmarks/bench_gateway.py [--requests 1500] [--concurrency 50] [--json out.json]
+
+Starts a lean stand-in upstream (raw asyncio, OpenAI chat-completion SSE frames, one process) and an
+`llmlens serve` as subprocesses, then runs `--concurrency` workers that each alternate a direct and a
+proxied request over their own keep-alive connections, so both paths see the same load at the same time.
+The upstream and the load generator are raw asyncio so that, on a small machine, what is measured is the
+gateway rather than the measuring tools. Prints p50/p99 of total latency and of time to the first content
+chunk per path, and the gateway's added time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.llmlens_server import LLMLensServer  # noqa: E402
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _frames(chunks: int) -> tuple[bytes, list[bytes], bytes]:
+    envelope = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+    }
+
+    def frame(payload: dict[str, Any]) -> bytes:
+        data = b"data: " + json.dumps(envelope | payload, separators=(",", ":")).encode() + b"\n\n"
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    first = frame({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    words = [
+        frame({"choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": None}]}) for _ in range(chunks)
+    ]
+    usage = {"prompt_tokens": 5, "completion_tokens": chunks, "total_tokens": 5 + chunks}
+    last = frame({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + frame(
+        {"choices": [], "usage": usage}
+    )
+    done = b"data: [DONE]\n\n"
+    last += b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done)
+    return first, words, last
+
+
+async def _serve_upstream(port: int, ttft_s: float, chunk_s: float, chunks: int) -> None:
+    """A stand-in OpenAI upstream: every POST gets the same streamed chat completion."""
+    first, words, last = _frames(chunks)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\nx-request-id: req_bench\r\n\r\n"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in request.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                writer.write(head + first)
+                await asyncio.sleep(ttft_s)
+                for word in words:
+                    writer.write(word)
+                    await asyncio.sleep(chunk_s)
+                writer.write(last)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def _start_upstream(port: int, ttft_s: float, chunk_s: float, chunks: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, __file__, "--serve-upstream", str(port), "--ttft", str(ttft_s)]
+    cmd += ["--chunk-delay", str(chunk_s), "--chunks", str(chunks)]
+    proc = subprocess.Popen(cmd, cwd=REPO)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            import socket
+
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the stand-in upstream did not start")
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection of the load generator (raw asyncio: cheap, so it measures little
+    of itself)."""
+
+    def __init__(self, port: int, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.port = port
+        lines = [f"POST {path} HTTP/1.1", f"host: 127.0.0.1:{port}", f"content-length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def stream(self) -> tuple[float, float]:
+        """(total seconds, seconds to the first content chunk) of one streamed chat completion."""
+        if self.reader is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self.reader, self.writer
+        assert writer is not None
+        started = time.perf_counter()
+        first = None
+        writer.write(self.request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"answered {head[:200]!r}")
+        while True:
+            size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+            data = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            if first is None and b'"content":"word' in data:
+                first = time.perf_counter()
+        ended = time.perf_counter()
+        return ended - started, (first or ended) - started
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def _run(
+    upstream_port: int, gateway_port: int, requests: int, concurrency: int
+) -> dict[str, list[tuple[float, float]]]:
+    body = json.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "bench"}],
+        }
+    ).encode()
+    headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
+    gateway_headers = headers | {"x-llmlens-user-id": "bench-user", "x-llmlens-feature": "bench"}
+    results: dict[str, list[tuple[float, float]]] = {"direct": [], "gateway": []}
+    remaining = requests
+
+    async def worker(index: int) -> None:
+        nonlocal remaining
+        connections = {
+            "direct": _Connection(upstream_port, "/v1/chat/completions", headers, body),
+            "gateway": _Connection(gateway_port, "/proxy/openai/v1/chat/completions", gateway_headers, body),
+        }
+        order = ("direct", "gateway") if index % 2 else ("gateway", "direct")
+        while remaining > 0:
+            remaining -= 1
+            for path in order:
+                results[path].append(await connections[path].stream())
+        for connection in connections.values():
+            if connection.writer is not None:
+                connection.writer.close()
+
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=1500, help="requests per path (default 1500)")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent streams (default 50)")
+    parser.add_argument("--ttft", type=float, default=0.2, help="upstream's time to first token (s, default 0.2)")
+    parser.add_argument(
+        "--chunk-delay", type=float, default=0.02, help="upstream's gap between chunks (s, default 0.02)"
+    )
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream (default 20)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_upstream:
+        asyncio.run(_serve_upstream(args.serve_upstream, args.ttft, args.chunk_delay, args.chunks))
+        return 0
+
+    fake_port = _free_port()
+    fake = _start_upstream(fake_port, args.ttft, args.chunk_delay, args.chunks)
+    try:
+        with LLMLensServer(
+            args=["--upstream", f"openai=http://127.0.0.1:{fake_port}/v1", "--log-level", "warning"]
+        ) as srv:
+            assert srv.port is not None
+            asyncio.run(_run(fake_port, srv.port, 2 * args.concurrency, args.concurrency))  # warm up
+            assert srv.proc is not None
+            cpu_before = _cpu_seconds(srv.proc.pid)
+            started = time.perf_counter()
+            results = asyncio.run(_run(fake_port, srv.port, args.requests, args.concurrency))
+            elapsed = time.perf_counter() - started
+            gateway_cpu = _cpu_seconds(srv.proc.pid) - cpu_before
+            recorded = srv.sql("SELECT count(*) AS n FROM llm_logs WHERE feature = 'bench'")[0]["n"]
+    finally:
+        fake.terminate()
+        fake.wait(10)
+
+    report: dict[str, Any] = {
+        "requests_per_path": args.requests,
+        "concurrency": args.concurrency,
+        "fake_ttft_s": args.ttft,
+        "fake_chunk_delay_s": args.chunk_delay,
+        "seconds": round(elapsed, 2),
+        "cpus": os.cpu_count(),
+        "recorded_spans": recorded,
+        "gateway_cpu_ms_per_request": round(gateway_cpu * 1000 / args.requests, 3),
+        "load_average_1m": os.getloadavg()[0],
+    }
+    rows = []
+    for metric, position in (("total", 0), ("ttft", 1)):
+        for q, name in ((0.5, "p50"), (0.99, "p99")):
+            direct = _pct([r[position] for r in results["direct"]], q) * 1000
+            gateway = _pct([r[position] for r in results["gateway"]], q) * 1000
+            report[f"{metric}_{name}_direct_ms"] = round(direct, 3)
+            report[f"{metric}_{name}_gateway_ms"] = round(gateway, 3)
+            report[f"{metric}_{name}_added_ms"] = round(gateway - direct, 3)
+            rows.append((f"{metric} {name}", direct, gateway, gateway - direct))
+    print(
+        f"{args.requests} streamed requests per path, {args.concurrency} concurrent, {elapsed:.1f} s; {recorded} gateway spans recorded"
+    )
+    print(f"{'metric':<12}{'direct ms':>12}{'gateway ms':>12}{'added ms':>12}")
+    for name, direct, gateway, added in rows:
+        print(f"{name:<12}{direct:>12.3f}{gateway:>12.3f}{added:>12.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""The LLM gateway: forward OpenAI-compatible and Anthropic calls, record them, enforce budgets, cache."""
+
+from ._budgets import BudgetDecision, BudgetGuard, BudgetPolicy
+from ._cache import ResponseCache, cache_key, canonical_body
+from ._config import GatewayConfig
+from ._gateway import Gateway, UpstreamBrokeOff, make_client
+from ._recorder import SpanRecorder
+from ._spend import MonthToDateSpend
+from ._upstreams import DEFAULT_UPSTREAMS, Upstream, parse_upstreams
+
+__all__ = [
+    "DEFAULT_UPSTREAMS",
+    "BudgetDecision",
+    "BudgetGuard",
+    "BudgetPolicy",
+    "Gateway",
+    "GatewayConfig",
+    "MonthToDateSpend",
+    "ResponseCache",
+    "SpanRecorder",
+    "Upstream",
+    "UpstreamBrokeOff",
+    "cache_key",
+    "canonical_body",
+    "make_client",
+    "parse_upstreams",
+]

@@ -1,0 +1,122 @@
+"""Request headers -> who and what a call is for (X-LLMLens-*), its trace context, and what to forward."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmlens.model import is_span_id, is_trace_id, trace_id_from_text
+
+# Request headers never forwarded: hop-by-hop ones, and ones httpx sets itself.
+_HOP_BY_HOP = frozenset(
+    {
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+    }
+)
+# Credentials: forwarded upstream, never stored or logged.
+SECRET_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key"})
+_PREFIX = b"x-llmlens-"
+
+
+@dataclass(slots=True)
+class Attribution:
+    user_id: str | None = None
+    session_id: str | None = None
+    feature: str | None = None
+    template_id: str | None = None
+    template_version: str | None = None
+    trace_id: str | None = None  # from traceparent, else X-LLMLens-Trace-Id
+    parent_span_id: str | None = None  # from traceparent
+    trace_flags: str = "01"
+    properties: dict[str, Any] = field(default_factory=dict)
+    cache: bool | None = None  # X-LLMLens-Cache; None when not sent
+    project: str | None = None
+    credential: bytes = b""  # the caller's key, only ever hashed (cache key)
+    problems: list[str] = field(default_factory=list)  # malformed headers, kept in metadata
+
+    @property
+    def tier(self) -> str | None:
+        tier = self.properties.get("tier")
+        return str(tier) if tier is not None else None
+
+
+def _traceparent(value: str, into: Attribution) -> None:
+    parts = value.strip().lower().split("-")
+    if len(parts) >= 4 and len(parts[0]) == 2 and is_trace_id(parts[1]) and is_span_id(parts[2]):
+        into.trace_id, into.parent_span_id, into.trace_flags = parts[1], parts[2], parts[3][:2]
+    else:
+        into.problems.append(f"ignored malformed traceparent {value[:80]!r}")
+
+
+def _properties(value: str, into: Attribution) -> None:
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        into.problems.append("X-LLMLens-Properties is not JSON")
+        return
+    if isinstance(doc, dict):
+        into.properties = doc
+    else:
+        into.problems.append("X-LLMLens-Properties must be a JSON object")
+
+
+def _llmlens_header(name: bytes, value: str, into: Attribution) -> None:
+    key = name[len(_PREFIX) :]
+    if key == b"user-id":
+        into.user_id = value or None
+    elif key == b"session-id":
+        into.session_id = value or None
+    elif key == b"feature":
+        into.feature = value or None
+    elif key == b"template-id":
+        into.template_id = value or None
+    elif key == b"template-version":
+        into.template_version = value or None
+    elif key == b"trace-id":
+        if into.trace_id is None and value:
+            candidate = value.strip().lower().replace("-", "")
+            into.trace_id = candidate if is_trace_id(candidate) else trace_id_from_text(value)
+    elif key == b"properties":
+        _properties(value, into)
+    elif key == b"cache":
+        into.cache = value.strip().lower() in ("true", "1", "yes", "on")
+    elif key == b"project":
+        into.project = value or None
+
+
+def split_headers(raw: list[tuple[bytes, bytes]]) -> tuple[Attribution, list[tuple[bytes, bytes]]]:
+    """One pass over the request headers: the attribution, and the headers to forward upstream.
+
+    `traceparent` is read here and re-added by the gateway with its own span id as the parent, so
+    the upstream (if it traces) sees the gateway's span as its parent.
+    """
+    into = Attribution()
+    forward: list[tuple[bytes, bytes]] = []
+    traceparent: str | None = None
+    for name, value in raw:
+        name = name.lower()
+        if name.startswith(_PREFIX):
+            _llmlens_header(name, value.decode("latin-1"), into)
+            continue
+        if name == b"traceparent":
+            traceparent = value.decode("latin-1")
+            continue
+        if name in _HOP_BY_HOP:
+            continue
+        if name in SECRET_HEADERS:
+            into.credential = value
+        forward.append((name, value))
+    if traceparent is not None:  # wins over X-LLMLens-Trace-Id: it also names the parent span
+        _traceparent(traceparent, into)
+    return into, forward

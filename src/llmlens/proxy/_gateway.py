@@ -1,0 +1,394 @@
+"""The gateway as a plain ASGI app: `/proxy/<upstream>/<path>` forwarded with one pooled httpx client.
+
+The request path does as little as it can: read the body, split the headers, check the budget,
+forward, and pass each upstream chunk to the client as it arrives. Everything the span needs is
+kept as raw bytes with arrival times and parsed later by the SpanRecorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+
+from llmlens.model import ErrorType, new_span_id, new_trace_id, now_us
+
+from ._attribution import split_headers
+from ._budgets import BudgetGuard
+from ._cache import ResponseCache, cache_key
+from ._call import operation_for
+from ._config import GatewayConfig
+from ._errors import NO_RETRY, provider_error
+from ._exchange import Exchange
+from ._recorder import SpanRecorder
+from ._upstreams import Upstream, WireFormat, wire_format
+
+logger = logging.getLogger("llmlens.proxy")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Response headers not passed back: hop-by-hop ones, and `date`/`server`, which our server sets itself.
+_DROP_RESPONSE = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"date",
+        b"server",
+    }
+)
+
+
+class UpstreamBrokeOff(RuntimeError):
+    """The upstream failed after the answer had started: the client's connection is cut the same way."""
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def make_client(config: GatewayConfig) -> httpx.AsyncClient:
+    """One pooled client for every upstream: HTTP/1.1 keep-alive, no default headers of its own."""
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+            # Below common server keep-alive timeouts (uvicorn 5 s), so an idle connection is dropped by
+            # us before the upstream closes it under a request.
+            keepalive_expiry=4.0,
+        ),
+        follow_redirects=False,
+        trust_env=False,
+    )
+    for name in list(client.headers):  # forward the client's own headers only
+        del client.headers[name]
+    return client
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        upstreams: dict[str, Upstream],
+        client: httpx.AsyncClient,
+        recorder: SpanRecorder,
+        budgets: BudgetGuard,
+        config: GatewayConfig,
+        cache: ResponseCache | None,
+        default_project: str,
+        max_body_bytes: int,
+    ) -> None:
+        self.upstreams = upstreams
+        self.client = client
+        self.recorder = recorder
+        self.budgets = budgets
+        self.config = config
+        self.cache = cache
+        self.default_project = default_project
+        self.max_body_bytes = max_body_bytes
+        self._in_flight: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope.get("path_params") or {}
+        name, rest = str(params.get("upstream", "")), str(params.get("path", ""))
+        upstream = self.upstreams.get(name)
+        if upstream is None:
+            wire: WireFormat = "anthropic" if rest.rstrip("/").endswith("messages") else "openai"
+            known = ", ".join(sorted(self.upstreams))
+            message = f"llmlens gateway: no upstream named {name!r}; configured: {known}"
+            await _answer(send, *provider_error(wire, 404, message, code="unknown_upstream"))
+            return
+        wire = wire_format(upstream, rest)
+        try:
+            body = await _read_body(receive, self.max_body_bytes)
+        except _ClientGone:
+            return
+        except _BodyTooLarge:
+            message = f"llmlens gateway: request body is over the {self.max_body_bytes}-byte limit"
+            await _answer(send, *provider_error(wire, 413, message, code="request_too_large"))
+            return
+        attribution, forward_headers = split_headers(scope["headers"])
+        ex = Exchange(
+            upstream=upstream,
+            wire=wire,
+            operation=operation_for(rest),
+            method=scope["method"],
+            route=scope["path"],
+            request_body=body,
+            attribution=attribution,
+            project=attribution.project or self.default_project,
+            trace_id=attribution.trace_id or new_trace_id(),
+            span_id=new_span_id(),
+            start_us=now_us(),
+            started=time.perf_counter(),
+        )
+        if await self._blocked_by_budget(ex, send):
+            return
+        user = attribution.user_id
+        limit = self.config.max_concurrent_per_user
+        if limit and user is not None:
+            if self._in_flight.get(user, 0) >= limit:
+                message = f"llmlens gateway: user {user!r} already has {limit} calls in flight; retry shortly"
+                await self._refuse(ex, send, 429, message, "concurrency_limit", retry_after=True)
+                return
+            self._in_flight[user] = self._in_flight.get(user, 0) + 1
+        try:
+            key = self._cache_key(ex, rest, scope)
+            if key is not None and self.cache is not None:
+                hit = self.cache.get(key)
+                if hit is not None:
+                    await self._replay(ex, send, hit.status, list(hit.headers), hit.chunks)
+                    return
+            await self._forward(ex, scope, receive, send, forward_headers, rest, key)
+        finally:
+            if limit and user is not None:
+                left = self._in_flight[user] - 1
+                if left:
+                    self._in_flight[user] = left
+                else:
+                    del self._in_flight[user]
+
+    # -- budget, cache -----------------------------------------------------------------------------------
+
+    async def _blocked_by_budget(self, ex: Exchange, send: Send) -> bool:
+        a = ex.attribution
+        if not self.budgets.policy.enabled or (a.user_id is None and a.feature is None):
+            return False
+        decision = await self.budgets.check(ex.project, a.user_id, a.tier, a.feature)
+        if not decision.blocked:
+            return False
+        await self._refuse(ex, send, 429, decision.message, "budget_exceeded", retry_after=False)
+        return True
+
+    async def _refuse(
+        self, ex: Exchange, send: Send, status: int, message: str, code: str, *, retry_after: bool
+    ) -> None:
+        """Answer without calling the upstream, and record the call as blocked."""
+        status, headers, body = provider_error(ex.wire, status, message, code=code)
+        headers.append((b"retry-after", b"1") if retry_after else NO_RETRY)
+        headers.append((b"x-llmlens-span-id", ex.span_id.encode()))
+        await _answer(send, status, headers, body)
+        ex.ended = time.perf_counter()
+        ex.status = status
+        ex.blocked = True
+        ex.error_type = ErrorType.RATE_LIMIT.value
+        ex.error_message = message
+        self.recorder.record(ex)
+
+    def _cache_key(self, ex: Exchange, rest: str, scope: Scope) -> bytes | None:
+        if self.cache is None or ex.method != "POST":
+            return None
+        wanted = ex.attribution.cache
+        if wanted is None:
+            wanted = self.config.caches(ex.upstream.name)
+        if not wanted:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        return cache_key(ex.upstream.name, rest, query, ex.request_body, ex.attribution.credential)
+
+    async def _replay(
+        self, ex: Exchange, send: Send, status: int, headers: list[tuple[bytes, bytes]], chunks: tuple[bytes, ...]
+    ) -> None:
+        headers = [*headers, (b"x-llmlens-cache", b"HIT"), (b"x-llmlens-span-id", ex.span_id.encode())]
+        ex.cache_hit = True
+        _note_response(ex, status, headers)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        for chunk in chunks:
+            ex.chunk_times.append(time.perf_counter())
+            ex.chunks.append(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        ex.ended = time.perf_counter()
+        self.recorder.record(ex)
+
+    # -- forwarding --------------------------------------------------------------------------------------
+
+    async def _forward(
+        self,
+        ex: Exchange,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        rest: str,
+        key: bytes | None,
+    ) -> None:
+        a = ex.attribution
+        headers.append((b"traceparent", f"00-{ex.trace_id}-{ex.span_id}-{a.trace_flags}".encode()))
+        url = ex.upstream.url_for(rest, scope.get("query_string", b"").decode("latin-1"))
+        request = self.client.build_request(ex.method, url, content=ex.request_body, headers=headers)
+        watcher = _DisconnectWatcher(receive)
+        started_response = False
+        try:
+            try:
+                response = await self._send(request)
+            except httpx.TimeoutException as exc:
+                watcher.finish()
+                await self._upstream_failed(ex, send, 504, f"did not answer in time: {_describe(exc)}")
+                return
+            except httpx.HTTPError as exc:
+                watcher.finish()
+                await self._upstream_failed(ex, send, 502, f"is unreachable: {_describe(exc)}")
+                return
+            try:
+                out_headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _DROP_RESPONSE]
+                if key is not None:
+                    out_headers.append((b"x-llmlens-cache", b"MISS"))
+                out_headers.append((b"x-llmlens-span-id", ex.span_id.encode()))
+                _note_response(ex, response.status_code, out_headers)
+                await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
+                started_response = True
+                chunks, times = ex.chunks, ex.chunk_times
+                clock = time.perf_counter
+                async for chunk in response.aiter_raw():
+                    times.append(clock())
+                    chunks.append(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                watcher.finish()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                ex.ended = clock()
+            finally:
+                await response.aclose()
+        except asyncio.CancelledError:
+            if not watcher.gone:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            ex.ended = time.perf_counter()
+            ex.error_type = ErrorType.TIMEOUT.value
+            waited = ex.ended - ex.started
+            ex.error_message = (
+                f"the client closed the connection after {waited:.3f} s, before the answer was complete "
+                "(client-side timeout or cancel)"
+            )
+            self.recorder.record(ex)
+            return
+        except httpx.HTTPError as exc:
+            ex.ended = time.perf_counter()
+            ex.error_type = classify_transport_error(exc)
+            ex.error_message = f"upstream {ex.upstream.name!r} broke off the answer: {_describe(exc)}"
+            self.recorder.record(ex)
+            if started_response:
+                raise UpstreamBrokeOff(ex.error_message) from None
+            return
+        finally:
+            watcher.finish()
+        self.recorder.record(ex)
+        if key is not None and self.cache is not None and ex.status is not None and 200 <= ex.status < 300:
+            self.cache.put(key, ex.status, [h for h in out_headers if h[0] not in _PER_CALL_HEADERS], ex.chunks)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send, retrying once when a pooled keep-alive connection turns out to be closed by the upstream
+        (no response byte was read: the upstream dropped the idle connection as the request went out)."""
+        try:
+            return await self.client.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            logger.debug("retrying on a fresh connection after %s", _describe(exc))
+            return await self.client.send(request, stream=True)
+
+    async def _upstream_failed(self, ex: Exchange, send: Send, status: int, what: str) -> None:
+        message = f"llmlens gateway: upstream {ex.upstream.name!r} ({ex.upstream.base_url}) {what}"
+        code = "upstream_timeout" if status == 504 else "upstream_unreachable"
+        status, headers, body = provider_error(ex.wire, status, message, code=code)
+        headers.append((b"x-llmlens-span-id", ex.span_id.encode()))
+        await _answer(send, status, headers, body)
+        ex.ended = time.perf_counter()
+        ex.status = status
+        ex.error_type = ErrorType.TIMEOUT.value if status == 504 else ErrorType.SERVER_ERROR.value
+        ex.error_message = message
+        self.recorder.record(ex)
+
+
+_PER_CALL_HEADERS = frozenset({b"x-llmlens-cache", b"x-llmlens-span-id"})
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if not text and cause is not None:
+        text = str(cause) or type(cause).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def classify_transport_error(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return ErrorType.TIMEOUT.value
+    return ErrorType.SERVER_ERROR.value
+
+
+def _note_response(ex: Exchange, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    ex.status = status
+    for k, v in headers:
+        lower = k.lower()
+        if lower == b"content-type":
+            ex.content_type = v.decode("latin-1").lower()
+        elif lower == b"content-encoding":
+            ex.content_encoding = v.decode("latin-1")
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _DisconnectWatcher:
+    """Cancels the request's task when the client goes away, so a client's timeout or cancel stops the
+    upstream call too (as it would have stopped a direct call). No cost per chunk: one task per call."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._owner = asyncio.current_task()
+        self._done = False
+        self.gone = False
+        self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._done and self._owner is not None:
+                    self.gone = True
+                    self._owner.cancel()
+                return
+
+    def finish(self) -> None:
+        """The answer is complete: a disconnect from now on is the normal end of the exchange."""
+        self._done = True
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
