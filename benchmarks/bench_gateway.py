@@ -7,7 +7,9 @@ Starts a lean stand-in upstream (raw asyncio, OpenAI chat-completion SSE frames,
 proxied request over their own keep-alive connections, so both paths see the same load at the same time.
 The upstream and the load generator are raw asyncio so that, on a small machine, what is measured is the
 gateway rather than the measuring tools. Prints p50/p99 of total latency and of time to the first content
-chunk per path, and the gateway's added time.
+chunk per path, the gateway's added time, the gateway process's CPU per proxied request (event loop and
+span recording together), and the load average before and after: on a shared machine other processes'
+load shows up as added latency, so read the figures beside it.
 """
 
 from __future__ import annotations
@@ -155,8 +157,11 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _run(
-    upstream_port: int, gateway_port: int, requests: int, concurrency: int
+    upstream_port: int, gateway_port: int, requests: int, concurrency: int, spread_s: float = 0.0
 ) -> dict[str, list[tuple[float, float]]]:
+    """Each worker starts `index * spread_s / concurrency` late: with `spread_s` the length of a stream,
+    the streams' chunks arrive spread out in time, as from independent clients; with 0 they arrive in
+    bursts (every stream's chunk at the same tick), the worst case for any relay."""
     body = json.dumps(
         {
             "model": "gpt-4o-mini",
@@ -172,6 +177,7 @@ async def _run(
 
     async def worker(index: int) -> None:
         nonlocal remaining
+        await asyncio.sleep(index * spread_s / concurrency)
         connections = {
             "direct": _Connection(upstream_port, "/v1/chat/completions", headers, body),
             "gateway": _Connection(gateway_port, "/proxy/openai/v1/chat/completions", gateway_headers, body),
@@ -198,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk-delay", type=float, default=0.02, help="upstream's gap between chunks (s, default 0.02)"
     )
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream (default 20)")
+    parser.add_argument(
+        "--synchronized",
+        action="store_true",
+        help="start every worker at once, so all streams' chunks arrive in bursts (default: starts spread over one stream's length)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -214,12 +225,19 @@ def main(argv: list[str] | None = None) -> int:
             assert srv.port is not None
             asyncio.run(_run(fake_port, srv.port, 2 * args.concurrency, args.concurrency))  # warm up
             assert srv.proc is not None
+            load_before = os.getloadavg()[0]
             cpu_before = _cpu_seconds(srv.proc.pid)
             started = time.perf_counter()
-            results = asyncio.run(_run(fake_port, srv.port, args.requests, args.concurrency))
+            spread_s = 0.0 if args.synchronized else args.ttft + args.chunks * args.chunk_delay
+            results = asyncio.run(_run(fake_port, srv.port, args.requests, args.concurrency, spread_s))
             elapsed = time.perf_counter() - started
             gateway_cpu = _cpu_seconds(srv.proc.pid) - cpu_before
-            recorded = srv.sql("SELECT count(*) AS n FROM llm_logs WHERE feature = 'bench'")[0]["n"]
+            expected, deadline = args.requests + 2 * args.concurrency, time.monotonic() + 10
+            while True:  # spans are recorded in batches after the answers: wait for the last batch
+                recorded = srv.sql("SELECT count(*) AS n FROM llm_logs WHERE feature = 'bench'")[0]["n"]
+                if recorded >= expected or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
     finally:
         fake.terminate()
         fake.wait(10)
@@ -229,10 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "fake_ttft_s": args.ttft,
         "fake_chunk_delay_s": args.chunk_delay,
+        "synchronized_starts": args.synchronized,
         "seconds": round(elapsed, 2),
         "cpus": os.cpu_count(),
         "recorded_spans": recorded,
         "gateway_cpu_ms_per_request": round(gateway_cpu * 1000 / args.requests, 3),
+        "load_average_1m_before": load_before,
         "load_average_1m": os.getloadavg()[0],
     }
     rows = []
@@ -244,8 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             report[f"{metric}_{name}_gateway_ms"] = round(gateway, 3)
             report[f"{metric}_{name}_added_ms"] = round(gateway - direct, 3)
             rows.append((f"{metric} {name}", direct, gateway, gateway - direct))
+    starts = "synchronized starts (bursts)" if args.synchronized else "starts spread over a stream"
     print(
-        f"{args.requests} streamed requests per path, {args.concurrency} concurrent, {elapsed:.1f} s; {recorded} gateway spans recorded"
+        f"{args.requests} streamed requests per path, {args.concurrency} concurrent ({starts}), {elapsed:.1f} s; {recorded} gateway spans recorded"
+    )
+    print(
+        f"gateway CPU {report['gateway_cpu_ms_per_request']:.2f} ms per request; "
+        f"load average (1 min) {load_before:.2f} before, {report['load_average_1m']:.2f} after, on {os.cpu_count()} CPUs"
     )
     print(f"{'metric':<12}{'direct ms':>12}{'gateway ms':>12}{'added ms':>12}")
     for name, direct, gateway, added in rows:

@@ -44,7 +44,13 @@ class Settings:
     retention_days: int = 0
     redaction: dict[str, Any] = field(default_factory=dict)
     auth: str = "auto"
+    max_batch_events: int = 10_000
+    max_field_chars: int = 200_000
+    ingest_rate_limit: float = 0.0
+    session_ttl_s: float = 7 * 24 * 3600.0
     forward: list[dict[str, Any]] = field(default_factory=list)
+    replay: dict[str, Any] = field(default_factory=dict)
+    exports: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,9 +100,26 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "retention_days": ("Delete data older than this many days; 0 keeps everything.", "0"),
     "redaction": ("PII redaction patterns and mode.", "see Security"),
     "auth": ("`on`, `off` or `auto` (on whenever the server binds a non-loopback address).", "auto"),
+    "max_batch_events": ("Most events one ingest request may carry (413 above).", "10000"),
+    "max_field_chars": (
+        "Longer prompts, responses and attribute values are cut here, with a `…[truncated N chars]` marker.",
+        "200000",
+    ),
+    "ingest_rate_limit": ("Events per second each API key may ingest (429 + Retry-After above); 0: no limit.", "0"),
+    "session_ttl_s": ("How long a UI login lasts, in seconds.", "604800"),
     "forward": (
-        "Forward every received span as OTLP to these collectors (url, headers).",
+        "Forward every received span as OTLP to these collectors (url, headers, timeout_s, max_queue, ...).",
         "see Integrations",
+    ),
+    "replay": (
+        "Replay and compare: scorers (import paths `module:function` allowed from the UI and API), "
+        "concurrency, timeout_s. Keys come from OPENAI_API_KEY, ANTHROPIC_API_KEY, <UPSTREAM>_API_KEY.",
+        '{scorers = ["myapp.evals:polite"], concurrency = 4}',
+    ),
+    "exports": (
+        "Scheduled exports to a folder: array of tables with folder, kind (llm, tool, retrieval, feedback, spans), "
+        "format (parquet, jsonl, csv), every (e.g. 1d), delay (default 5m), project.",
+        '[{folder = "exports", kind = "llm", format = "parquet", every = "1d"}]',
     ),
     "extra": ("Free-form settings for extensions.", "{}"),
 }
@@ -169,6 +192,8 @@ def load_settings(
             raise SettingsError(f"unknown setting {name!r}")
         values[name] = _coerce(name, raw, annotations[name], "the command line")
     settings = replace(Settings(), **values)
+    if settings.auth not in ("on", "off", "auto"):
+        raise SettingsError(f"auth must be on, off or auto, got {settings.auth!r}")
     if not 0 <= settings.port < 65536:
         raise SettingsError(f"port must be 0-65535, got {settings.port}")
     return settings

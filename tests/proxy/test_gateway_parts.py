@@ -6,7 +6,7 @@ import pytest
 
 from llmlens.proxy import BudgetPolicy, GatewayConfig, ResponseCache, cache_key, parse_upstreams
 from llmlens.proxy._attribution import split_headers
-from llmlens.proxy._sse import SseDecoder
+from llmlens.proxy._sse import SseDecoder, stream_events
 
 
 def test_sse_decoder_handles_split_lines_crlf_and_split_utf8() -> None:
@@ -17,6 +17,22 @@ def test_sse_decoder_handles_split_lines_crlf_and_split_utf8() -> None:
         events += decoder.feed(data[i : i + 1])
     assert [(e.event, e.data) for e in events] == [("message_start", '{"a": "é"}'), ("", "[DONE]")]
     assert SseDecoder().feed(b": comment\n\ndata: a\ndata: b\n\n")[0].data == "a\nb"
+
+
+def test_stream_events_match_the_incremental_decoder_at_every_split() -> None:
+    streams = [
+        b'data: {"a": 1}\n\ndata: {"b": "\xc3\xa9"}\n\ndata: [DONE]\n\n',
+        b"event: message_start\ndata: x\n\n: ping\n\nevent: e\ndata: a\ndata: b\nid: 7\n\n\n\ndata:c\n\ndata: tail",
+        b"data: one\r\n\r\ndata: two\r\rdata: three\n\n",
+    ]
+    for stream in streams:
+        for cut in range(len(stream) + 1):
+            chunks = [c for c in (stream[:cut], stream[cut:]) if c]
+            decoder, want = SseDecoder(), []
+            for index, chunk in enumerate(chunks):
+                want += [(index, e.data.encode()) for e in decoder.feed(chunk)]
+            want += [(len(chunks) - 1, e.data.encode()) for e in decoder.close()]
+            assert list(stream_events(chunks)) == want, (stream, cut)
 
 
 def test_upstream_urls_accept_a_base_url_with_or_without_the_version() -> None:

@@ -64,6 +64,7 @@ def _reports() -> dict[str, Callable[[Store], Any]]:
 
 _MODULES = ("_common", "_window", "budgets", "overview", "cost", "feedback", "latency", "prompts", "sessions")
 _MODULES = (*_MODULES, "tools", "traces")
+_QUANTILE_PATH = re.compile(r"p\d\d|ttft|tokens_per_s|overall|latency_p")
 _FRACTION = re.compile(r"(T\d\d:\d\d:\d\d)\.\d+")
 
 
@@ -95,7 +96,9 @@ def _decoded_cursor(cursor: Any) -> Any:
 def _assert_close(a: Any, b: Any, path: str) -> None:
     if isinstance(a, float) or isinstance(b, float):
         assert a is not None and b is not None, f"{path}: {a!r} != {b!r}"
-        assert math.isclose(float(a), float(b), rel_tol=1e-3, abs_tol=1e-6), f"{path}: {a!r} != {b!r}"
+        # DuckDB answers percentiles from its rollups' quantile sketches (within 1 %); ClickHouse exactly.
+        rel = 0.011 if _QUANTILE_PATH.search(path) else 1e-3
+        assert math.isclose(float(a), float(b), rel_tol=rel, abs_tol=1e-6), f"{path}: {a!r} != {b!r}"
     elif isinstance(a, dict) and isinstance(b, dict):
         assert a.keys() == b.keys(), f"{path}: keys {sorted(a)} != {sorted(b)}"
         for k in a:

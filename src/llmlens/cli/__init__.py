@@ -18,8 +18,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("llmlens.cli.import_logs", "import JSON log files written by the article's logger"),
     "demo": ("llmlens.cli.demo", "send realistic demo traffic to a running server"),
     "reprice": ("llmlens.cli.reprice", "recompute stored costs after a price change"),
+    "rollups": ("llmlens.cli.rollups", "rebuild the dashboards' hourly/daily rollups from the stored spans"),
     "migrate": ("llmlens.cli.migrate", "copy all data between stores, e.g. from DuckDB to ClickHouse"),
+    "projects": ("llmlens.cli.projects", "create and list projects, set a project's retention"),
+    "keys": ("llmlens.cli.keys", "create, list and revoke API keys (shown once, stored hashed)"),
+    "users": ("llmlens.cli.users", "create UI users, set passwords, grant per-project roles"),
     "proxy": ("llmlens.cli.proxy", "run only the LLM gateway (/proxy/<upstream>/...) and its budget API"),
+    "alerts": ("llmlens.cli.alerts", "evaluate the alert rules once and print what would fire (for cron)"),
+    "export": ("llmlens.cli.export", "export llm_logs, tool_logs, ... to Parquet, JSON Lines or CSV"),
+    "report": ("llmlens.cli.report", "cost, latency or tools report as tables in the terminal"),
+    "tail": ("llmlens.cli.tail", "live stream of LLM calls as they arrive"),
+    "replay": ("llmlens.cli.replay", "replay a stored LLM call (or a whole trace) against the same or other models"),
+    "compare": ("llmlens.cli.compare", "replay stored calls against several models and compare them side by side"),
 }
 
 

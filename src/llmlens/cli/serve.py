@@ -29,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gateway upstream (repeatable), e.g. --upstream vllm=http://127.0.0.1:8000/v1",
     )
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    parser.add_argument(
+        "--auth", choices=("on", "off", "auto"), help="require API keys / login (auto: on unless host is loopback)"
+    )
+    parser.add_argument(
+        "--insecure-public",
+        action="store_true",
+        help="allow serving a non-loopback address with auth off (anyone who can reach it can read everything)",
+    )
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
 
 
@@ -42,6 +50,40 @@ def _upstreams(pairs: list[str], base: dict[str, str]) -> dict[str, str] | None:
             raise CliError(f"--upstream must be NAME=http(s)://..., got {pair!r}")
         merged[name.strip()] = url.strip()
     return merged
+
+
+def _check_public_exposure(settings: Any, *, insecure_public: bool) -> None:
+    """Refuse to serve prompts to the network unauthenticated unless told so explicitly."""
+    from llmlens.auth import auth_enabled, is_loopback
+
+    if auth_enabled(settings) or is_loopback(settings.host) or insecure_public:
+        return
+    raise CliError(
+        f"refusing to serve {settings.host} with auth off: anyone who can reach it could read every prompt. "
+        "Turn auth on (--auth on, then `llmlens keys create`), bind 127.0.0.1, or pass --insecure-public"
+    )
+
+
+def _check_redaction(settings: Any) -> None:
+    from llmlens.redaction import RedactionConfigError, Redactor
+
+    try:
+        Redactor.from_config(settings.redaction)
+    except RedactionConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _warn_without_credentials(settings: Any, state: Any) -> None:
+    from llmlens.auth import auth_enabled
+    from llmlens.server._security import security_of
+
+    if auth_enabled(settings) and not security_of(state).auth.has_credentials():
+        print(
+            "llmlens: auth is on but no API key or user exists yet; create one with "
+            "`llmlens keys create --project default --role admin --create-project"
+            f"{'' if str(settings.data_dir) == '.llmlens' else f' --data {settings.data_dir}'}`",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = None) -> int:
@@ -58,8 +100,11 @@ def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = Non
         "project": args.project,
         "otlp_grpc_port": args.otlp_grpc_port,
         "log_level": args.log_level,
+        "auth": getattr(args, "auth", None),
     }
     settings = load_cli_settings(args, **overrides)
+    _check_public_exposure(settings, insecure_public=getattr(args, "insecure_public", False))
+    _check_redaction(settings)
     upstreams = _upstreams(args.upstream, settings.upstreams)
     if upstreams is not None:
         from dataclasses import replace
@@ -78,6 +123,7 @@ def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = Non
     except Exception as exc:
         raise CliError(f"cannot open the store: {exc}") from None
     app = create_app(settings, state=state, route_modules=route_modules)
+    _warn_without_credentials(settings, state)
     if settings.demo:
         from llmlens.demo import load_demo
 

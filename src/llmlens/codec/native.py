@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -149,6 +150,30 @@ def parse_body(body: bytes, content_type: str | None) -> list[Any]:
         raise BodyError(f"body is not UTF-8: {exc}") from None
     if not text.strip():
         raise BodyError("body is empty")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        # JSON may escape lone UTF-16 surrogates, which are not text: repair them once parsed.
+        return [_repair_surrogates(e) for e in _parse_body_text(text, ctype)]
+    return _parse_body_text(text, ctype)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _repair_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value
+    if isinstance(value, dict):
+        return {_repair_surrogates(k): _repair_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repair_surrogates(v) for v in value]
+    return value
+
+
+def _parse_body_text(text: str, ctype: str) -> list[Any]:
     if ctype in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
         return _parse_ndjson(text)
     try:

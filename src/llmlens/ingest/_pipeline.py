@@ -7,10 +7,12 @@ from collections.abc import Callable, Sequence
 
 from llmlens.model import Feedback, Span
 from llmlens.pricing import PriceBook
+from llmlens.store import current_project, force_project
 
 from ._writer import GroupCommitWriter
 
 SpanTransform = Callable[[Span], None]
+FeedbackTransform = Callable[[Feedback], None]
 
 
 class IngestPipeline:
@@ -21,8 +23,15 @@ class IngestPipeline:
         self.prices = prices
         # Run on every span before it is stored, in order (e.g. redaction, trace context inheritance).
         self.transforms: list[SpanTransform] = []
+        self.feedback_transforms: list[FeedbackTransform] = []
 
-    def prepare(self, spans: Sequence[Span]) -> None:
+    def prepare(self, spans: Sequence[Span], feedback: Sequence[Feedback] = ()) -> None:
+        project = current_project.get()
+        if project is not None:  # a request confined to one project writes only there
+            force_project(spans, feedback, project)
+        for fb in feedback:
+            for fb_transform in self.feedback_transforms:
+                fb_transform(fb)
         price = self.prices.price_span
         transforms = self.transforms
         for span in spans:
@@ -34,11 +43,11 @@ class IngestPipeline:
         """Price, transform and commit; returns once durable. Raises Backpressure when full."""
         if not spans and not feedback:
             return
-        self.prepare(spans)
+        self.prepare(spans, feedback)
         await asyncio.wrap_future(self.writer.submit(spans, feedback))
 
     def ingest_sync(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> None:
         if not spans and not feedback:
             return
-        self.prepare(spans)
+        self.prepare(spans, feedback)
         self.writer.write_now(spans, feedback)

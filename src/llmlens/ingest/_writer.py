@@ -127,21 +127,41 @@ class GroupCommitWriter:
             started = time.perf_counter()
             try:
                 result = self._store.write(spans, feedback)
-            except Exception as exc:  # reported to every waiting request, never kills the thread
+            except Exception as exc:  # reported to the waiting requests, never kills the thread
+                if len(batch) > 1:
+                    # One bad request must not sink the others that shared its commit: write each alone.
+                    for p in batch:
+                        self._write_alone(p)
+                    continue
                 self.stats.failures += 1
                 logger.exception("write of %d events failed", len(spans) + len(feedback))
-                for p in batch:
-                    p.future.set_exception(exc)
+                batch[0].future.set_exception(exc)
                 continue
             elapsed = (time.perf_counter() - started) * 1000
             self._record(result, elapsed)
             for p in batch:
                 p.future.set_result(None)
-            for listener in self._listeners:
-                try:
-                    listener(spans, feedback)
-                except Exception:
-                    logger.exception("write listener %r failed", listener)
+            self._notify(spans, feedback)
+
+    def _write_alone(self, pending: _Pending) -> None:
+        started = time.perf_counter()
+        try:
+            result = self._store.write(pending.spans, pending.feedback)
+        except Exception as exc:
+            self.stats.failures += 1
+            logger.exception("write of %d events failed", pending.size)
+            pending.future.set_exception(exc)
+            return
+        self._record(result, (time.perf_counter() - started) * 1000)
+        pending.future.set_result(None)
+        self._notify(pending.spans, pending.feedback)
+
+    def _notify(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(spans, feedback)
+            except Exception:
+                logger.exception("write listener %r failed", listener)
 
     def _record(self, result: WriteResult, elapsed_ms: float) -> None:
         s = self.stats

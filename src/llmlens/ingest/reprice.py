@@ -73,4 +73,7 @@ def reprice(store: Store, prices: PriceBook, *, since_us: int | None = None) -> 
             batch = []
     if batch:
         updated += store.update_costs(batch)
+    rebuild = getattr(store, "rebuild_rollups", None)
+    if rebuild is not None and updated:
+        rebuild(since_us)  # the rollups' costs follow the new prices
     return updated

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 # Epoch seconds beyond this are taken as milliseconds / microseconds / nanoseconds.
 _MAX_SECONDS = 1e11
+# 9999-12-31T23:59:59.999999Z: the last instant a database TIMESTAMP holds.
+_MAX_US = 253_402_300_799_999_999
 
 
 def now_us() -> int:
@@ -17,8 +19,16 @@ def now_us() -> int:
 def parse_timestamp_us(value: object) -> int:
     """Epoch seconds (int/float, also ms/us/ns by magnitude) or ISO 8601 -> epoch microseconds, UTC.
 
-    ISO strings without an offset are taken as UTC. Raises ValueError naming the value.
+    ISO strings without an offset are taken as UTC. Raises ValueError naming the value, also for
+    times after the year 9999 (no store could keep them).
     """
+    us = _parse_timestamp_us(value)
+    if not 0 <= us <= _MAX_US:
+        raise ValueError(f"timestamp is outside 1970-9999: {value!r}")
+    return us
+
+
+def _parse_timestamp_us(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"timestamp must be epoch seconds or ISO 8601, got {value!r}")
     if isinstance(value, int | float):
@@ -35,7 +45,7 @@ def parse_timestamp_us(value: object) -> int:
     if isinstance(value, str):
         s = value.strip()
         try:
-            return parse_timestamp_us(float(s))
+            return _parse_timestamp_us(float(s))
         except ValueError:
             pass
         if s.endswith(("Z", "z")):

@@ -8,7 +8,7 @@ from typing import Any
 
 from llmlens.model import is_span_id, is_trace_id, trace_id_from_text
 
-# Request headers never forwarded: hop-by-hop ones, and ones httpx sets itself.
+# Request headers never forwarded: hop-by-hop ones, and ones the upstream client sets itself.
 _HOP_BY_HOP = frozenset(
     {
         b"host",

@@ -1,4 +1,4 @@
-"""The gateway as a plain ASGI app: `/proxy/<upstream>/<path>` forwarded with one pooled httpx client.
+"""The gateway as a plain ASGI app: `/proxy/<upstream>/<path>` forwarded over pooled keep-alive connections.
 
 The request path does as little as it can: read the body, split the headers, check the budget,
 forward, and pass each upstream chunk to the client as it arrives. Everything the span needs is
@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import httpx
+from yarl import URL
 
 from llmlens.model import ErrorType, new_span_id, new_trace_id, now_us
 
@@ -25,6 +25,7 @@ from ._config import GatewayConfig
 from ._errors import NO_RETRY, provider_error
 from ._exchange import Exchange
 from ._recorder import SpanRecorder
+from ._transport import UpstreamClient, UpstreamError
 from ._upstreams import Upstream, WireFormat, wire_format
 
 logger = logging.getLogger("llmlens.proxy")
@@ -63,23 +64,13 @@ class _ClientGone(Exception):
     pass
 
 
-def make_client(config: GatewayConfig) -> httpx.AsyncClient:
-    """One pooled client for every upstream: HTTP/1.1 keep-alive, no default headers of its own."""
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
-        limits=httpx.Limits(
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_connections,
-            # Below common server keep-alive timeouts (uvicorn 5 s), so an idle connection is dropped by
-            # us before the upstream closes it under a request.
-            keepalive_expiry=4.0,
-        ),
-        follow_redirects=False,
-        trust_env=False,
+def make_client(config: GatewayConfig) -> UpstreamClient:
+    """The gateway's upstream client: keep-alive connections per upstream, no headers of its own."""
+    return UpstreamClient(
+        timeout_s=config.timeout_s,
+        connect_timeout_s=config.connect_timeout_s,
+        max_connections=config.max_connections,
     )
-    for name in list(client.headers):  # forward the client's own headers only
-        del client.headers[name]
-    return client
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -104,7 +95,7 @@ class Gateway:
         self,
         *,
         upstreams: dict[str, Upstream],
-        client: httpx.AsyncClient,
+        client: UpstreamClient,
         recorder: SpanRecorder,
         budgets: BudgetGuard,
         config: GatewayConfig,
@@ -121,6 +112,7 @@ class Gateway:
         self.default_project = default_project
         self.max_body_bytes = max_body_bytes
         self._in_flight: dict[str, int] = {}
+        self._urls: dict[tuple[str, str, bytes], URL] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = scope.get("path_params") or {}
@@ -248,41 +240,39 @@ class Gateway:
         key: bytes | None,
     ) -> None:
         a = ex.attribution
-        headers.append((b"traceparent", f"00-{ex.trace_id}-{ex.span_id}-{a.trace_flags}".encode()))
-        url = ex.upstream.url_for(rest, scope.get("query_string", b"").decode("latin-1"))
-        request = self.client.build_request(ex.method, url, content=ex.request_body, headers=headers)
+        out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        out.append(("traceparent", f"00-{ex.trace_id}-{ex.span_id}-{a.trace_flags}"))
+        url = self._url(ex.upstream, rest, scope.get("query_string", b""))
         watcher = _DisconnectWatcher(receive)
         started_response = False
         try:
             try:
-                response = await self._send(request)
-            except httpx.TimeoutException as exc:
+                answer = await self.client.send(ex.method, url, out, ex.request_body)
+            except UpstreamError as exc:
                 watcher.finish()
-                await self._upstream_failed(ex, send, 504, f"did not answer in time: {_describe(exc)}")
+                if exc.timeout:
+                    await self._upstream_failed(ex, send, 504, f"did not answer in time: {exc}")
+                else:
+                    await self._upstream_failed(ex, send, 502, f"is unreachable: {exc}")
                 return
-            except httpx.HTTPError as exc:
-                watcher.finish()
-                await self._upstream_failed(ex, send, 502, f"is unreachable: {_describe(exc)}")
-                return
-            try:
-                out_headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _DROP_RESPONSE]
+            async with answer:
+                out_headers = [(k, v) for k, v in answer.raw_headers if k.lower() not in _DROP_RESPONSE]
                 if key is not None:
                     out_headers.append((b"x-llmlens-cache", b"MISS"))
                 out_headers.append((b"x-llmlens-span-id", ex.span_id.encode()))
-                _note_response(ex, response.status_code, out_headers)
-                await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
+                _note_response(ex, answer.status, out_headers)
+                await send({"type": "http.response.start", "status": answer.status, "headers": out_headers})
                 started_response = True
+                # The hot loop: each chunk goes on as it arrived, kept as the same bytes object for the span.
                 chunks, times = ex.chunks, ex.chunk_times
-                clock = time.perf_counter
-                async for chunk in response.aiter_raw():
+                clock, read = time.perf_counter, answer.read_chunk
+                while chunk := await read():
                     times.append(clock())
                     chunks.append(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 watcher.finish()
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 ex.ended = clock()
-            finally:
-                await response.aclose()
         except asyncio.CancelledError:
             if not watcher.gone:
                 raise
@@ -298,10 +288,10 @@ class Gateway:
             )
             self.recorder.record(ex)
             return
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             ex.ended = time.perf_counter()
-            ex.error_type = classify_transport_error(exc)
-            ex.error_message = f"upstream {ex.upstream.name!r} broke off the answer: {_describe(exc)}"
+            ex.error_type = ErrorType.TIMEOUT.value if exc.timeout else ErrorType.SERVER_ERROR.value
+            ex.error_message = f"upstream {ex.upstream.name!r} broke off the answer: {exc}"
             self.recorder.record(ex)
             if started_response:
                 raise UpstreamBrokeOff(ex.error_message) from None
@@ -312,14 +302,16 @@ class Gateway:
         if key is not None and self.cache is not None and ex.status is not None and 200 <= ex.status < 300:
             self.cache.put(key, ex.status, [h for h in out_headers if h[0] not in _PER_CALL_HEADERS], ex.chunks)
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        """Send, retrying once when a pooled keep-alive connection turns out to be closed by the upstream
-        (no response byte was read: the upstream dropped the idle connection as the request went out)."""
-        try:
-            return await self.client.send(request, stream=True)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            logger.debug("retrying on a fresh connection after %s", _describe(exc))
-            return await self.client.send(request, stream=True)
+    def _url(self, upstream: Upstream, rest: str, query: bytes) -> URL:
+        """The upstream URL of a proxied path, parsed once per distinct path (clients call few)."""
+        cache_key = (upstream.name, rest, query)
+        url = self._urls.get(cache_key)
+        if url is None:
+            url = URL(upstream.url_for(rest, query.decode("latin-1")))
+            if len(self._urls) >= _MAX_URLS:
+                self._urls.clear()
+            self._urls[cache_key] = url
+        return url
 
     async def _upstream_failed(self, ex: Exchange, send: Send, status: int, what: str) -> None:
         message = f"llmlens gateway: upstream {ex.upstream.name!r} ({ex.upstream.base_url}) {what}"
@@ -335,20 +327,7 @@ class Gateway:
 
 
 _PER_CALL_HEADERS = frozenset({b"x-llmlens-cache", b"x-llmlens-span-id"})
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    cause = exc.__cause__ or exc.__context__
-    if not text and cause is not None:
-        text = str(cause) or type(cause).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def classify_transport_error(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return ErrorType.TIMEOUT.value
-    return ErrorType.SERVER_ERROR.value
+_MAX_URLS = 1024
 
 
 def _note_response(ex: Exchange, status: int, headers: list[tuple[bytes, bytes]]) -> None:

@@ -1,8 +1,9 @@
-"""An incremental server-sent-events decoder: bytes as they arrive -> (event name, data) pairs."""
+"""Server-sent events: a whole recorded stream -> its events cheaply, and an incremental decoder."""
 
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -57,3 +58,47 @@ class SseDecoder:
         """Events left unterminated when the stream ended (a server that omits the last blank line)."""
         events = self.feed(b"\n\n") if self._buffer or self._data else []
         return events
+
+
+def stream_events(chunks: Sequence[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(index of the chunk that completed it, data) for each event of a recorded stream, in order.
+
+    The same events as feeding `SseDecoder` chunk by chunk, for a fraction of the cost: the stream is
+    joined once and split on blank lines, and an event that is one `data:` line (nearly all of an LLM
+    stream) is sliced out without a look at its fields. Data stays bytes, for `json.loads`.
+    """
+    data = b"".join(chunks)
+    if b"\r" in data:  # CR or CRLF line ends: rare in LLM streams; decode chunk by chunk
+        decoder = SseDecoder()
+        for index, chunk in enumerate(chunks):
+            for event in decoder.feed(chunk):
+                yield index, event.data.encode()
+        for event in decoder.close():
+            yield len(chunks) - 1, event.data.encode()
+        return
+    ends: list[int] = []
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        ends.append(total)
+    index, pos, size = 0, 0, len(data)
+    while pos < size:
+        blank = data.find(b"\n\n", pos)
+        if blank < 0:  # the last event, unterminated: the decoder's close() would end it
+            block, completed_at, next_pos = data[pos:], size - 1, size
+        else:
+            block, completed_at, next_pos = data[pos:blank], blank + 1, blank + 2
+        pos = next_pos
+        while ends[index] <= completed_at:
+            index += 1
+        if block.startswith(b"data:") and b"\n" not in block:
+            value = block[5:]
+            yield index, value[1:] if value.startswith(b" ") else value
+            continue
+        lines: list[bytes] = []
+        for line in block.split(b"\n"):
+            name, _, value = line.partition(b":")
+            if name == b"data" and line:
+                lines.append(value[1:] if value.startswith(b" ") else value)
+        if lines:
+            yield index, b"\n".join(lines)

@@ -8,21 +8,16 @@ from typing import Any
 
 from ._bodies import read_response_object
 from ._call import CallResult, Operation, apply_anthropic_usage, apply_error, apply_openai_usage
-from ._sse import SseDecoder, SseEvent
+from ._sse import stream_events
 
 
 def read_stream(operation: Operation, chunks: Sequence[bytes]) -> CallResult:
     """Decode the whole stream as the client received it; note which chunk carried the first token."""
     result = CallResult()
     state = _StreamState(operation)
-    decoder = SseDecoder()
-    for index, chunk in enumerate(chunks):
-        for event in decoder.feed(chunk):
-            if state.apply(result, event) and result.first_content_chunk is None:
-                result.first_content_chunk = index
-    for event in decoder.close():
-        if state.apply(result, event) and result.first_content_chunk is None:
-            result.first_content_chunk = len(chunks) - 1
+    for index, data in stream_events(chunks):
+        if state.apply(result, data) and result.first_content_chunk is None:
+            result.first_content_chunk = index
     state.finish(result)
     return result
 
@@ -34,12 +29,17 @@ class _StreamState:
         self.operation = operation
         self.tool_calls: dict[int, dict[str, Any]] = {}
 
-    def apply(self, result: CallResult, event: SseEvent) -> bool:
-        """Fold one event into `result`; True if it carried generated content."""
-        if event.data == "[DONE]":
+    def apply(self, result: CallResult, data: bytes) -> bool:
+        """Fold one event's data into `result`; True if it carried generated content."""
+        if data == b"[DONE]":
             return False
         try:
-            doc = json.loads(event.data)
+            doc = json.loads(data)
+        except UnicodeDecodeError:  # not UTF-8: read it as a client would, with replacement characters
+            try:
+                doc = json.loads(data.decode("utf-8", "replace"))
+            except ValueError:
+                return False
         except ValueError:
             return False
         if not isinstance(doc, dict):

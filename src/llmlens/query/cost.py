@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from llmlens.store import Store
 
 from ._common import Scope, TimeChart, bucket_expr, num, rows, time_chart
+from ._rollup import aggregate, rollups_enabled, user_spend
 from .budgets import Budgets
 from .forecast import MonthForecast, month_bounds, month_forecast
 
 TOP_USERS = 25
+_NO_END = dt.datetime(9999, 1, 1)  # month to date counts every call from the month's start on, like the raw query
 TOP_MODELS_IN_CHART = 8
 
 
@@ -74,25 +77,48 @@ class CostReport:
     month: MonthForecast
 
 
+_MODEL = ("model", "COALESCE(model, '(none)')")
+_LLM = "kind = 'llm'"
+
+
+def _by_cost(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ORDER BY cost_usd DESC NULLS LAST."""
+    return sorted(recs, key=lambda r: (r["cost_usd"] is None, -num(r["cost_usd"])))
+
+
+def _window(store: Store, scope: Scope) -> tuple[Store, str, dt.datetime, dt.datetime]:
+    return store, scope.project, scope.window.start, scope.window.end
+
+
 def _by_model_over_time(store: Store, scope: Scope) -> tuple[TimeChart, list[ModelCost]]:
-    by_model = [
-        ModelCost(model=str(r["model"]), cost_usd=num(r["cost_usd"]), calls=int(r["calls"]))
-        for r in rows(
+    if rollups_enabled(store):
+        model_rows = _by_cost(
+            aggregate(*_window(store, scope), measures=("cost_usd", "calls"), groups=[_MODEL], where=_LLM)
+        )
+    else:
+        model_rows = rows(
             store,
             f"SELECT COALESCE(model, '(none)') AS model, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls "
             f"FROM spans WHERE {scope.where()} AND kind = 'llm' "
             "GROUP BY COALESCE(model, '(none)') ORDER BY cost_usd DESC NULLS LAST",
             scope.params(),
         )
+    by_model = [
+        ModelCost(model=str(r["model"]), cost_usd=num(r["cost_usd"]), calls=int(r["calls"])) for r in model_rows
     ]
     shown = [m.model for m in by_model[:TOP_MODELS_IN_CHART]]
     bucket = bucket_expr(scope.window)
-    series_rows = rows(
-        store,
-        f"SELECT {bucket} AS bucket, COALESCE(model, '(none)') AS model, SUM(cost_usd) AS cost_usd "
-        f"FROM spans WHERE {scope.where()} AND kind = 'llm' GROUP BY {bucket}, COALESCE(model, '(none)')",
-        scope.params(),
-    )
+    if rollups_enabled(store):
+        series_rows = aggregate(
+            *_window(store, scope), measures=("cost_usd",), groups=[_MODEL], where=_LLM, unit=scope.window.bucket
+        )
+    else:
+        series_rows = rows(
+            store,
+            f"SELECT {bucket} AS bucket, COALESCE(model, '(none)') AS model, SUM(cost_usd) AS cost_usd "
+            f"FROM spans WHERE {scope.where()} AND kind = 'llm' GROUP BY {bucket}, COALESCE(model, '(none)')",
+            scope.params(),
+        )
     other: dict[dt.datetime, float] = {}
     kept = []
     for r in series_rows:
@@ -107,28 +133,35 @@ def _by_model_over_time(store: Store, scope: Scope) -> tuple[TimeChart, list[Mod
 
 
 def _top_users(store: Store, scope: Scope, budgets: Budgets, now: dt.datetime) -> list[UserSpend]:
-    top = rows(
-        store,
-        f"SELECT user_id, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls FROM spans "
-        f"WHERE {scope.where()} AND kind = 'llm' AND user_id IS NOT NULL "
-        f"GROUP BY user_id ORDER BY cost_usd DESC NULLS LAST, user_id LIMIT {TOP_USERS}",
-        scope.params(),
-    )
+    order = f"ORDER BY cost_usd DESC NULLS LAST, user_id LIMIT {TOP_USERS}"
+    if rollups_enabled(store):
+        top = user_spend(*_window(store, scope), order_limit=order)
+    else:
+        top = rows(
+            store,
+            f"SELECT user_id, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls FROM spans "
+            f"WHERE {scope.where()} AND kind = 'llm' AND user_id IS NOT NULL GROUP BY user_id {order}",
+            scope.params(),
+        )
     if not top:
         return []
     month_start, _ = month_bounds(now)
     users = [str(r["user_id"]) for r in top]
     marks = ", ".join("?" for _ in users)
-    month = {
-        str(r["user_id"]): r
-        for r in rows(
+    if rollups_enabled(store):
+        month_rows = [
+            {**r, "mtd": r["cost_usd"]}
+            for r in user_spend(store, scope.project, month_start, _NO_END, where=f"user_id IN ({marks})", params=users)
+        ]
+    else:
+        month_rows = rows(
             store,
             "SELECT user_id, SUM(cost_usd) AS mtd, MAX(json_extract_string(metadata, '$.tier')) AS tier "
             f"FROM spans WHERE project = ? AND timestamp >= ? AND kind = 'llm' AND user_id IN ({marks}) "
             "GROUP BY user_id",
             [scope.project, month_start, *users],
         )
-    }
+    month = {str(r["user_id"]): r for r in month_rows}
     out = []
     for r in top:
         user = str(r["user_id"])
@@ -151,13 +184,18 @@ def _top_users(store: Store, scope: Scope, budgets: Budgets, now: dt.datetime) -
 
 
 def _by_feature(store: Store, scope: Scope, budgets: Budgets) -> list[FeatureCost]:
-    recs = rows(
-        store,
-        f"SELECT COALESCE(feature, '(none)') AS feature, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, "
-        f"COUNT(cost_usd) AS priced FROM spans WHERE {scope.where()} AND kind = 'llm' "
-        "GROUP BY COALESCE(feature, '(none)') ORDER BY cost_usd DESC NULLS LAST",
-        scope.params(),
-    )
+    if rollups_enabled(store):
+        feature = ("feature", "COALESCE(feature, '(none)')")
+        measures = ("cost_usd", "calls", "priced")
+        recs = _by_cost(aggregate(*_window(store, scope), measures=measures, groups=[feature], where=_LLM))
+    else:
+        recs = rows(
+            store,
+            f"SELECT COALESCE(feature, '(none)') AS feature, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, "
+            f"COUNT(cost_usd) AS priced FROM spans WHERE {scope.where()} AND kind = 'llm' "
+            "GROUP BY COALESCE(feature, '(none)') ORDER BY cost_usd DESC NULLS LAST",
+            scope.params(),
+        )
     per_call = {str(r["feature"]): num(r["cost_usd"]) / int(r["priced"]) if r["priced"] else None for r in recs}
     positive = [v for v in per_call.values() if v]
     cheapest = min(positive) if positive else None
@@ -175,14 +213,24 @@ def _by_feature(store: Store, scope: Scope, budgets: Budgets) -> list[FeatureCos
 
 
 def _by_template_version(store: Store, scope: Scope) -> list[TemplateVersionCost]:
-    recs = rows(
-        store,
-        f"SELECT template_id, COALESCE(template_version, '(none)') AS template_version, "
-        f"SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, COUNT(cost_usd) AS priced "
-        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
-        "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, template_version",
-        scope.params(),
-    )
+    if rollups_enabled(store):
+        groups = [("template_id", "template_id"), ("template_version", "COALESCE(template_version, '(none)')")]
+        recs = aggregate(
+            *_window(store, scope),
+            measures=("cost_usd", "calls", "priced"),
+            groups=groups,
+            where="kind = 'llm' AND template_id IS NOT NULL",
+        )
+        recs.sort(key=lambda r: (r["template_id"], r["template_version"]))
+    else:
+        recs = rows(
+            store,
+            f"SELECT template_id, COALESCE(template_version, '(none)') AS template_version, "
+            f"SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, COUNT(cost_usd) AS priced "
+            f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
+            "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, template_version",
+            scope.params(),
+        )
     return [
         TemplateVersionCost(
             template_id=str(r["template_id"]),
@@ -197,15 +245,29 @@ def _by_template_version(store: Store, scope: Scope) -> list[TemplateVersionCost
 
 def unpriced_models(store: Store, scope: Scope) -> list[UnpricedModel]:
     """Models whose calls have no cost: their spend is unknown, never a silent zero."""
-    recs = rows(
-        store,
-        f"SELECT COALESCE(model, '(none)') AS model, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt_tokens, "
-        f"SUM(completion_tokens) AS completion_tokens FROM spans "
-        f"WHERE {scope.where()} AND kind = 'llm' AND cost_usd IS NULL "
-        "AND (status IS NULL OR status <> 'error') "
-        "GROUP BY COALESCE(model, '(none)') ORDER BY calls DESC",
-        scope.params(),
-    )
+    if rollups_enabled(store):
+        measures = ("unpriced_calls", "unpriced_prompt_tokens", "unpriced_completion_tokens")
+        recs = [
+            {
+                "model": r["model"],
+                "calls": r["unpriced_calls"],
+                "prompt_tokens": r["unpriced_prompt_tokens"],
+                "completion_tokens": r["unpriced_completion_tokens"],
+            }
+            for r in aggregate(*_window(store, scope), measures=measures, groups=[_MODEL], where=_LLM)
+            if r["unpriced_calls"]
+        ]
+        recs.sort(key=lambda r: -int(r["calls"]))
+    else:
+        recs = rows(
+            store,
+            f"SELECT COALESCE(model, '(none)') AS model, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt_tokens, "
+            f"SUM(completion_tokens) AS completion_tokens FROM spans "
+            f"WHERE {scope.where()} AND kind = 'llm' AND cost_usd IS NULL "
+            "AND (status IS NULL OR status <> 'error') "
+            "GROUP BY COALESCE(model, '(none)') ORDER BY calls DESC",
+            scope.params(),
+        )
     return [
         UnpricedModel(
             model=str(r["model"]),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from llmlens.store import Store
 
 from ._common import num, rows
+from ._rollup import aggregate, rollups_enabled
 
 # Recent days whose average daily spend is carried to the month's end.
 TRAILING_DAYS = 7
@@ -31,12 +33,16 @@ def month_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=days)
 
 
-def month_forecast(store: Store, project: str, now: dt.datetime) -> MonthForecast:
-    month_start, month_end = month_bounds(now)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    trailing_start = now - dt.timedelta(days=TRAILING_DAYS)
+def _raw_spend(
+    store: Store,
+    project: str,
+    now: dt.datetime,
+    month_start: dt.datetime,
+    today: dt.datetime,
+    trailing_start: dt.datetime,
+) -> dict[str, Any]:
     lo = min(month_start, trailing_start)
-    rec = rows(
+    return rows(
         store,
         "SELECT "
         "SUM(CASE WHEN timestamp >= ? THEN cost_usd ELSE 0 END) AS mtd, "
@@ -45,6 +51,21 @@ def month_forecast(store: Store, project: str, now: dt.datetime) -> MonthForecas
         "FROM spans WHERE kind = 'llm' AND project = ? AND timestamp >= ? AND timestamp < ?",
         [month_start, today, trailing_start, project, lo, now],
     )[0]
+
+
+def month_forecast(store: Store, project: str, now: dt.datetime) -> MonthForecast:
+    month_start, month_end = month_bounds(now)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    trailing_start = now - dt.timedelta(days=TRAILING_DAYS)
+    if rollups_enabled(store):
+        # Three totals, each from whole days/hours of the rollups plus raw edges.
+        def spent(since: dt.datetime) -> float:
+            got = aggregate(store, project, since, now, measures=("cost_usd",), where="kind = 'llm'")
+            return num(got[0]["cost_usd"]) if got else 0.0
+
+        rec = {"mtd": spent(month_start), "today": spent(today), "trailing": spent(trailing_start)}
+    else:
+        rec = _raw_spend(store, project, now, month_start, today, trailing_start)
     mtd, spent_today, trailing = num(rec["mtd"]), num(rec["today"]), num(rec["trailing"])
     daily = trailing / TRAILING_DAYS
     days_left = max((month_end - now).total_seconds() / 86400, 0.0)

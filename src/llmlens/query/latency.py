@@ -4,13 +4,17 @@ the slowest calls."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from llmlens.store import Store
+from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
 
 from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
+from ._rollup import aggregate, quantiles, rollups_enabled
 
-# Histogram bucket upper edges in ms (the last bucket is open-ended).
-HISTOGRAM_EDGES_MS: tuple[float, ...] = (100, 250, 500, 1000, 2000, 3000, 5000, 10000, 20000, 30000)
+# Histogram bucket upper edges in ms (the last bucket is open-ended); the rollups count the same bins.
+HISTOGRAM_EDGES_MS: tuple[float, ...] = LATENCY_HISTOGRAM_EDGES_MS
+_MODEL = ("model", "COALESCE(model, '(none)')")
 SLOWEST_LIMIT = 20
 
 
@@ -68,15 +72,23 @@ def _model_filter(model: str | None) -> tuple[str, list[str]]:
 def _histogram(store: Store, scope: Scope, extra: str, extra_params: list[str]) -> list[HistogramBin]:
     cases = " ".join(f"WHEN latency_ms < {edge} THEN {i}" for i, edge in enumerate(HISTOGRAM_EDGES_MS))
     expr = f"CASE {cases} ELSE {len(HISTOGRAM_EDGES_MS)} END"
-    counts = {
-        int(r["bin"]): int(r["calls"])
-        for r in rows(
-            store,
-            f"SELECT {expr} AS bin, COUNT(*) AS calls FROM spans "
-            f"WHERE {scope.where()} AND kind = 'llm' AND latency_ms IS NOT NULL{extra} GROUP BY {expr}",
-            scope.params() + extra_params,
+    if rollups_enabled(store):
+        names = [f"latency_bin_{i}" for i in range(len(HISTOGRAM_EDGES_MS) + 1)]
+        w = scope.window
+        got = aggregate(
+            store, scope.project, w.start, w.end, measures=names, where=f"kind = 'llm'{extra}", params=extra_params
         )
-    }
+        counts = {i: int(num(got[0][n])) for i, n in enumerate(names)} if got else {}
+    else:
+        counts = {
+            int(r["bin"]): int(r["calls"])
+            for r in rows(
+                store,
+                f"SELECT {expr} AS bin, COUNT(*) AS calls FROM spans "
+                f"WHERE {scope.where()} AND kind = 'llm' AND latency_ms IS NOT NULL{extra} GROUP BY {expr}",
+                scope.params() + extra_params,
+            )
+        }
     bins = []
     lo = 0.0
     for i, edge in enumerate((*HISTOGRAM_EDGES_MS, None)):
@@ -92,33 +104,20 @@ def _ms(value: float | None) -> str:
     return f"{value / 1000:g} s" if value >= 1000 else f"{value:g} ms"
 
 
-def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> LatencyReport:
-    extra, extra_params = _model_filter(model)
-    where = f"{scope.where()} AND kind = 'llm'{extra}"
-    params = scope.params() + extra_params
-    by_model = [
-        ModelLatency(
-            model=str(r["model"]),
-            calls=int(r["calls"]),
-            p50_ms=opt(r["p50"], 1),
-            p95_ms=opt(r["p95"], 1),
-            p99_ms=opt(r["p99"], 1),
-            ttft_p50_ms=opt(r["t50"], 1),
-            ttft_p95_ms=opt(r["t95"], 1),
-            ttft_p99_ms=opt(r["t99"], 1),
-            tokens_per_s_p50=opt(r["tps"], 1),
-        )
-        for r in rows(
-            store,
-            "SELECT COALESCE(model, '(none)') AS model, COUNT(*) AS calls, "
-            "quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95, "
-            "quantile_cont(latency_ms, 0.99) AS p99, quantile_cont(ttft_ms, 0.5) AS t50, "
-            "quantile_cont(ttft_ms, 0.95) AS t95, quantile_cont(ttft_ms, 0.99) AS t99, "
-            "quantile_cont(tokens_per_second, 0.5) AS tps "
-            f"FROM spans WHERE {where} GROUP BY COALESCE(model, '(none)') ORDER BY p95 DESC NULLS LAST",
-            params,
-        )
-    ]
+Rows = list[dict[str, Any]]
+
+
+def _from_raw(store: Store, scope: Scope, where: str, params: list[Any]) -> tuple[Rows, Rows, Rows]:
+    model_rows = rows(
+        store,
+        "SELECT COALESCE(model, '(none)') AS model, COUNT(*) AS calls, "
+        "quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95, "
+        "quantile_cont(latency_ms, 0.99) AS p99, quantile_cont(ttft_ms, 0.5) AS t50, "
+        "quantile_cont(ttft_ms, 0.95) AS t95, quantile_cont(ttft_ms, 0.99) AS t99, "
+        "quantile_cont(tokens_per_second, 0.5) AS tps "
+        f"FROM spans WHERE {where} GROUP BY COALESCE(model, '(none)') ORDER BY p95 DESC NULLS LAST",
+        params,
+    )
     bucket = bucket_expr(scope.window)
     series = rows(
         store,
@@ -135,6 +134,65 @@ def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> L
         f"FROM spans WHERE {where} GROUP BY {bucket}",
         params,
     )
+    return model_rows, series, overall_rows
+
+
+def _from_rollups(store: Store, scope: Scope, extra: str, extra_params: list[Any]) -> tuple[Rows, Rows, Rows]:
+    w = scope.window
+    span = (store, scope.project, w.start, w.end)
+    filt: dict[str, Any] = {"where": f"TRUE{extra}", "params": extra_params}
+    calls = aggregate(*span, measures=("calls",), groups=[_MODEL], where=f"kind = 'llm'{extra}", params=extra_params)
+    merged: dict[str, dict[str, Any]] = {str(r["model"]): {"model": r["model"], "calls": r["calls"]} for r in calls}
+    for metric, qs in (
+        ("latency_ms", {"p50": 0.5, "p95": 0.95, "p99": 0.99}),
+        ("ttft_ms", {"t50": 0.5, "t95": 0.95, "t99": 0.99}),
+        ("tokens_per_second", {"tps": 0.5}),
+    ):
+        for r in quantiles(*span, metric=metric, qs=qs, groups=[_MODEL], **filt):
+            rec = merged.setdefault(str(r["model"]), {"model": r["model"], "calls": 0})
+            rec.update({k: r[k] for k in qs})
+    model_rows = []
+    for rec in merged.values():
+        for k in ("p50", "p95", "p99", "t50", "t95", "t99", "tps"):
+            rec.setdefault(k, None)
+        model_rows.append(rec)
+    model_rows.sort(key=lambda r: (r["p95"] is None, -(r["p95"] or 0.0)))
+    series_by: dict[tuple[Any, str], dict[str, Any]] = {}
+    for metric, name, q in (("latency_ms", "p95", 0.95), ("ttft_ms", "ttft50", 0.5), ("tokens_per_second", "tps", 0.5)):
+        for r in quantiles(*span, metric=metric, qs={name: q}, groups=[_MODEL], unit=w.bucket, **filt):
+            key = (r["bucket"], str(r["model"]))
+            rec = series_by.setdefault(
+                key, {"bucket": r["bucket"], "model": r["model"], "p95": None, "ttft50": None, "tps": None}
+            )
+            rec[name] = r[name]
+    overall_rows = quantiles(
+        *span, metric="latency_ms", qs={"p50": 0.5, "p95": 0.95, "p99": 0.99}, unit=w.bucket, **filt
+    )
+    return model_rows, list(series_by.values()), overall_rows
+
+
+def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> LatencyReport:
+    extra, extra_params = _model_filter(model)
+    where = f"{scope.where()} AND kind = 'llm'{extra}"
+    params = scope.params() + extra_params
+    if rollups_enabled(store):
+        model_rows, series, overall_rows = _from_rollups(store, scope, extra, extra_params)
+    else:
+        model_rows, series, overall_rows = _from_raw(store, scope, where, params)
+    by_model = [
+        ModelLatency(
+            model=str(r["model"]),
+            calls=int(r["calls"]),
+            p50_ms=opt(r["p50"], 1),
+            p95_ms=opt(r["p95"], 1),
+            p99_ms=opt(r["p99"], 1),
+            ttft_p50_ms=opt(r["t50"], 1),
+            ttft_p95_ms=opt(r["t95"], 1),
+            ttft_p99_ms=opt(r["t99"], 1),
+            tokens_per_s_p50=opt(r["tps"], 1),
+        )
+        for r in model_rows
+    ]
     overall = time_chart(scope.window, [], series_key=None, value_key="p50", fill=None, unit="ms")
     for key in ("p50", "p95", "p99"):
         overall.series.append(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmlens.store import Store
 
 from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
+from ._rollup import aggregate, quantiles, rollups_enabled
 from .forecast import MonthForecast, month_forecast
 
 
@@ -79,9 +81,74 @@ ORDER BY calls DESC
 """
 
 
-def overview(store: Store, scope: Scope, *, now: dt.datetime) -> Overview:
+def _from_raw(store: Store, scope: Scope) -> tuple[dict[str, Any], dict[str, int], list[dict[str, Any]]]:
     where = scope.where()
     t = rows(store, _TOTALS_SQL.format(where=where), scope.params())[0]
+    errors = {
+        str(r["error_type"]): int(r["calls"]) for r in rows(store, _ERRORS_SQL.format(where=where), scope.params())
+    }
+    trend_rows = rows(store, _TRENDS_SQL.format(where=where, bucket=bucket_expr(scope.window)), scope.params())
+    return t, errors, trend_rows
+
+
+def _from_rollups(store: Store, scope: Scope) -> tuple[dict[str, Any], dict[str, int], list[dict[str, Any]]]:
+    w = scope.window
+    span = (store, scope.project, w.start, w.end)
+    measures = ("calls", "errors", "http_4xx", "http_5xx", "cost_usd", "prompt_tokens", "completion_tokens")
+    by_kind = {r["kind"]: r for r in aggregate(*span, measures=measures, groups=[("kind", "kind")])}
+    req, llm = by_kind.get("request", {}), by_kind.get("llm", {})
+    t: dict[str, Any] = {
+        "requests": req.get("calls", 0),
+        "http_4xx": req.get("http_4xx", 0),
+        "http_5xx": req.get("http_5xx", 0),
+        "llm_calls": llm.get("calls", 0),
+        "llm_errors": llm.get("errors", 0),
+        "cost_usd": llm.get("cost_usd"),
+        "prompt_tokens": llm.get("prompt_tokens"),
+        "completion_tokens": llm.get("completion_tokens"),
+    }
+    q = quantiles(*span, metric="latency_ms", qs={"p50": 0.5, "p95": 0.95, "p99": 0.99})[0]
+    t.update(p50=q["p50"], p95=q["p95"], p99=q["p99"])
+    errs = aggregate(
+        *span, measures=("errors",), groups=[("error_type", "COALESCE(error_type, 'other')")], where="kind = 'llm'"
+    )
+    errors = {str(r["error_type"]): int(r["errors"]) for r in sorted(errs, key=lambda r: -int(r["errors"] or 0))}
+    errors = {k: v for k, v in errors.items() if v}
+    trend: dict[Any, dict[str, Any]] = {}
+    trend_measures = ("calls", "errors", "http_4xx", "http_5xx", "cost_usd", "total_tokens")
+    for r in aggregate(*span, measures=trend_measures, groups=[("kind", "kind")], unit=w.bucket):
+        b = trend.setdefault(
+            r["bucket"],
+            {
+                "bucket": r["bucket"],
+                "requests": 0,
+                "llm_calls": 0,
+                "llm_errors": 0,
+                "http_errors": 0,
+                "cost_usd": 0.0,
+                "tokens": 0,
+                "p95": None,
+            },
+        )
+        if r["kind"] == "request":
+            b["requests"] += int(r["calls"])
+            b["http_errors"] += int(num(r["http_4xx"]) + num(r["http_5xx"]))
+        else:
+            b["llm_calls"] += int(r["calls"])
+            b["llm_errors"] += int(r["errors"])
+            b["cost_usd"] += num(r["cost_usd"])
+            b["tokens"] += int(num(r["total_tokens"]))
+    for r in quantiles(*span, metric="latency_ms", qs={"p95": 0.95}, unit=w.bucket):
+        if r["bucket"] in trend:
+            trend[r["bucket"]]["p95"] = r["p95"]
+    return t, errors, sorted(trend.values(), key=lambda r: r["bucket"])
+
+
+def overview(store: Store, scope: Scope, *, now: dt.datetime) -> Overview:
+    if rollups_enabled(store):
+        t, errors, trend_rows = _from_rollups(store, scope)
+    else:
+        t, errors, trend_rows = _from_raw(store, scope)
     requests = int(num(t["requests"]))
     llm_calls = int(num(t["llm_calls"]))
     llm_errors = int(num(t["llm_errors"]))
@@ -102,10 +169,6 @@ def overview(store: Store, scope: Scope, *, now: dt.datetime) -> Overview:
         latency_p95_ms=opt(t["p95"], 1),
         latency_p99_ms=opt(t["p99"], 1),
     )
-    errors = {
-        str(r["error_type"]): int(r["calls"]) for r in rows(store, _ERRORS_SQL.format(where=where), scope.params())
-    }
-    trend_rows = rows(store, _TRENDS_SQL.format(where=where, bucket=bucket_expr(scope.window)), scope.params())
     step_s = scope.window.bucket_step.total_seconds()
     for r in trend_rows:
         n = num(r["requests"]) or num(r["llm_calls"])

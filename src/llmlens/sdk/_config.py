@@ -28,6 +28,8 @@ class SDKConfig:
     spool_dir: str | None = None
     spool_max_bytes: int = 100 * 1024 * 1024
     exit_timeout_s: float = 5.0
+    # Mask secrets and PII before events leave the process: True (defaults), or a redaction config dict.
+    redact: bool | dict[str, object] = False
 
 
 def _env_bool(value: str | None, name: str) -> bool | None:
@@ -65,6 +67,7 @@ def resolve_config(
     spool_dir: str | None = None,
     spool_max_bytes: int | None = None,
     environ: Mapping[str, str] | None = None,
+    redact: bool | dict[str, object] | None = None,
 ) -> SDKConfig | None:
     """Merge `init` arguments over `LLMLENS_*` variables; None when no URL is known (SDK stays off)."""
     env = os.environ if environ is None else environ
@@ -105,4 +108,5 @@ def resolve_config(
         request_timeout_s=float(timeout) if timeout else defaults.request_timeout_s,
         spool_dir=pick(spool_dir, "LLMLENS_SPOOL_DIR"),
         spool_max_bytes=int(spool_bytes) if spool_bytes else defaults.spool_max_bytes,
+        redact=redact if redact is not None else bool(_env_bool(env.get("LLMLENS_REDACT"), "LLMLENS_REDACT")),
     )

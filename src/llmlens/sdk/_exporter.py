@@ -72,6 +72,36 @@ def _strip_content(event: dict[str, Any]) -> None:
         ]
 
 
+# Event keys that carry what users and models said (ids and names are left alone).
+_REDACTED_KEYS = (
+    "prompt",
+    "response",
+    "args",
+    "result",
+    "tool_args",
+    "tool_result",
+    "query",
+    "retrieval_query",
+    "documents",
+    "metadata",
+    "input_messages",
+    "output_messages",
+    "tool_calls",
+    "error",
+    "error_message",
+    "feedback_text",
+    "variables",
+    "attributes",
+)
+
+
+def _redact_content(event: dict[str, Any], redactor: Any) -> None:
+    for key in _REDACTED_KEYS:
+        value = event.get(key)
+        if value:
+            event[key] = redactor.redact_value(value)
+
+
 class BatchExporter:
     """Owns the queue, the worker thread and the counters behind `llmlens.stats()`."""
 
@@ -88,6 +118,11 @@ class BatchExporter:
         self._max_queue = config.max_queue_size
         self._batch_size = config.max_batch_size
         self._defaults = {k: v for k, v in (("service", config.service), ("environment", config.environment)) if v}
+        self._redactor: Any = None
+        if config.redact:
+            from llmlens.redaction import Redactor  # stdlib only: cheap, and only when asked for
+
+            self._redactor = Redactor.from_config(config.redact)
         self._closed = False
         self._init_runtime_state()
         self._start_worker()
@@ -312,6 +347,8 @@ class BatchExporter:
                     event[key] = value
             if not self._config.capture_content:
                 _strip_content(event)
+            if self._redactor is not None:
+                _redact_content(event, self._redactor)
         return json.dumps(event, default=_json_default, separators=(",", ":"))
 
     def _settle(self, batch: _Batch, result: SendResult) -> None:

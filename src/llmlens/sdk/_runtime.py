@@ -40,6 +40,7 @@ def init(
     schedule_delay_s: float | None = None,
     request_timeout_s: float | None = None,
     raise_internal_errors: bool | None = None,
+    redact: bool | dict[str, object] | None = None,
 ) -> bool:
     """Start sending to an llmlens server. Arguments win over `LLMLENS_*` environment variables.
 
@@ -62,7 +63,12 @@ def init(
             request_timeout_s=request_timeout_s,
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
+            redact=redact,
         )
+        if config is not None and config.redact:
+            from llmlens.redaction import Redactor  # stdlib only; fails early on a bad pattern
+
+            Redactor.from_config(config.redact)
     except ValueError as exc:
         # A misconfiguration must not stop the app from starting: say so loudly, stay off.
         logger.error("llmlens: %s; the SDK stays off", exc)

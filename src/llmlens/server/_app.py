@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -18,7 +19,9 @@ from llmlens.pricing import PriceBook
 from llmlens.settings import Settings
 from llmlens.store import Store, open_store
 
+from ._auth_middleware import AuthMiddleware
 from ._http import HttpError, error_response
+from ._security import install_security
 from ._state import AppState
 
 logger = logging.getLogger("llmlens.server")
@@ -26,11 +29,20 @@ logger = logging.getLogger("llmlens.server")
 # Each module exposes routes() and optionally `async startup(state)` / `async shutdown(state)`.
 ROUTE_MODULES: tuple[str, ...] = (
     "llmlens.server.routes.health",
+    "llmlens.server.routes.auth",
+    "llmlens.server.routes.retention",
+    "llmlens.server.routes.openapi",
     "llmlens.server.routes.ingest",
+    "llmlens.server.routes.otlp",
     "llmlens.server.routes.sql",
     "llmlens.server.routes.proxy",
+    "llmlens.server.routes.replay",
     "llmlens.server.routes.api",
     "llmlens.server.routes.ui",
+    "llmlens.server.routes.alerts",
+    "llmlens.server.routes.metrics",
+    "llmlens.server.routes.forward",
+    "llmlens.server.routes.export",
 )
 
 
@@ -38,7 +50,9 @@ def build_state(settings: Settings, store: Store | None = None) -> AppState:
     store = store or open_store(settings.store or None, settings.data_dir)
     writer = GroupCommitWriter(store, max_queued_events=settings.max_queued_events)
     pipeline = IngestPipeline(writer, PriceBook.load(settings.price_file))
-    return AppState(settings=settings, store=store, writer=writer, pipeline=pipeline)
+    state = AppState(settings=settings, store=store, writer=writer, pipeline=pipeline)
+    install_security(state)  # auth database, redaction and truncation transforms (server/_security.py)
+    return state
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -90,6 +104,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HttpError: _http_error, Exception: _unexpected},
+        middleware=[Middleware(AuthMiddleware, state=state)],
     )
     app.state.llmlens = state
     return app

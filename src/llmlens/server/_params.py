@@ -10,8 +10,10 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from llmlens.query import Scope, TimeWindow, WindowError, parse_window, utc_now
+from llmlens.store import confined_to
 
 from ._http import HttpError
+from ._request import request_project, request_projects
 from ._state import AppState
 
 # URL parameters that follow the user from page to page (project, time range).
@@ -72,7 +74,7 @@ class PageParams:
 
 def page_params(request: Request, state: AppState, *, default_range: str | None = None) -> PageParams:
     q = request.query_params
-    project = q.get("project", "").strip() or state.settings.project
+    project = request_project(request)  # the caller's project when auth is on
     try:
         window = parse_window(
             q.get("range") or None,
@@ -86,14 +88,20 @@ def page_params(request: Request, state: AppState, *, default_range: str | None 
     return PageParams(scope=Scope(project, window), query=q)
 
 
-def known_projects(state: AppState) -> list[str]:
-    """Projects with data, cached briefly: the selector should not scan the store on every page."""
+def known_projects(state: AppState, request: Request | None = None) -> list[str]:
+    """Projects with data, cached briefly: the selector should not scan the store on every page.
+
+    With auth on, only the projects the caller may switch to (its key's, or its memberships)."""
+    allowed = request_projects(request) if request is not None else None
+    if allowed is not None:
+        return allowed
     cached = state.services.get("ui.projects")
     now = time.monotonic()
     if cached is not None and now - cached[0] < _PROJECTS_TTL_S:
         projects: list[str] = cached[1]
         return projects
-    result = state.store.query("SELECT project FROM spans GROUP BY project ORDER BY project")
+    with confined_to(None):  # the list is shared by every caller: not through one request's project
+        result = state.store.query("SELECT project FROM spans GROUP BY project ORDER BY project")
     projects = [str(r[0]) for r in result.rows]
     if state.settings.project not in projects:
         projects.insert(0, state.settings.project)

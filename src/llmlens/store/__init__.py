@@ -6,16 +6,21 @@ from pathlib import Path
 
 from ._columns import FEEDBACK_COLUMNS, QUERYABLE_VIEWS, SPAN_COLUMNS
 from ._protocol import QueryResult, SqlFailed, SqlRejected, Store, WriteResult
+from ._scoping import ProjectStore, confined_to, current_project, force_project
 
 __all__ = [
     "FEEDBACK_COLUMNS",
     "QUERYABLE_VIEWS",
     "SPAN_COLUMNS",
+    "ProjectStore",
     "QueryResult",
     "SqlFailed",
     "SqlRejected",
     "Store",
     "WriteResult",
+    "confined_to",
+    "current_project",
+    "force_project",
     "open_store",
 ]
 

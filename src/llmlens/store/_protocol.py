@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +57,18 @@ class Store(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         """Run a trusted statement that changes data (repricing, retention)."""
+        ...
+
+    def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """Overwrite columns of stored spans of `project`: {span_id: {column: value}} (values as on `Span`).
+
+        For what is learnt after a span was stored: context inherited from a late ancestor, message
+        content from late log records, tokens moved off a duplicate. Not for project, ids, kind or time.
+        """
+        ...
+
+    def scoped(self, project: str) -> Store:
+        """A view of this store that reads and writes only `project` (see `_scoping.py`)."""
         ...
 
     def close(self) -> None: ...

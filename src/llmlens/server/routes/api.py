@@ -10,13 +10,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._params import page_params
-from .._state import app_state
+from .._request import request_state
 from ..pages import PAGES, Page
 
 
 def _endpoint(page: Page) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        state = app_state(request)
+        state = request_state(request)  # its store sees only the request's project
         params = page_params(request, state)
         context = await run_in_threadpool(page.build, state, params, dict(request.path_params))
         return JSONResponse(context)

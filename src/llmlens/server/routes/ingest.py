@@ -11,6 +11,7 @@ from llmlens.codec.native import BodyError, DecodedEvents, decode_events, decomp
 from llmlens.ingest import Backpressure
 
 from .._http import HttpError, read_body
+from .._request import admit_ingest, request_project
 from .._state import app_state
 
 _ACCEPTED_TYPES = (
@@ -39,11 +40,12 @@ async def ingest(request: Request) -> JSONResponse:
             415, f"unsupported Content-Type {content_type!r}: send application/json or application/x-ndjson"
         )
     body = await read_body(request, state.settings.max_body_bytes)
-    project = request.headers.get("x-llmlens-project") or state.settings.project
+    project = request_project(request)
     try:
         decoded = await run_in_threadpool(_decode, body, request.headers.get("content-encoding"), content_type, project)
     except BodyError as exc:
         raise HttpError(400, str(exc)) from None
+    admit_ingest(request, len(decoded.spans) + len(decoded.feedback) + len(decoded.rejected))
     try:
         await state.pipeline.ingest(decoded.spans, decoded.feedback)
     except Backpressure as exc:

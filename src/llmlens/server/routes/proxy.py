@@ -49,8 +49,6 @@ def _initial_policy(state: AppState) -> BudgetPolicy:
 
 async def startup(state: AppState) -> None:
     settings = state.settings
-    # httpx logs every request at INFO: one line per proxied call is noise (and time) in a gateway.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
     # Load the price tables now rather than on the first recorded call, which would stall the loop.
     state.pipeline.prices.cost_for_usage(model="gpt-4o", provider="openai", prompt_tokens=1, completion_tokens=1)
     config = GatewayConfig.from_config(settings.gateway)

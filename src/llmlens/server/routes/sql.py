@@ -11,6 +11,7 @@ from llmlens.store import SqlFailed, SqlRejected
 
 from .._http import HttpError, read_json_object
 from .._jsonable import jsonable_rows
+from .._request import request_project, request_store
 from .._state import app_state
 
 
@@ -20,13 +21,16 @@ async def sql(request: Request) -> JSONResponse:
     query = doc.get("query")
     if not isinstance(query, str) or not query.strip():
         raise HttpError(400, 'send {"query": "SELECT ..."}')
-    project = request.headers.get("x-llmlens-project") or state.settings.project
-    max_rows = min(int(doc.get("max_rows") or state.settings.sql_max_rows), state.settings.sql_max_rows)
+    store = request_store(request)  # user SQL sees only the caller's project
+    raw_max = doc.get("max_rows")
+    if raw_max is not None and (isinstance(raw_max, bool) or not isinstance(raw_max, int) or raw_max < 1):
+        raise HttpError(400, "max_rows must be a positive integer")
+    max_rows = min(raw_max or state.settings.sql_max_rows, state.settings.sql_max_rows)
     try:
         result = await run_in_threadpool(
-            state.store.user_sql,
+            store.user_sql,
             query,
-            project=project,
+            project=request_project(request),
             max_rows=max_rows,
             timeout_s=state.settings.sql_timeout_s,
         )

@@ -20,6 +20,7 @@ from llmlens.query import RANGES, Scope, parse_window
 
 from .._http import HttpError
 from .._params import PageParams, known_projects, page_params
+from .._request import request_principal, request_project, request_state
 from .._state import AppState, app_state
 from ..pages import PAGES, Page
 from ..pages._debugging import sql_context
@@ -43,20 +44,22 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
         try:
             params = page_params(request, state)
         except HttpError:  # a bad time range on an error page: show the defaults
-            params = PageParams(Scope(state.settings.project, parse_window()), QueryParams())
+            params = PageParams(Scope(request_project(request), parse_window()), QueryParams())
     base = {
         "p": params,
         "nav": NAV,
         "ranges": list(RANGES),
-        "projects": known_projects(state),
+        "projects": known_projects(state, request),
         "current_path": request.url.path,
+        "principal": request_principal(request),
+        "csrf_token": request_principal(request).csrf_token or "",
     }
     return templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
 
 def _endpoint(page: Page) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        state = app_state(request)
+        state = request_state(request)  # its store sees only the request's project
         try:
             params = page_params(request, state)
             context = await run_in_threadpool(page.build, state, params, dict(request.path_params))
@@ -87,7 +90,7 @@ def _csv(context: dict[str, Any]) -> str:
 
 
 async def sql_csv(request: Request) -> Response:
-    state: AppState = app_state(request)
+    state: AppState = request_state(request)
     params = page_params(request, state)
     if not params.query.get("q", "").strip():
         raise HttpError(400, "send the query as ?q=SELECT ...")

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from .._columns import QUERYABLE_VIEWS
 from .._protocol import SqlRejected
-from ._schema import VIEW_BODIES
+from ._schema import FEEDBACK_TABLE, ROLLUP_VIEW, SPANS_TABLE, VIEW_BODIES
 from ._translate import Translator, inline_ctes, literal, parse_duckdb
 
 # Table functions and scalar functions that reach outside the views: files, network, other servers,
@@ -109,3 +109,41 @@ def _check_table(table: exp.Table, nonce: str) -> str:
     if name not in QUERYABLE_VIEWS:
         raise SqlRejected(f"unknown relation {table.name!r}: query {_views()}")
     return f"llmlens_{nonce}_{name}"
+
+
+def scope_trusted_sql(tree: exp.Expr, project: str, translator: Translator) -> str:
+    """ClickHouse SQL for a trusted (llmlens-written) query confined to one project.
+
+    Every relation it reads is replaced by a project-filtered subquery: the views by their bodies,
+    `store.spans`/`store.feedback` and the hourly rollup by `SELECT * ... WHERE project = ...`.
+    """
+    tree = inline_ctes(tree)
+    nonce = secrets.token_hex(8)
+    project_filter = f"project = {literal(project).sql(dialect='clickhouse')}"
+    bodies: dict[str, str] = {}
+    for table in list(tree.find_all(exp.Table)):
+        if not isinstance(table.this, exp.Identifier):
+            raise SqlRejected("table functions are not allowed in project-scoped queries")
+        db = table.args.get("db")
+        schema = db.name.lower() if db is not None else ""
+        name = table.name.lower()
+        if schema == "store" and name in ("spans", "feedback"):
+            base = SPANS_TABLE if name == "spans" else FEEDBACK_TABLE
+            body = f"SELECT * FROM {base} WHERE {project_filter}"
+        elif schema == "" and name in VIEW_BODIES:
+            body = VIEW_BODIES[name](project_filter)
+        elif schema == "" and name == ROLLUP_VIEW:
+            body = f"SELECT * FROM {ROLLUP_VIEW} WHERE {project_filter}"
+        else:
+            raise SqlRejected(f"relation {table.sql(dialect='duckdb')} is not visible in a project-scoped query")
+        placeholder = f"llmlens_{nonce}_{schema}_{name}"
+        bodies[placeholder] = body
+        alias = table.alias or table.name
+        table.set("db", None)
+        table.set("this", exp.to_identifier(placeholder))
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    sql = translator.to_clickhouse(tree)
+    for placeholder, body in bodies.items():
+        for quoted in (f'"{placeholder}"', f"`{placeholder}`", placeholder):
+            sql = sql.replace(quoted, f"({body})")
+    return sql

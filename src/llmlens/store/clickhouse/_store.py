@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clickhouse_driver.errors import Error as DriverError
@@ -17,9 +17,10 @@ from clickhouse_driver.errors import ServerException
 from llmlens.model import Feedback, Span
 
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
-from .._protocol import QueryResult, SqlFailed, SqlRejected, WriteResult
+from .._protocol import QueryResult, SqlFailed, SqlRejected, Store, WriteResult
+from .._scoping import ProjectStore, current_project
 from ._connection import ClickHouseUrl, ClientPool, server_features
-from ._sandbox import rewrite_user_sql
+from ._sandbox import rewrite_user_sql, scope_trusted_sql
 from ._schema import FEEDBACK_TABLE, ROLLUP_TABLE, SPANS_TABLE, migrate, rollup_select
 from ._translate import Translator, bind_parameters, parse_duckdb
 
@@ -33,10 +34,32 @@ _COST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cost_source", "String"),
     ("price_version", "String"),
 )
+# Columns `update_span_fields` may overwrite (not ids, kind or time: they are in the sort key).
+_UPDATABLE_TYPES: dict[str, ColumnType] = {
+    col: kind
+    for col, kind, _ in SPAN_COLUMNS
+    if col not in ("project", "trace_id", "span_id", "kind", "name", "status", "timestamp")
+}
+_CH_TYPES: dict[ColumnType, str] = {
+    "str": "String",
+    "json": "String",
+    "int": "Int64",
+    "float": "Float64",
+    "bool": "UInt8",
+}
 _SERVER_TIMEOUT_CODE = 159
 _UPDATE_CHUNK = 5_000
 # Mutations name every span id in their text: allow statements far above the 256 KiB default.
 _BIG_QUERY = {"max_query_size": 256 * 1024 * 1024}
+
+
+class _Values:
+    """One value under the attribute name `_column_values` reads."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _to_json(value: Any) -> str | None:
@@ -205,6 +228,48 @@ class ClickHouseStore:
         self._rebuild_rollup(project, hours)
         return matched
 
+    def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """One ALTER TABLE ... UPDATE per column set (waited for), then the touched rollup hours rebuilt."""
+        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for span_id, fields in updates.items():
+            cols = tuple(sorted(fields))
+            for col in cols:
+                if col not in _UPDATABLE_TYPES:
+                    raise ValueError(f"column {col!r} cannot be updated")
+            if cols:
+                groups[cols].append(span_id)
+        updated = 0
+        with self._write_lock:
+            for cols, all_ids in groups.items():
+                for start in range(0, len(all_ids), _UPDATE_CHUNK):
+                    ids = all_ids[start : start + _UPDATE_CHUNK]
+                    updated += self._update_fields_chunk(project, cols, ids, updates)
+        return updated
+
+    def _update_fields_chunk(
+        self, project: str, cols: tuple[str, ...], ids: list[str], updates: Mapping[str, Mapping[str, Any]]
+    ) -> int:
+        client = self._pool.client()
+        rows = client.execute(
+            f"SELECT count(), groupUniqArray(toStartOfHour(toDateTime(timestamp, 'UTC'))) FROM {SPANS_TABLE} "
+            "WHERE project = %(project)s AND span_id IN _ids",
+            {"project": project},
+            external_tables=[{"name": "_ids", "structure": [("id", "String")], "data": [{"id": i} for i in ids]}],
+        )
+        matched, hours = int(rows[0][0]), list(rows[0][1])
+        if not matched:
+            return 0
+        assignments = []
+        for col in cols:
+            kind = _UPDATABLE_TYPES[col]
+            values = _column_values([_Values(updates[i][col]) for i in ids], col, kind, "value")
+            assignments.append(f"`{col}` = {self._transform(col, _CH_TYPES[kind], ids, values)}")
+        id_list = ", ".join(_quote(i) for i in ids)
+        where = f"project = {_quote(project)} AND span_id IN ({id_list})"
+        self._mutate(f"ALTER TABLE {SPANS_TABLE} UPDATE {', '.join(assignments)} WHERE {where}")
+        self._rebuild_rollup(project, hours)
+        return matched
+
     @staticmethod
     def _transform(col: str, ch_type: str, ids: list[str], values: list[Any]) -> str:
         # transform() maps each span id to its new value; a parallel flag array carries NULLs (18.16 has
@@ -215,6 +280,9 @@ class ClickHouseStore:
             # repr() of a float always has a '.' or an exponent: the array is Float64, as transform() needs.
             vals = "[" + ", ".join(repr(0.0 if v is None else float(v)) for v in values) + "]"
             default = f"ifNull(`{col}`, toFloat64(0))"
+        elif ch_type in ("Int64", "UInt8"):
+            vals = "[" + ", ".join(f"to{ch_type}({0 if v is None else int(v)})" for v in values) + "]"
+            default = f"ifNull(`{col}`, to{ch_type}(0))"
         else:
             vals = "[" + ", ".join("''" if v is None else _quote(str(v)) for v in values) + "]"
             default = f"ifNull(`{col}`, '')"
@@ -273,11 +341,27 @@ class ClickHouseStore:
         return self._translator.to_clickhouse(_rename_tables(tree))
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
+        project = current_project.get()
+        if project is not None:  # inside a request confined to one project
+            return self.query_in_project(sql, params, project)
         translated = self.translate(sql, params)
         rows, meta = self._pool.client().execute(translated, with_column_types=True)
         return _result(rows, meta)
 
+    def query_in_project(self, sql: str, params: Sequence[Any] | dict[str, Any], project: str) -> QueryResult:
+        statements = parse_duckdb(sql)
+        if len(statements) != 1:
+            raise ValueError("query() takes exactly one statement")
+        tree = bind_parameters(statements[0], params)
+        translated = scope_trusted_sql(tree, project, self._translator)
+        rows, meta = self._pool.client().execute(translated, with_column_types=True)
+        return _result(rows, meta)
+
+    def scoped(self, project: str) -> Store:
+        return ProjectStore(self, project)
+
     def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
+        project = current_project.get() or project
         translated = rewrite_user_sql(query, project, self._translator)
         settings = {
             "readonly": 2,

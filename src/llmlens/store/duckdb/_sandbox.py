@@ -45,6 +45,8 @@ def check_user_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         if isinstance(cte_map, dict):
             for entry in cte_map.get("map", []):
                 ctes.add(str(entry.get("key", "")).lower())
+    if ctes:
+        _check_cte_names(con, ctes)
     for node in _walk(tree):
         node_type = node.get("type")
         if node_type == "BASE_TABLE":
@@ -58,6 +60,18 @@ def check_user_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             name = str(node.get("function_name", "")).lower()
             if name in _DENIED_FUNCTIONS or name.startswith(("read_", "duckdb_", "pragma_")):
                 raise SqlRejected(f"function {name}() is not allowed in the SQL console")
+
+
+def _check_cte_names(con: duckdb.DuckDBPyConnection, ctes: set[str]) -> None:
+    """A CTE may not borrow the name of a real table: the CTE set is global to the query, so a
+    reference outside the CTE's scope would otherwise reach the table (e.g. `llmlens_meta`)."""
+    rows = con.execute(
+        "SELECT lower(table_name) FROM duckdb_tables() UNION ALL SELECT lower(view_name) FROM duckdb_views()"
+    ).fetchall()
+    taken = {str(r[0]) for r in rows} - set(QUERYABLE_VIEWS)
+    clash = sorted(ctes & taken)
+    if clash:
+        raise SqlRejected(f"a CTE may not be named {clash[0]!r}: pick another name")
 
 
 def _check_table(node: dict[str, Any], ctes: set[str]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import duckdb
 
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from ._rollups import create_rollup_tables, rebuild_rollups
 
 _SQL_TYPES: dict[ColumnType, str] = {
     "str": "VARCHAR",
@@ -17,7 +18,7 @@ _SQL_TYPES: dict[ColumnType, str] = {
     "timestamp": "TIMESTAMP",
 }
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A view reads only the project named by the connection variable, when one is set.
 _PROJECT_FILTER = "(getvariable('llmlens_project') IS NULL OR {alias}project = getvariable('llmlens_project'))"
@@ -37,7 +38,13 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_create_table("feedback", FEEDBACK_COLUMNS))
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
+def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Hourly and daily rollups with quantile sketches, filled from the spans already stored."""
+    create_rollup_tables(con)
+    rebuild_rollups(con)
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2)
 
 _SPANS_VIEW = f"""
 CREATE OR REPLACE VIEW main.spans AS

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,15 @@ import numpy as np
 from llmlens.model import Feedback, Span
 
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
-from .._protocol import QueryResult, SqlFailed, WriteResult
+from .._protocol import QueryResult, SqlFailed, Store, WriteResult
 from .._recent_ids import RecentIds, id_hash
+from .._scoping import ProjectStore, current_project
+from ._rollups import SOURCE_COLUMNS, RollupMaintainer, rebuild_rollups
 from ._sandbox import check_user_sql
-from ._schema import migrate
+from ._schema import _SQL_TYPES, migrate
 
+# Columns `update_span_fields` may overwrite: not the identity, kind or timing of a span.
+_UPDATABLE = frozenset(col for col, _, _ in SPAN_COLUMNS) - {"project", "trace_id", "span_id", "kind", "timestamp"}
 # Span ids remembered for dedupe, and how many are reloaded from the file at start-up.
 _RECENT_IDS = 4_000_000
 
@@ -56,6 +62,9 @@ def _select_list(columns: tuple[tuple[str, ColumnType, str], ...]) -> str:
     return ", ".join(parts)
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
 class DuckDBStore:
     """Spans and feedback in `<data_dir>/llmlens.duckdb`."""
 
@@ -68,10 +77,19 @@ class DuckDBStore:
         # Time is UTC everywhere: NOW() and TIMESTAMP comparisons in user SQL depend on it.
         self._con.execute("SET TimeZone = 'UTC'")
         self._write_lock = threading.Lock()
+        self._read_only = read_only
         self._local = threading.local()
         if not read_only:
             migrate(self._con)
         self._recent = RecentIds(_RECENT_IDS)
+        self._rollups = RollupMaintainer()
+        # The query layer reads store.rollup_* / store.sketch_* / store.user_day for aggregate questions
+        # (a read-only open of a file from before the rollups answers from raw spans).
+        self.has_rollups = bool(
+            self._con.execute(
+                "SELECT COUNT(*) FROM duckdb_tables() WHERE schema_name = 'store' AND table_name = 'user_day'"
+            ).fetchone()[0]  # type: ignore[index]
+        )
         if not read_only:
             self._load_recent_ids()
         self._span_insert = (
@@ -111,6 +129,8 @@ class DuckDBStore:
                 con.execute("ROLLBACK")
                 raise
             self._recent.add_many(new_hashes)
+            if self._rollups.due:
+                self._rollups.compact(con)
         return WriteResult(
             spans_written=spans_written,
             spans_duplicate=len(spans) - spans_written,
@@ -119,8 +139,14 @@ class DuckDBStore:
         )
 
     def _insert_spans(self, con: duckdb.DuckDBPyConnection, spans: list[Span]) -> int:
-        batch = _column_arrays(spans, SPAN_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
+        batch = _column_arrays(spans, SPAN_COLUMNS)
         row = con.execute(self._span_insert).fetchone()
+        # The same arrays feed the rollup deltas, in the same transaction.
+        rollup_batch = {c: batch[c] for c in ("timestamp", *(c for c, _ in SOURCE_COLUMNS))}
+        starts = [s.start_us for s in spans]
+        first = _EPOCH + dt.timedelta(microseconds=min(starts))
+        last = _EPOCH + dt.timedelta(microseconds=max(starts))
+        self._rollups.append(con, rollup_batch, first, last)
         return int(row[0]) if row else 0
 
     def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback]) -> int:
@@ -148,6 +174,55 @@ class DuckDBStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """Overwrite some columns of stored spans: {span_id: {column: value}}; one UPDATE per column set."""
+        kinds = {col: kind for col, kind, _ in SPAN_COLUMNS}
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for span_id, fields in updates.items():
+            cols = tuple(sorted(fields))
+            for col in cols:
+                if col not in _UPDATABLE or col not in kinds:
+                    raise ValueError(f"column {col!r} cannot be updated")
+            if cols:
+                groups.setdefault(cols, []).append(span_id)
+        updated = 0
+        with self._write_lock:
+            for cols, ids in groups.items():
+                batch: dict[str, np.ndarray[Any, Any]] = {  # read by DuckDB's replacement scan
+                    "span_id": np.array(ids, dtype=object)
+                }
+                for col in cols:
+                    values = [updates[i][col] for i in ids]
+                    if kinds[col] == "json":
+                        values = [_to_json(v) for v in values]
+                    batch[col] = np.array(values, dtype=object)
+                sets = ", ".join(f'"{col}" = b."{col}"::{_SQL_TYPES[kinds[col]]}' for col in cols)
+                row = self._con.execute(
+                    f"UPDATE store.spans s SET {sets} FROM batch b WHERE s.project = ? AND s.span_id = b.span_id",
+                    [project],
+                ).fetchone()
+                updated += int(row[0]) if row else 0
+        return updated
+
+    def rebuild_rollups(self, since_us: int | None = None) -> None:
+        """Recompute the rollups from raw spans (all, or from the day of `since_us` on)."""
+        since = None if since_us is None else _EPOCH + dt.timedelta(microseconds=since_us)
+        with self._write_lock:
+            con = self._con
+            self._rollups.compact(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rebuild_rollups(con, since)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def compact_rollups(self) -> None:
+        """Merge rows appended since the last compaction (done by writes as they go, and at close)."""
+        with self._write_lock:
+            self._rollups.compact(self._con)
+
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         with self._write_lock:
             self._con.execute(sql, params)
@@ -162,15 +237,49 @@ class DuckDBStore:
             self._local.cursor = cur
         return cur
 
+    def _scoped_cursor(self, project: str) -> duckdb.DuckDBPyConnection:
+        """A per-thread cursor whose views see only `project` (DuckDB variables are per cursor)."""
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "scoped_cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.scoped_cursor = cur
+            self._local.scoped_project = None
+        if self._local.scoped_project != project:
+            cur.execute("SET VARIABLE llmlens_project = ?", [project])
+            self._local.scoped_project = project
+        return cur
+
+    def scoped(self, project: str) -> Store:
+        return ProjectStore(self, project)
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
-        cur = self._cursor()
+        project = current_project.get()
+        if project is not None:  # inside a request confined to one project
+            return self.query_in_project(sql, params, project)
+        return self._run(self._cursor(), sql, params)
+
+    def query_in_project(self, sql: str, params: Sequence[Any] | dict[str, Any], project: str) -> QueryResult:
+        # The views filter on the cursor's variable; base tables named directly are filtered here.
+        sql = _BASE_TABLE.sub(_filtered_base_table, sql)
+        return self._run(self._scoped_cursor(project), sql, params)
+
+    @staticmethod
+    def _run(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any]) -> QueryResult:
         cur.execute(sql, params)
         columns = [d[0] for d in cur.description or []]
         types = [str(d[1]) for d in cur.description or []]
         rows = [list(r) for r in cur.fetchall()]
         return QueryResult(columns=columns, rows=rows, types=types)
 
+    def query_arrays(self, sql: str, params: Sequence[Any] = ()) -> dict[str, np.ndarray[Any, Any]]:
+        """Trusted SQL answered as numpy columns (no Python object per value), for large aggregate reads."""
+        cur = self._cursor()
+        cur.execute(sql, params)
+        return {k: np.asarray(v) for k, v in cur.fetchnumpy().items()}
+
     def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
+        project = current_project.get() or project
         cur = self._con.cursor()
         try:
             cur.execute("SET TimeZone = 'UTC'")
@@ -200,7 +309,17 @@ class DuckDBStore:
 
     def close(self) -> None:
         with self._write_lock:
+            if not self._read_only:
+                self._rollups.compact(self._con)
             self._con.close()
+
+
+_BASE_TABLE = re.compile(r"\bstore\s*\.\s*(spans|feedback)\b(?!\s*\.)", re.IGNORECASE)
+
+
+def _filtered_base_table(match: re.Match[str]) -> str:
+    table = match.group(1).lower()
+    return f"(SELECT * FROM store.{table} WHERE project = getvariable('llmlens_project'))"
 
 
 def _engine_message(exc: Exception) -> str:

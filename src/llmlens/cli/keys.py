@@ -1,0 +1,54 @@
+"""`llmlens keys create|list|revoke`: API keys are shown once and stored as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from ._auth_common import add_data_options, open_auth
+from ._common import CliError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = sub.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--project", required=True)
+    create.add_argument("--role", choices=("ingest", "read", "admin"), default="ingest")
+    create.add_argument("--name", help="a label, e.g. the app that uses the key")
+    create.add_argument("--create-project", action="store_true", help="create the project if it does not exist")
+    add_data_options(create)
+    listing = sub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--project")
+    add_data_options(listing)
+    revoke = sub.add_parser("revoke", help="revoke a key by id (stops working within seconds)")
+    revoke.add_argument("key_id")
+    add_data_options(revoke)
+
+
+def run(args: argparse.Namespace) -> int:
+    from llmlens.auth import AuthError
+
+    auth = open_auth(args)
+    try:
+        if args.action == "create":
+            if args.create_project:
+                auth.ensure_project(args.project)
+            key, secret = auth.create_key(args.project, args.role, name=args.name)
+            print(secret)
+            print(
+                f"# {key.id}: role {key.role} in project {key.project}. Shown once: store it now.",
+            )
+        elif args.action == "revoke":
+            if not auth.revoke_key(args.key_id):
+                raise CliError(f"no live key {args.key_id!r}")
+            print(f"revoked {args.key_id}")
+        else:
+            for key in auth.keys(args.project):
+                created = dt.datetime.fromtimestamp(key.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+                state = "revoked" if key.revoked_at else "live"
+                print(f"{key.id}\t{key.project}\t{key.role}\t{key.display}\t{state}\t{created}\t{key.name or ''}")
+    except AuthError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        auth.close()
+    return 0

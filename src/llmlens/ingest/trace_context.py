@@ -1,0 +1,491 @@
+"""Assemble OTLP traces that arrive in pieces: inherited context, late log content, duplicate calls.
+
+OTLP exporters send spans as they end, so children usually arrive before their parent and one trace
+may span several requests; the OTel GenAI instrumentations send message content as log records on a
+separate connection. `TraceAssembler` sits in front of the ingest pipeline for OTLP batches:
+
+* Context inheritance: user, session, feature, environment and metadata (and, on LLM spans, the
+  prompt template) set on an ancestor apply to the spans beneath it, whichever arrives first. Spans
+  arriving after an ancestor are filled before they are stored; when an ancestor arrives later, its
+  stored descendants are updated (`Store.update_span_fields`). A span's own values always win.
+* Log content: GenAI log records fill the empty content fields of their span, whether they come
+  before it (kept for `log_ttl_s` in a bounded buffer), in the same batch, or after it was stored.
+* Double instrumentation: see `_duplicates`.
+* Message ids: an LLM span without one gets the provider response id (`gen_ai.response.id`), else
+  its span id, so feedback can point at it.
+
+What it knows of recent traces lives in a bounded LRU (`max_traces`), so the usual case (the root
+arrives last, in the same or the next batch) costs no store read. A trace evicted from it, or one that
+began shortly before this process started, is read back from the store once when more of it arrives
+(within a read budget).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmlens.codec.otlp import LogContent, merge_log_content
+from llmlens.model import Span, SpanKind, now_us
+from llmlens.store import Store
+
+from ._duplicates import CALL_KINDS, CallSignature, demote, information_score, merge_into_kept, same_call
+from ._pipeline import IngestPipeline
+
+__all__ = ["CONTENT_FIELDS", "CONTEXT_FIELDS", "TEMPLATE_FIELDS", "SpanUpdates", "TraceAssembler"]
+
+CONTEXT_FIELDS = ("user_id", "session_id", "feature", "environment")
+TEMPLATE_FIELDS = ("template_id", "template_version", "variables")
+CONTENT_FIELDS = ("input_messages", "output_messages", "tool_calls", "prompt", "response", "finish_reason")
+_RESPONSE_ID_KEYS = ("gen_ai.response.id", "llm.response.id")
+_MAX_DEPTH = 256
+# Traces begun this long before the process started may have spans stored by the previous one.
+_RESTART_WINDOW_US = 10 * 60 * 1_000_000
+
+# project -> span_id -> column -> new value
+SpanUpdates = dict[str, dict[str, dict[str, Any]]]
+
+
+@dataclass(slots=True)
+class _Node:
+    project: str
+    parent: str | None
+    kind: str
+    # Context fields the span itself carried (metadata under "metadata").
+    own: dict[str, Any]
+    # Context fields as stored (own plus inherited, filtered by kind).
+    applied: dict[str, Any]
+    # Content fields that are not empty in the store.
+    content: frozenset[str]
+    call: CallSignature | None = None
+
+
+@dataclass(slots=True)
+class _Trace:
+    nodes: dict[str, _Node] = field(default_factory=dict)
+
+
+def _own_context(span: Span) -> dict[str, Any]:
+    own: dict[str, Any] = {}
+    for name in (*CONTEXT_FIELDS, *TEMPLATE_FIELDS):
+        value = getattr(span, name)
+        if value is not None:
+            own[name] = value
+    if span.metadata:
+        own["metadata"] = dict(span.metadata)
+    return own
+
+
+def _applied(effective: dict[str, Any], kind: str) -> dict[str, Any]:
+    if kind == SpanKind.LLM.value:
+        return effective
+    return {k: v for k, v in effective.items() if k not in TEMPLATE_FIELDS}
+
+
+def _content_of(span: Span) -> frozenset[str]:
+    return frozenset(name for name in CONTENT_FIELDS if getattr(span, name) is not None)
+
+
+def _add_update(updates: SpanUpdates, project: str, span_id: str, fields: dict[str, Any]) -> None:
+    if fields:
+        updates.setdefault(project, {}).setdefault(span_id, {}).update(fields)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+class TraceAssembler:
+    """Puts OTLP spans and log content through inheritance, merging and dedupe, then the pipeline."""
+
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        store: Store,
+        *,
+        max_traces: int = 20_000,
+        max_spans_per_trace: int = 2_000,
+        log_ttl_s: float = 600.0,
+        max_buffered_logs: int = 50_000,
+        max_store_reads_per_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        started_us: int | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.max_traces = max_traces
+        self.max_spans_per_trace = max_spans_per_trace
+        self.log_ttl_s = log_ttl_s
+        self.max_buffered_logs = max_buffered_logs
+        self.max_store_reads_per_s = max_store_reads_per_s
+        self._clock = clock
+        self._read_tokens = max_store_reads_per_s
+        self._read_at = clock()
+        self._started_us = now_us() if started_us is None else started_us
+        self._lock = threading.Lock()
+        self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        self._evicted: OrderedDict[str, None] = OrderedDict()
+        self._logs: OrderedDict[tuple[str, str], tuple[LogContent, float]] = OrderedDict()
+        self.store_reads = 0  # traces read back from the store (for tests and metrics)
+
+    # -- entry points -----------------------------------------------------------------------------
+
+    async def ingest_spans(self, spans: list[Span]) -> int:
+        """Assemble, price and commit `spans`, then update stored spans; returns the rows updated.
+
+        Raises `Backpressure` (nothing was queued) like `IngestPipeline.ingest`.
+        """
+        future, updates = await asyncio.to_thread(self.submit_spans, spans)
+        await asyncio.wrap_future(future)
+        if not updates:
+            return 0
+        return await asyncio.to_thread(self.apply_updates, updates)
+
+    async def ingest_log_content(self, contents: list[LogContent]) -> int:
+        """Attach log content to its spans (now, or when they arrive); returns stored rows updated."""
+        future, updates = await asyncio.to_thread(self.submit_log_content, contents)
+        if not updates:
+            return 0
+        await asyncio.wrap_future(future)
+        return await asyncio.to_thread(self.apply_updates, updates)
+
+    def submit_spans(self, spans: list[Span]) -> tuple[Future[None], SpanUpdates]:
+        """Assemble and queue for commit under one lock, so batches commit in the order they were seen.
+
+        The updates touch spans queued earlier: apply them once the returned future is done.
+        """
+        if not spans:
+            return _done(), {}
+        with self._lock:
+            updates = self.assemble(spans)
+            self.pipeline.prepare(spans)
+            future = self.pipeline.writer.submit(spans, [])
+        return future, updates
+
+    def submit_log_content(self, contents: list[LogContent]) -> tuple[Future[None], SpanUpdates]:
+        """Buffer content whose span is unknown; the returned future is done when its spans are committed."""
+        with self._lock:
+            updates = self._attach_logs(contents)
+            # An empty write is a barrier: the writer commits in order, so every span seen so far is stored.
+            future = self.pipeline.writer.submit([], []) if updates else _done()
+        return future, updates
+
+    def apply_updates(self, updates: SpanUpdates) -> int:
+        """Write late values to stored spans, after the pipeline's transforms (redaction, truncation)."""
+        transforms = self.pipeline.transforms
+        total = 0
+        for project, by_id in updates.items():
+            if transforms:
+                by_id = {
+                    span_id: _transformed(project, span_id, fields, transforms) for span_id, fields in by_id.items()
+                }
+            total += self.store.update_span_fields(project, by_id)
+        return total
+
+    @property
+    def buffered_log_count(self) -> int:
+        return len(self._logs)
+
+    # -- spans ------------------------------------------------------------------------------------
+
+    def assemble(self, spans: Sequence[Span]) -> SpanUpdates:
+        """Fill, merge and dedupe `spans` in place; return the updates owed to spans stored before."""
+        updates: SpanUpdates = {}
+        self._expire_logs()
+        by_trace: dict[str, list[Span]] = {}
+        for span in spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        for trace_id, group in by_trace.items():
+            trace = self._trace(trace_id, group)
+            self._merge_buffered_logs(group)
+            self._add_nodes(trace, group)
+            self._dedupe(trace, group)
+            self._inherit(trace, group, updates)
+        for span in spans:
+            if span.kind == SpanKind.LLM.value and span.message_id is None:
+                response_id = next((span.attributes[k] for k in _RESPONSE_ID_KEYS if k in span.attributes), None)
+                span.message_id = str(response_id) if response_id else span.span_id
+        return updates
+
+    def _trace(self, trace_id: str, group: list[Span]) -> _Trace:
+        trace = self._traces.get(trace_id)
+        if trace is not None:
+            self._traces.move_to_end(trace_id)
+            return trace
+        trace = _Trace()
+        if self._worth_reading(trace_id, group):
+            self._load(trace, trace_id, group[0].project)
+        self._traces[trace_id] = trace
+        while len(self._traces) > self.max_traces:
+            old, _ = self._traces.popitem(last=False)
+            self._evicted[old] = None
+            if len(self._evicted) > self.max_traces:
+                self._evicted.popitem(last=False)
+        return trace
+
+    def _worth_reading(self, trace_id: str, group: list[Span]) -> bool:
+        """An evicted trace, or one begun shortly before this process started, may have stored spans.
+
+        Reads are budgeted (`max_store_reads_per_s`): a read scans the trace's rows, and a burst of
+        late spans after a restart must not stall ingest. Past the budget a trace is treated as new.
+        """
+        if trace_id not in self._evicted:
+            first = min(s.start_us for s in group)
+            if not self._started_us - _RESTART_WINDOW_US <= first < self._started_us:
+                return False
+        now = self._clock()
+        self._read_tokens = min(
+            self.max_store_reads_per_s, self._read_tokens + (now - self._read_at) * self.max_store_reads_per_s
+        )
+        self._read_at = now
+        if self._read_tokens < 1:
+            return False
+        self._read_tokens -= 1
+        return True
+
+    def _load(self, trace: _Trace, trace_id: str, project: str) -> None:
+        """Read back what the store has of a trace this process no longer (or never) remembered."""
+        self.store_reads += 1
+        columns = ("span_id", "parent_span_id", "kind", *CONTEXT_FIELDS, *TEMPLATE_FIELDS, "metadata", *CONTENT_FIELDS)
+        result = self.store.query(
+            f"SELECT {', '.join(columns)} FROM store.spans WHERE project = ? AND trace_id = ? LIMIT ?",
+            [project, trace_id, self.max_spans_per_trace],
+        )
+        for row in result.rows:
+            values = dict(zip(columns, row, strict=True))
+            own = {k: values[k] for k in (*CONTEXT_FIELDS, *TEMPLATE_FIELDS) if values[k] is not None}
+            if own.get("variables") is not None:
+                own["variables"] = _json(own["variables"])
+            metadata = _json(values["metadata"])
+            if isinstance(metadata, dict) and metadata:
+                own["metadata"] = metadata
+            content = frozenset(k for k in CONTENT_FIELDS if values[k] is not None)
+            trace.nodes[str(values["span_id"])] = _Node(
+                project=project,
+                parent=values["parent_span_id"],
+                kind=str(values["kind"]),
+                own=own,
+                applied=dict(own),
+                content=content,
+            )
+
+    def _add_nodes(self, trace: _Trace, group: list[Span]) -> None:
+        for span in group:
+            node = trace.nodes.get(span.span_id)
+            if node is None and len(trace.nodes) >= self.max_spans_per_trace:
+                continue
+            trace.nodes[span.span_id] = _Node(
+                project=span.project,
+                parent=span.parent_span_id,
+                kind=span.kind,
+                own=_own_context(span),
+                applied={},
+                content=_content_of(span),
+                call=CallSignature.of(span) if span.kind in CALL_KINDS else None,
+            )
+
+    def _is_ancestor(self, trace: _Trace, ancestor: str, span_id: str) -> bool:
+        node = trace.nodes.get(span_id)
+        for _ in range(_MAX_DEPTH):
+            if node is None or node.parent is None:
+                return False
+            if node.parent == ancestor:
+                return True
+            node = trace.nodes.get(node.parent)
+        return False
+
+    def _dedupe(self, trace: _Trace, group: list[Span]) -> None:
+        in_batch = {s.span_id: s for s in group}
+        for span in group:
+            node = trace.nodes.get(span.span_id)
+            if node is None or node.call is None or node.call.duplicate_of is not None:
+                continue
+            for other_id, other in list(trace.nodes.items()):
+                if other_id == span.span_id or other.call is None:
+                    continue
+                siblings = self._beside(trace, span.span_id, node, other_id, other)
+                span_is_inner = self._is_ancestor(trace, other_id, span.span_id)
+                span_is_outer = not span_is_inner and self._is_ancestor(trace, span.span_id, other_id)
+                if not (siblings or span_is_inner or span_is_outer):
+                    continue
+                if not same_call(node.call, other.call, siblings=siblings):
+                    continue
+                other_span = in_batch.get(other_id)
+                if other_span is None:  # the other one is already stored: the newcomer yields
+                    self._mark_duplicate(node, span, other_id, None)
+                    break
+                if self._keeps_first(span, other_span, span_is_inner, span_is_outer):
+                    self._mark_duplicate(other, other_span, span.span_id, span)
+                    node.call.score = information_score(span)
+                else:
+                    self._mark_duplicate(node, span, other_id, other_span)
+                    break
+
+    def _beside(self, trace: _Trace, a_id: str, a: _Node, b_id: str, b: _Node) -> bool:
+        """Same parent, or the parent of one is an ancestor of the other (an instrumentor that does
+        not make its span current: the SDK's span then hangs off an outer span)."""
+        if a.parent is None or b.parent is None:
+            return False
+        return (
+            a.parent == b.parent or self._is_ancestor(trace, a.parent, b_id) or self._is_ancestor(trace, b.parent, a_id)
+        )
+
+    @staticmethod
+    def _keeps_first(a: Span, b: Span, a_is_inner: bool, a_is_outer: bool) -> bool:
+        """More of the call's data wins; then the outer span; then the earlier start."""
+        score_a, score_b = information_score(a), information_score(b)
+        if score_a != score_b:
+            return score_a > score_b
+        if a_is_inner or a_is_outer:
+            return a_is_outer
+        return (a.start_us, a.span_id) <= (b.start_us, b.span_id)
+
+    @staticmethod
+    def _mark_duplicate(node: _Node, span: Span, kept_id: str, kept: Span | None) -> None:
+        if kept is not None:
+            merge_into_kept(kept, span)
+        demote(span, kept_id)
+        node.kind = span.kind
+        if node.call is not None:
+            node.call.duplicate_of = kept_id
+
+    def _inherit(self, trace: _Trace, group: list[Span], updates: SpanUpdates) -> None:
+        memo: dict[str, dict[str, Any]] = {}
+        gives_context = False
+        for span in group:
+            node = trace.nodes.get(span.span_id)
+            own = node.own if node is not None else _own_context(span)
+            gives_context = gives_context or bool(own)
+            effective = self._effective(trace, span.span_id, memo) if node is not None else own
+            if node is None and span.parent_span_id is not None:
+                effective = self._merged(self._effective(trace, span.parent_span_id, memo), own)
+            applied = _applied(effective, span.kind)
+            for name, value in applied.items():
+                if name == "metadata":
+                    span.metadata = dict(value)
+                elif getattr(span, name) is None:
+                    setattr(span, name, value)
+            if node is not None:
+                node.applied = applied
+        if not gives_context:
+            return
+        in_batch = {s.span_id for s in group}
+        for span_id, node in trace.nodes.items():
+            if span_id in in_batch:
+                continue
+            applied = _applied(self._effective(trace, span_id, memo), node.kind)
+            if applied != node.applied:
+                changed = {k: v for k, v in applied.items() if node.applied.get(k) != v}
+                _add_update(updates, node.project, span_id, changed)
+                node.applied = applied
+
+    def _effective(self, trace: _Trace, span_id: str, memo: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Own context over the nearest ancestors', up to the root (or the first unknown parent)."""
+        chain: list[str] = []
+        current: str | None = span_id
+        while current is not None and current not in memo and current in trace.nodes and len(chain) < _MAX_DEPTH:
+            if current in chain:  # a cycle in bad data: stop here
+                break
+            chain.append(current)
+            current = trace.nodes[current].parent
+        base = memo.get(current, {}) if current is not None else {}
+        for sid in reversed(chain):
+            base = self._merged(base, trace.nodes[sid].own)
+            memo[sid] = base
+        return memo.get(span_id, base)
+
+    @staticmethod
+    def _merged(inherited: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+        if not inherited:
+            return own
+        out = dict(inherited)
+        for name, value in own.items():
+            if name == "metadata" and isinstance(inherited.get("metadata"), dict):
+                out["metadata"] = {**inherited["metadata"], **value}
+            else:
+                out[name] = value
+        return out
+
+    # -- logs -------------------------------------------------------------------------------------
+
+    def _attach_logs(self, contents: Iterable[LogContent]) -> SpanUpdates:
+        updates: SpanUpdates = {}
+        self._expire_logs()
+        now = self._clock()
+        for content in contents:
+            trace = self._traces.get(content.trace_id)
+            node = trace.nodes.get(content.span_id) if trace is not None else None
+            if node is None:
+                key = (content.trace_id, content.span_id)
+                previous = self._logs.pop(key, None)
+                self._logs[key] = (_combined(previous[0], content) if previous else content, now)
+                continue
+            fill = {
+                name: getattr(content, name)
+                for name in CONTENT_FIELDS
+                if name not in node.content and getattr(content, name) is not None
+            }
+            if fill:
+                node.content = node.content | frozenset(fill)
+                _add_update(updates, node.project, content.span_id, fill)
+        while len(self._logs) > self.max_buffered_logs:
+            self._logs.popitem(last=False)
+        return updates
+
+    def _merge_buffered_logs(self, group: list[Span]) -> None:
+        if not self._logs:
+            return
+        for span in group:
+            found = self._logs.pop((span.trace_id, span.span_id), None)
+            if found is not None:
+                merge_log_content(span, found[0])
+
+    def _expire_logs(self) -> None:
+        if not self._logs:
+            return
+        limit = self._clock() - self.log_ttl_s
+        while self._logs:
+            _, (_, received) = next(iter(self._logs.items()))
+            if received >= limit:
+                break
+            self._logs.popitem(last=False)
+
+
+def _combined(first: LogContent, second: LogContent) -> LogContent:
+    scratch = Span(trace_id=first.trace_id, span_id=first.span_id)
+    merge_log_content(scratch, first)
+    merge_log_content(scratch, second)
+    return LogContent(
+        trace_id=first.trace_id,
+        span_id=first.span_id,
+        **{name: getattr(scratch, name) for name in CONTENT_FIELDS},
+    )
+
+
+def _transformed(
+    project: str, span_id: str, fields: dict[str, Any], transforms: Sequence[Callable[[Span], None]]
+) -> dict[str, Any]:
+    scratch = Span(trace_id="", span_id=span_id, project=project)
+    for name, value in fields.items():
+        setattr(scratch, name, dict(value) if isinstance(value, dict) else value)
+    for transform in transforms:
+        transform(scratch)
+    return {name: getattr(scratch, name) for name in fields}
+
+
+def _done() -> Future[None]:
+    future: Future[None] = Future()
+    future.set_result(None)
+    return future

@@ -1,0 +1,138 @@
+"""The OTLP/gRPC receiver (traces and logs) on `otlp_grpc_port`, feeding the same TraceAssembler.
+
+Many SDKs export over gRPC by default (port 4317). It runs on the server's event loop (grpc.aio), so
+batches reach the pipeline exactly as OTLP/HTTP ones do; decoding happens in a worker thread. With
+auth on, a call needs an ingest API key in its metadata (`authorization: Bearer KEY` or
+`x-llmlens-api-key`) and writes only to that key's project, as over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from llmlens.auth import Principal
+from llmlens.codec.otlp import content_from_logs_request, spans_from_trace_request
+from llmlens.ingest import Backpressure
+from llmlens.ingest.trace_context import TraceAssembler
+from llmlens.store import current_project
+
+from .._security import SERVICE as SECURITY_SERVICE
+from .._state import AppState
+from ._otlp_common import assign_project, rejection_message
+
+logger = logging.getLogger("llmlens.server.otlp")
+
+SERVICE = "otlp_grpc"
+_PROJECT_HEADER = "x-llmlens-project"
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    return {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+
+
+async def _authorize(state: AppState, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    """With auth on, the caller needs an ingest API key (as over HTTP); returns its project."""
+    security = state.services.get(SECURITY_SERVICE)
+    if security is None or not security.enabled:
+        return None
+    metadata = _metadata(context)
+    secret = metadata.get("x-llmlens-api-key")
+    scheme, _, credential = metadata.get("authorization", "").partition(" ")
+    if not secret and scheme.lower() == "bearer":
+        secret = credential.strip()
+    if not secret:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "an API key is required: authorization: Bearer KEY")
+    key = await asyncio.to_thread(security.auth.key_for_secret, secret)
+    if key is None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
+    if not Principal(kind="key", name=key.id, role=key.role, project=key.project).can("ingest"):
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"the {key.role!r} role cannot send data")
+    project: str = key.project
+    return project
+
+
+class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    def __init__(self, state: AppState, assembler: TraceAssembler) -> None:
+        self._state = state
+        self._assembler = assembler
+
+    async def Export(
+        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ExportTraceServiceResponse:
+        confined = await _authorize(self._state, context)
+        spans, rejected = await asyncio.to_thread(spans_from_trace_request, request)
+        assign_project(spans, confined or _metadata(context).get(_PROJECT_HEADER), self._state.settings.project)
+        token = current_project.set(confined)
+        try:
+            await self._assembler.ingest_spans(spans)
+        except Backpressure as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        finally:
+            current_project.reset(token)
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=len(rejected), error_message=rejection_message(rejected))
+            )
+        return response
+
+
+class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
+    def __init__(self, state: AppState, assembler: TraceAssembler) -> None:
+        self._state = state
+        self._assembler = assembler
+
+    async def Export(
+        self, request: ExportLogsServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ExportLogsServiceResponse:
+        confined = await _authorize(self._state, context)
+        contents = await asyncio.to_thread(content_from_logs_request, request)
+        token = current_project.set(confined)
+        try:
+            await self._assembler.ingest_log_content(contents)
+        except Backpressure as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        finally:
+            current_project.reset(token)
+        return ExportLogsServiceResponse()
+
+
+async def start(state: AppState, assembler: TraceAssembler) -> None:
+    """Bind `host:otlp_grpc_port`; a port that is taken is logged, not fatal (a collector may own 4317)."""
+    settings = state.settings
+    limit = max(4 * 1024 * 1024, settings.max_body_bytes)
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(state, assembler), server)  # type: ignore[no-untyped-call]
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsService(state, assembler), server)  # type: ignore[no-untyped-call]
+    address = f"{settings.host}:{settings.otlp_grpc_port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        logger.error("OTLP/gRPC receiver not started: cannot bind %s (%s)", address, exc)
+        return
+    await server.start()
+    state.services[SERVICE] = server
+    logger.info("OTLP/gRPC receiver on %s:%d", settings.host, port)
+
+
+async def stop(state: AppState) -> None:
+    server = state.services.pop(SERVICE, None)
+    if server is not None:
+        await server.stop(grace=2.0)

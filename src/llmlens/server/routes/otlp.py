@@ -1,0 +1,172 @@
+"""OTLP/HTTP receivers: POST /v1/traces and /v1/logs (protobuf or JSON, gzip), answered as OTLP says.
+
+A 200 carries an `Export*ServiceResponse` in the request's encoding, with `partial_success` naming
+how many spans (log records) were rejected and why. Failures carry a `google.rpc.Status`: 400 for a
+body that cannot be decoded, 413 above `max_body_bytes`, 415 for a content type that is neither
+protobuf nor JSON, 503 + Retry-After when the writer is behind. The OTLP/gRPC receiver
+(`_otlp_grpc.py`) starts and stops with this module.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from llmlens.codec.otlp import (
+    DecodedLogs,
+    DecodedTraces,
+    OtlpDecodeError,
+    UnsupportedContentType,
+    decode_logs,
+    decode_traces,
+    encode_logs_response,
+    encode_trace_response,
+)
+from llmlens.ingest import Backpressure
+from llmlens.ingest.trace_context import TraceAssembler
+
+from .._http import HttpError, read_body
+from .._state import AppState, app_state
+from . import _otlp_grpc
+from ._otlp_common import assign_project, rejection_message
+
+SERVICE = "otlp"
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+# Bodies above this are decoded in a worker thread, not on the event loop.
+_INLINE_DECODE_BYTES = 32 * 1024
+# google.rpc.Code values
+_INVALID_ARGUMENT = 3
+_UNAVAILABLE = 14
+
+
+def assembler(state: AppState) -> TraceAssembler:
+    """The app's one TraceAssembler (created at start-up; lazily for apps built without a lifespan)."""
+    found = state.services.get(SERVICE)
+    if found is None:
+        found = state.services[SERVICE] = TraceAssembler(state.pipeline, state.store)
+    assert isinstance(found, TraceAssembler)
+    return found
+
+
+def _answer_type(content_type: str) -> str:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return JSON if media == JSON or media.endswith("+json") else PROTOBUF
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def status_response(
+    status: int, message: str, media_type: str, code: int, headers: dict[str, str] | None = None
+) -> Response:
+    """A `google.rpc.Status` body in the request's encoding, as OTLP/HTTP asks for failures."""
+    if media_type == PROTOBUF:
+        text = message.encode()
+        body = b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+    else:
+        body = json.dumps({"code": code, "message": message}).encode()
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+async def _read(request: Request, state: AppState, media: str) -> bytes:
+    try:
+        return await read_body(request, state.settings.max_body_bytes)
+    except HttpError as exc:
+        raise _Failed(status_response(exc.status, exc.message, media, _INVALID_ARGUMENT)) from None
+
+
+class _Failed(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _decode_traces(body: bytes, content_type: str, encoding: str | None) -> DecodedTraces:
+    if len(body) <= _INLINE_DECODE_BYTES:
+        return decode_traces(body, content_type, encoding)
+    return await run_in_threadpool(decode_traces, body, content_type, encoding)
+
+
+async def _decode_logs(body: bytes, content_type: str, encoding: str | None) -> DecodedLogs:
+    if len(body) <= _INLINE_DECODE_BYTES:
+        return decode_logs(body, content_type, encoding)
+    return await run_in_threadpool(decode_logs, body, content_type, encoding)
+
+
+def _busy(exc: Backpressure, media: str) -> Response:
+    retry = str(max(1, round(exc.retry_after_s)))
+    return status_response(503, str(exc), media, _UNAVAILABLE, {"Retry-After": retry})
+
+
+async def export_traces(request: Request) -> Response:
+    state = app_state(request)
+    content_type = request.headers.get("content-type", "")
+    media = _answer_type(content_type)
+    try:
+        body = await _read(request, state, media)
+        decoded = await _decode_traces(body, content_type, request.headers.get("content-encoding"))
+    except _Failed as failed:
+        return failed.response
+    except UnsupportedContentType as exc:
+        return status_response(415, str(exc), JSON, _INVALID_ARGUMENT)
+    except OtlpDecodeError as exc:
+        return status_response(400, str(exc), media, _INVALID_ARGUMENT)
+    assign_project(decoded.spans, request.headers.get("x-llmlens-project"), state.settings.project)
+    try:
+        await assembler(state).ingest_spans(decoded.spans)
+    except Backpressure as exc:
+        return _busy(exc, media)
+    answer = encode_trace_response(len(decoded.rejected), rejection_message(decoded.rejected), media)
+    return Response(answer, media_type=media)
+
+
+async def export_logs(request: Request) -> Response:
+    state = app_state(request)
+    content_type = request.headers.get("content-type", "")
+    media = _answer_type(content_type)
+    try:
+        body = await _read(request, state, media)
+        decoded = await _decode_logs(body, content_type, request.headers.get("content-encoding"))
+    except _Failed as failed:
+        return failed.response
+    except UnsupportedContentType as exc:
+        return status_response(415, str(exc), JSON, _INVALID_ARGUMENT)
+    except OtlpDecodeError as exc:
+        return status_response(400, str(exc), media, _INVALID_ARGUMENT)
+    try:
+        await assembler(state).ingest_log_content(decoded.contents)
+    except Backpressure as exc:
+        return _busy(exc, media)
+    answer = encode_logs_response(len(decoded.rejected), rejection_message(decoded.rejected), media)
+    return Response(answer, media_type=media)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/traces", export_traces, methods=["POST"]),
+        Route("/v1/logs", export_logs, methods=["POST"]),
+    ]
+
+
+async def startup(state: AppState) -> None:
+    assembler(state)
+    if state.settings.otlp_grpc_port:
+        await _otlp_grpc.start(state, assembler(state))
+
+
+async def shutdown(state: AppState) -> None:
+    await _otlp_grpc.stop(state)

@@ -1,0 +1,101 @@
+"""Project scoping in the store layer: a Store view that sees one project, and the request's project.
+
+`store.scoped(project)` returns a `ProjectStore`: its reads see only that project (DuckDB sets the
+`llmlens_project` connection variable the views filter on; ClickHouse replaces every relation by a
+project-filtered subquery), its writes force `project` on every span and feedback, and its user SQL
+runs in that project whatever the caller asks.
+
+`current_project` is the project the current request is confined to (set by the server's auth
+middleware from the caller's API key or login). Backends consult it on every `query`, so a route
+that still reads `state.store` directly cannot see another project's data either, and the ingest
+pipeline forces it on what it writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from llmlens.model import Feedback, Span
+
+from ._protocol import QueryResult, Store, WriteResult
+
+current_project: ContextVar[str | None] = ContextVar("llmlens_current_project", default=None)
+
+
+@contextlib.contextmanager
+def confined_to(project: str | None) -> Iterator[None]:
+    """Run a block as if it served a request confined to `project` (None: no confinement)."""
+    token = current_project.set(project)
+    try:
+        yield
+    finally:
+        current_project.reset(token)
+
+
+def force_project(spans: Sequence[Span], feedback: Sequence[Feedback], project: str) -> None:
+    """Whatever project the events named, they belong to `project` (the caller's)."""
+    for span in spans:
+        span.project = project
+    for fb in feedback:
+        fb.project = project
+
+
+class ScopableBackend(Protocol):
+    """What a backend offers ProjectStore: its own query with an explicit project."""
+
+    url: str
+
+    def query_in_project(self, sql: str, params: Sequence[Any] | dict[str, Any], project: str) -> QueryResult: ...
+
+    def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult: ...
+
+    def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult: ...
+
+    def update_costs(self, spans: Sequence[Span]) -> int: ...
+
+    def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int: ...
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None: ...
+
+
+class ProjectStore:
+    """A view of a backend confined to one project; implements the Store protocol."""
+
+    def __init__(self, backend: ScopableBackend, project: str) -> None:
+        self.backend = backend
+        self.project = project
+        self.url = backend.url
+
+    def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
+        force_project(spans, feedback, self.project)
+        return self.backend.write(spans, feedback)
+
+    def user_sql(
+        self, query: str, *, project: str = "", max_rows: int = 10_000, timeout_s: float = 30.0
+    ) -> QueryResult:
+        # The scope wins over whatever project the caller names.
+        return self.backend.user_sql(query, project=self.project, max_rows=max_rows, timeout_s=timeout_s)
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
+        return self.backend.query_in_project(sql, params, self.project)
+
+    def update_costs(self, spans: Sequence[Span]) -> int:
+        return self.backend.update_costs([s for s in spans if s.project == self.project])
+
+    def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        return self.backend.update_span_fields(self.project, updates) if project == self.project else 0
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        # Trusted statements written by llmlens itself (they name their project); not for user input.
+        self.backend.execute(sql, params)
+
+    def scoped(self, project: str) -> Store:
+        if project != self.project:
+            raise PermissionError(f"a store scoped to project {self.project!r} cannot see {project!r}")
+        return self
+
+    def close(self) -> None:
+        """The backend belongs to the server: closing a view of it does nothing."""

@@ -1,0 +1,199 @@
+"""DuckDB rollup tables: created by migration, appended to in each write's transaction, compacted
+in the writer thread, rebuilt from raw spans on demand (`llmlens rollups rebuild`, after reprice).
+
+Each commit appends the aggregates of the spans it stored (a few rows per touched hour and key),
+so ingest never reads back; rows of the same key accumulate until compaction merges them (readers
+merge with SUM anyway, so an uncompacted table gives the same answers, only slower).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from ..rollups import (
+    MEASURES,
+    ROLLUP_KEYS,
+    ROLLUP_KINDS,
+    SKETCH_KEYS,
+    SKETCHED_METRICS,
+    USER_MEASURES,
+    USER_TIER_SQL,
+    index_sql,
+)
+
+GRAINS = ("hour", "day")
+# Appended rows after which the touched buckets are compacted.
+COMPACT_AFTER_ROWS = 300_000
+
+# Span columns the rollups read, with the type they are read as from an insert batch.
+SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("project", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("provider", "VARCHAR"),
+    ("feature", "VARCHAR"),
+    ("environment", "VARCHAR"),
+    ("template_id", "VARCHAR"),
+    ("template_version", "VARCHAR"),
+    ("error_type", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("user_id", "VARCHAR"),
+    ("http_status", "BIGINT"),
+    ("latency_ms", "DOUBLE"),
+    ("ttft_ms", "DOUBLE"),
+    ("tokens_per_second", "DOUBLE"),
+    ("cost_usd", "DOUBLE"),
+    ("prompt_tokens", "BIGINT"),
+    ("completion_tokens", "BIGINT"),
+    ("total_tokens", "BIGINT"),
+    ("metadata", "VARCHAR"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    name: str
+    keys: tuple[str, ...]  # after project and bucket
+    merged: tuple[tuple[str, str], ...]  # (column, merge aggregate)
+
+
+def _tables() -> list[_Table]:
+    out = []
+    for grain in GRAINS:
+        out.append(_Table(f"rollup_{grain}", ROLLUP_KEYS, tuple((c, f"SUM({c})") for c, _, _ in MEASURES)))
+        out.append(_Table(f"sketch_{grain}", (*SKETCH_KEYS, "metric", "idx"), (("n", "SUM(n)"),)))
+    user = tuple((c, f"SUM({c})") for c, _, _ in USER_MEASURES)
+    out.append(_Table("user_day", ("user_id",), (*user, ("tier", "MAX(tier)"))))
+    return out
+
+
+TABLES = _tables()
+
+
+def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for grain in GRAINS:
+        keys = ", ".join(f'"{k}" VARCHAR' for k in ROLLUP_KEYS)
+        measures = ", ".join(f'"{c}" {t}' for c, t, _ in MEASURES)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS store.rollup_{grain} "
+            f"(project VARCHAR NOT NULL, bucket TIMESTAMP NOT NULL, {keys}, {measures})"
+        )
+        sketch_keys = ", ".join(f'"{k}" VARCHAR' for k in SKETCH_KEYS)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS store.sketch_{grain} (project VARCHAR NOT NULL, bucket TIMESTAMP NOT NULL, "
+            f"{sketch_keys}, metric TINYINT NOT NULL, idx INTEGER NOT NULL, n BIGINT NOT NULL)"
+        )
+    user = ", ".join(f'"{c}" {t}' for c, t, _ in USER_MEASURES)
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS store.user_day (project VARCHAR NOT NULL, bucket TIMESTAMP NOT NULL, "
+        f"user_id VARCHAR, {user}, tier VARCHAR)"
+    )
+
+
+def _delta_statements(source: str) -> list[str]:
+    """INSERTs appending the aggregates of `source` (a relation with span columns) to every table."""
+    kinds = ", ".join(f"'{k}'" for k in ROLLUP_KINDS)
+    keys = ", ".join(ROLLUP_KEYS)
+    measures = ", ".join(expr for _, _, expr in MEASURES)
+    sketch_keys = ", ".join(SKETCH_KEYS)
+    metrics = ", ".join(str(m) for m in SKETCHED_METRICS.values())
+    indexes = ", ".join(index_sql(col) for col in SKETCHED_METRICS)
+    user = ", ".join(expr for _, _, expr in USER_MEASURES)
+    out = []
+    for grain in GRAINS:
+        out.append(
+            f"INSERT INTO store.rollup_{grain} SELECT project, date_trunc('{grain}', timestamp), {keys}, {measures} "
+            f"FROM {source} WHERE kind IN ({kinds}) GROUP BY ALL"
+        )
+        out.append(
+            f"INSERT INTO store.sketch_{grain} SELECT project, date_trunc('{grain}', timestamp) AS bucket, "
+            f"{sketch_keys}, metric, idx, COUNT(*) FROM ("
+            f"SELECT project, timestamp, {sketch_keys}, UNNEST([{metrics}]) AS metric, UNNEST([{indexes}]) AS idx "
+            f"FROM {source} WHERE kind = 'llm') WHERE idx IS NOT NULL GROUP BY ALL"
+        )
+    out.append(
+        f"INSERT INTO store.user_day SELECT project, date_trunc('day', timestamp), user_id, {user}, {USER_TIER_SQL} "
+        f"FROM {source} WHERE kind = 'llm' AND user_id IS NOT NULL GROUP BY ALL"
+    )
+    return out
+
+
+def batch_source(name: str) -> str:
+    """The rollup source over a replacement-scanned insert batch called `name`."""
+    cols = ", ".join(f'b."{c}"::{t} AS "{c}"' for c, t in SOURCE_COLUMNS)
+    return f'(SELECT make_timestamp(b."timestamp"::BIGINT) AS "timestamp", {cols} FROM {name} b)'
+
+
+BATCH_DELTAS = _delta_statements(batch_source("rollup_batch"))
+
+
+class RollupMaintainer:
+    """Appends deltas within the writer's transaction and compacts the buckets they touched."""
+
+    def __init__(self) -> None:
+        self._appended = 0
+        self._dirty: tuple[dt.datetime, dt.datetime] | None = None
+
+    def append(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rollup_batch: dict[str, Any],
+        first: dt.datetime,
+        last: dt.datetime,
+    ) -> None:
+        """Run inside the write transaction; `rollup_batch` holds the stored spans' columns (numpy arrays)."""
+        assert rollup_batch  # read by DuckDB's replacement scan in the statements below
+        for sql in BATCH_DELTAS:
+            row = con.execute(sql).fetchone()
+            self._appended += int(row[0]) if row else 0
+        lo, hi = (first, last) if self._dirty is None else (min(first, self._dirty[0]), max(last, self._dirty[1]))
+        self._dirty = (lo, hi)
+
+    @property
+    def due(self) -> bool:
+        return self._appended >= COMPACT_AFTER_ROWS
+
+    def compact(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Merge the rows of every touched bucket into one row per key (own transaction)."""
+        if self._dirty is None:
+            return
+        lo = self._dirty[0].replace(hour=0, minute=0, second=0, microsecond=0)
+        hi = self._dirty[1]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in TABLES:
+                keys = ", ".join(f'"{k}"' for k in ("project", "bucket", *table.keys))
+                merged = ", ".join(agg for _, agg in table.merged)
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE rollup_compacted AS SELECT {keys}, {merged} "
+                    f"FROM store.{table.name} WHERE bucket >= ? AND bucket <= ? GROUP BY ALL",
+                    [lo, hi],
+                )
+                con.execute(f"DELETE FROM store.{table.name} WHERE bucket >= ? AND bucket <= ?", [lo, hi])
+                con.execute(f"INSERT INTO store.{table.name} SELECT * FROM rollup_compacted")
+            con.execute("DROP TABLE rollup_compacted")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        self._appended = 0
+        self._dirty = None
+
+
+def rebuild_rollups(con: duckdb.DuckDBPyConnection, since: dt.datetime | None = None) -> None:
+    """Recompute every rollup from raw spans (from the day of `since` on). Caller holds a transaction."""
+    cutoff = since.replace(hour=0, minute=0, second=0, microsecond=0) if since else None
+    for table in TABLES:
+        if cutoff is None:
+            con.execute(f"DELETE FROM store.{table.name}")
+        else:
+            con.execute(f"DELETE FROM store.{table.name} WHERE bucket >= ?", [cutoff])
+    source = "store.spans"
+    if cutoff is not None:
+        source = f"(SELECT * FROM store.spans WHERE timestamp >= TIMESTAMP '{cutoff.isoformat(sep=' ')}')"
+    for sql in _delta_statements(source):
+        con.execute(sql)

@@ -1,0 +1,25 @@
+"""Helpers for the security tests: a real server with auth on, and keys made with the real CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def llmlens_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmlens.cli", *args], capture_output=True, text=True, input=stdin, timeout=60
+    )
+
+
+def create_key(data: Path, project: str, role: str) -> str:
+    done = llmlens_cli("keys", "create", "--project", project, "--role", role, "--create-project", "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.splitlines()[0].strip()
+    assert secret.startswith("llm_")
+    return secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

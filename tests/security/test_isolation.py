@@ -1,0 +1,285 @@
+"""Project isolation: project A's key can never read or write project B's data, through any endpoint,
+the SQL console, exports, or the gateway. Every GET route of the app is swept, including routes
+added by other subsystems, so a new route is covered without touching this test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.routing import Mount, Route
+from tests.proxy._support import free_port
+from tests.security._support import bearer, create_key
+from tests.support.fake_provider import FakeProvider
+from tests.support.llmlens_server import LLMLensServer
+
+MARK = "BETASECRET"  # in every text field of project beta's data
+BETA_TRACE = "b" * 32
+NOW = time.time()
+
+
+def _events(project: str, marker: str, trace: str) -> list[dict[str, object]]:
+    """Content carries `marker`; ids carry `<project>-id` (error messages may echo a requested id)."""
+    ident = f"{project}-id"
+    return [
+        {
+            "type": "llm",
+            "project": project,
+            "trace_id": trace,
+            "span_id": trace[:16],
+            "message_id": f"{ident}-msg",
+            "timestamp": NOW - 60,
+            "model": "gpt-4o",
+            "prompt": f"{marker} prompt",
+            "response": f"{marker} response",
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "latency_ms": 120,
+            "user_id": f"{ident}-user",
+            "session_id": f"{ident}-session",
+            "feature": f"{ident}-feature",
+            "template_id": f"{ident}-template",
+            "template_version": "v1",
+        },
+        {
+            "type": "tool",
+            "project": project,
+            "trace_id": trace,
+            "span_id": trace[:15] + "1",
+            "timestamp": NOW - 59,
+            "tool_name": f"{marker}-tool",
+            "args": {"q": marker},
+            "result": marker,
+            "session_id": f"{ident}-session",
+        },
+        {
+            "type": "retrieval",
+            "project": project,
+            "trace_id": trace,
+            "span_id": trace[:15] + "2",
+            "timestamp": NOW - 58,
+            "query": marker,
+            "documents": [{"id": "d", "content": marker}],
+        },
+        {
+            "type": "feedback",
+            "project": project,
+            "message_id": f"{ident}-msg",
+            "feedback_type": "thumbs_down",
+            "feedback_text": marker,
+            "feedback_id": f"{ident}-fb",
+        },
+    ]
+
+
+@dataclass
+class World:
+    srv: LLMLensServer
+    keys: dict[tuple[str, str], str]
+    upstream_port: int
+
+    def client(self, project: str = "alpha", role: str = "admin") -> httpx.Client:
+        return httpx.Client(base_url=self.srv.url, headers=bearer(self.keys[(project, role)]), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data: Path = tmp_path_factory.mktemp("isolation")
+    port = free_port()
+    args = ["--auth", "on", "--upstream", f"openai=http://127.0.0.1:{port}/v1"]
+    with LLMLensServer(data, args=args) as srv:
+        keys = {(p, r): create_key(data, p, r) for p in ("alpha", "beta") for r in ("admin", "ingest", "read")}
+        w = World(srv, keys, port)
+        for project, marker, trace in (("alpha", "ALPHAOK", "a" * 32), ("beta", MARK, BETA_TRACE)):
+            with w.client(project, "ingest") as c:
+                r = c.post("/api/v1/ingest", json=_events(project, marker, trace))
+                assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
+        yield w
+
+
+def _get_paths() -> list[str]:
+    """Every GET path of the app, path parameters filled with project beta's ids."""
+    import importlib
+
+    from llmlens.server import ROUTE_MODULES
+
+    fill = {
+        "trace_id": BETA_TRACE,
+        "session_id": "beta-id-session",
+        "template_id": "beta-id-template",
+        "span_id": BETA_TRACE[:16],
+        "message_id": "beta-id-msg",
+        "user_id": "beta-id-user",
+        "feature": "beta-id-feature",
+    }
+    paths: set[str] = set()
+    for name in ROUTE_MODULES:
+        for route in importlib.import_module(name).routes():
+            if isinstance(route, Mount) or not isinstance(route, Route):
+                continue
+            if route.methods and "GET" not in route.methods:
+                continue
+            path = route.path
+            for key, value in fill.items():
+                path = path.replace("{" + key + ":path}", value).replace("{" + key + "}", value)
+            if "{" in path:
+                path = path.split("{")[0].rstrip("/") or "/"
+            paths.add(path)
+    return sorted(paths)
+
+
+GET_PATHS = _get_paths()
+
+
+@pytest.mark.parametrize("path", GET_PATHS)
+def test_every_get_route_hides_project_beta(world: World, path: str) -> None:
+    with world.client("alpha", "admin") as c:
+        for params in ({}, {"range": "30d"}, {"q": "SELECT * FROM spans", "range": "30d"}):
+            r = c.get(path, params=params)
+            assert MARK not in r.text, f"{path} {params} leaked project beta ({r.status_code})"
+        r = c.get(path, params={"project": "beta", "range": "30d"})
+        if path not in ("/healthz", "/openapi.json", "/login") and not path.startswith("/static"):
+            assert r.status_code == 403, f"{path}?project=beta answered {r.status_code}"
+        assert MARK not in r.text
+        r = c.get(path, headers={"X-LLMLens-Project": "beta"})
+        assert MARK not in r.text
+
+
+def test_the_sweep_saw_beta_data_from_its_own_key(world: World) -> None:
+    """The sweep would be vacuous if beta's marker never showed up anywhere."""
+    with world.client("beta", "read") as c:
+        r = c.get(f"/api/v1/traces/{BETA_TRACE}")
+        assert r.status_code == 200 and MARK in r.text
+        assert "beta-id-user" in c.get("/api/v1/sessions", params={"range": "30d"}).text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM spans",
+        "SELECT * FROM llm_logs",
+        "SELECT * FROM tool_logs",
+        "SELECT * FROM retrieval_logs",
+        "SELECT * FROM feedback_events",
+        "SELECT * FROM llm_logs WHERE project = 'beta'",
+        "SELECT * FROM spans s JOIN feedback_events f ON f.message_id = s.message_id",
+    ],
+)
+def test_sql_console_sees_only_its_project(world: World, query: str) -> None:
+    with world.client("alpha", "read") as c:
+        r = c.post("/api/v1/sql", json={"query": query})
+        assert r.status_code == 200, r.text
+        assert MARK not in r.text
+        projects = {row[r.json()["columns"].index("project")] for row in r.json()["rows"]}
+        assert projects <= {"alpha"}
+        r = c.post("/api/v1/sql", json={"query": query}, headers={"X-LLMLens-Project": "beta"})
+        assert r.status_code == 403
+
+
+def test_sql_csv_export_sees_only_its_project(world: World) -> None:
+    with world.client("alpha", "read") as c:
+        r = c.get("/sql.csv", params={"q": "SELECT project, prompt FROM llm_logs"})
+        assert r.status_code == 200 and "ALPHAOK" in r.text and MARK not in r.text
+
+
+def test_exports_see_only_their_project(world: World) -> None:
+    with world.client("alpha", "read") as c:
+        for view in ("llm_logs", "tool_logs", "retrieval_logs", "feedback_events"):
+            for fmt in ("jsonl", "csv"):
+                r = c.get("/api/v1/export", params={"view": view, "format": fmt, "range": "30d"})
+                assert MARK not in r.text, f"export of {view} as {fmt} leaked ({r.status_code})"
+                r = c.get("/api/v1/export", params={"view": view, "format": fmt, "project": "beta"})
+                assert r.status_code == 403
+
+
+def test_writes_land_in_the_keys_project_whatever_the_event_says(world: World) -> None:
+    event = dict(_events("beta", "SMUGGLED", "c" * 32)[0])
+    with world.client("alpha", "ingest") as c:
+        assert c.post("/api/v1/ingest", json=[event]).status_code == 200
+        r = c.post("/api/v1/ingest", json=[event], headers={"X-LLMLens-Project": "beta"})
+        assert r.status_code == 403
+    with world.client("beta", "read") as c:
+        r = c.post("/api/v1/sql", json={"query": "SELECT count(*) FROM llm_logs WHERE prompt LIKE 'SMUGGLED%'"})
+        assert r.json()["rows"] == [[0]]
+    with world.client("alpha", "read") as c:
+        r = c.post("/api/v1/sql", json={"query": "SELECT project FROM llm_logs WHERE prompt LIKE 'SMUGGLED%'"})
+        assert r.json()["rows"] == [["alpha"]]
+
+
+def test_otlp_writes_land_in_the_keys_project(world: World) -> None:
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "llmlens.project", "value": {"stringValue": "beta"}}]},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "d" * 32,
+                                "spanId": "d" * 16,
+                                "name": "chat gpt-4o",
+                                "startTimeUnixNano": str(int(NOW * 1e9)),
+                                "endTimeUnixNano": str(int(NOW * 1e9) + 1000),
+                                "attributes": [
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    with world.client("alpha", "ingest") as c:
+        r = c.post("/v1/traces", json=body)
+        assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 10
+    with world.client("beta", "read") as beta, world.client("alpha", "read") as alpha:
+        query = {"query": f"SELECT project FROM spans WHERE trace_id = '{'d' * 32}'"}
+        while time.monotonic() < deadline and not alpha.post("/api/v1/sql", json=query).json()["rows"]:
+            time.sleep(0.1)
+        assert beta.post("/api/v1/sql", json=query).json()["rows"] == []
+        assert {r[0] for r in alpha.post("/api/v1/sql", json=query).json()["rows"]} == {"alpha"}
+
+
+def test_gateway_records_into_the_keys_project_and_refuses_others(world: World) -> None:
+    key = world.keys[("alpha", "ingest")]
+    payload = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello via gateway"}]}
+    url = f"{world.srv.url}/proxy/openai/v1/chat/completions"
+    provider_key = "sk-provider-secret-abcdefghijklmnop"
+    with FakeProvider(port=world.upstream_port):
+        headers = {"Authorization": f"Bearer {provider_key}", "X-LLMLens-Api-Key": key}
+        r = httpx.post(url, json=payload, headers={**headers, "X-LLMLens-Project": "beta"}, timeout=30)
+        assert r.status_code == 403
+        r = httpx.post(url, json=payload, headers={"Authorization": f"Bearer {provider_key}"}, timeout=30)
+        assert r.status_code == 401  # the provider's key is not an llmlens key
+        r = httpx.post(url, json=payload, headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+    query = {"query": "SELECT project FROM llm_logs WHERE model LIKE 'gpt-4o-mini%'"}
+    deadline = time.monotonic() + 10
+    with world.client("alpha", "read") as alpha, world.client("beta", "read") as beta:
+        while time.monotonic() < deadline and not alpha.post("/api/v1/sql", json=query).json()["rows"]:
+            time.sleep(0.1)
+        assert alpha.post("/api/v1/sql", json=query).json()["rows"] == [["alpha"]]
+        assert beta.post("/api/v1/sql", json=query).json()["rows"] == []
+        # the provider key reached neither storage nor the log
+        dump = alpha.post("/api/v1/sql", json={"query": "SELECT * FROM spans"}).text
+        assert provider_key not in dump
+    assert provider_key not in world.srv.log()
+    assert key not in world.srv.log()
+
+
+def test_admin_key_manages_only_its_project(world: World) -> None:
+    with world.client("alpha", "admin") as c:
+        listed = c.get("/api/v1/admin/keys").json()["keys"]
+        assert {k["project"] for k in listed} == {"alpha"}
+        assert all("key_hash" not in k and "llm_" not in k["id"] for k in listed)
+        beta_ids = [k["id"] for k in world.client("beta", "admin").get("/api/v1/admin/keys").json()["keys"]]
+        assert c.delete(f"/api/v1/admin/keys/{beta_ids[0]}").status_code == 404
+    with world.client("beta", "read") as c:
+        assert c.get("/api/v1/whoami").status_code == 200
