@@ -196,7 +196,7 @@ def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> L
     overall = time_chart(scope.window, [], series_key=None, value_key="p50", fill=None, unit="ms")
     for key in ("p50", "p95", "p99"):
         overall.series.append(
-            time_chart(scope.window, overall_rows, series_key=None, value_key=key, fill=None).series[0]
+            time_chart(scope.window, overall_rows, series_key=None, value_key=key, fill=None, labels=[key]).series[0]
         )
     labels = [m.model for m in by_model]
     w = scope.window
