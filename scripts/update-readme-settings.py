@@ -11,8 +11,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 text = README.read_text()
 new = re.sub(
-    r"(<!-- settings-table:start -->\n).*?(\n<!-- settings-table:end -->)",
-    lambda m: m.group(1) + settings_table() + m.group(2),
+    r"(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)",
+    lambda m: m.group(1) + settings_table() + "\n" + m.group(2),
     text,
     flags=re.S,
 )

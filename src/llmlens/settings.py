@@ -209,6 +209,6 @@ def settings_table() -> str:
     for f in fields(Settings):
         help_text, _ = SETTINGS_HELP[f.name]
         default = getattr(defaults, f.name)
-        shown = "" if default in (None, "", {}, []) else str(default)
-        lines.append(f"| `{f.name}` | `{_ENV_PREFIX}{f.name.upper()}` | `{shown}` | {help_text} |")
+        shown = "" if default in (None, "", {}, []) else f"`{default}`"
+        lines.append(f"| `{f.name}` | `{_ENV_PREFIX}{f.name.upper()}` | {shown} | {help_text} |")
     return "\n".join(lines)

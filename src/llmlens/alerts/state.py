@@ -1,9 +1,10 @@
 """Alert state: the pending -> firing -> resolved machine, cooldown, and the history of every
 transition, kept in the store so that restarts and several servers sharing a store agree.
 
-The current state of a rule is its latest transition. A transition is claimed by inserting its row
-keyed (project, rule, seq): when two evaluators race, only the one whose row landed notifies.
-The SQL is deliberately plain so other backends can adapt it.
+The current state of a rule is its latest transition. A transition is keyed (project, rule, seq) and
+claimed through the store (`Store.claim_alert_transition`): when evaluators race, exactly one claim
+wins and only its evaluator notifies. Each backend keeps the tables and decides the winner its own
+way (see `llmlens/store/_alert_state.py`); nothing here is backend-specific SQL.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from llmlens.store import Store
+from llmlens.store import AlertRecord, Store
 
 from .evaluate import Evaluation
 from .rules import RuleSpec, parse_rule
@@ -25,34 +25,6 @@ logger = logging.getLogger("llmlens.alerts")
 
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
 ACTIVE_STATES = (PENDING, FIRING)
-
-_HISTORY_DDL = """
-CREATE TABLE IF NOT EXISTS store.alert_history (
-  project VARCHAR NOT NULL,
-  rule VARCHAR NOT NULL,
-  seq BIGINT NOT NULL,
-  state VARCHAR NOT NULL,
-  previous_state VARCHAR,
-  changed_at TIMESTAMP NOT NULL,
-  value DOUBLE,
-  threshold DOUBLE,
-  sample_size BIGINT,
-  message VARCHAR,
-  details VARCHAR,
-  claimed_by VARCHAR,
-  PRIMARY KEY (project, rule, seq)
-)
-"""
-_RULES_DDL = """
-CREATE TABLE IF NOT EXISTS store.alert_rules (
-  name VARCHAR NOT NULL PRIMARY KEY,
-  spec VARCHAR,
-  updated_at TIMESTAMP
-)
-"""
-_COLUMNS = (
-    "project, rule, seq, state, previous_state, changed_at, value, threshold, sample_size, message, details, claimed_by"
-)
 
 
 def json_default(value: Any) -> Any:
@@ -125,129 +97,86 @@ def next_state(rule: RuleSpec, previous: Transition | None, evaluation: Evaluati
     return RESOLVED if current in ACTIVE_STATES else None
 
 
-def _transition(row: Mapping[str, Any]) -> Transition:
-    details = row.get("details")
+def _transition(record: AlertRecord) -> Transition:
     return Transition(
-        project=row["project"],
-        rule=row["rule"],
-        seq=int(row["seq"]),
-        state=row["state"],
-        previous_state=row["previous_state"],
-        at=row["changed_at"],
-        value=row["value"],
-        threshold=row["threshold"],
-        sample_size=None if row["sample_size"] is None else int(row["sample_size"]),
-        message=row["message"] or "",
-        details=json.loads(details) if details else {},
+        project=record.project,
+        rule=record.rule,
+        seq=record.seq,
+        state=record.state,
+        previous_state=record.previous_state,
+        at=record.changed_at,
+        value=record.value,
+        threshold=record.threshold,
+        sample_size=record.sample_size,
+        message=record.message,
+        details=json.loads(record.details) if record.details else {},
+    )
+
+
+def _record(transition: Transition) -> AlertRecord:
+    return AlertRecord(
+        project=transition.project,
+        rule=transition.rule,
+        seq=transition.seq,
+        state=transition.state,
+        previous_state=transition.previous_state,
+        changed_at=transition.at,
+        value=transition.value,
+        threshold=transition.threshold,
+        sample_size=transition.sample_size,
+        message=transition.message,
+        details=to_json(transition.details),
     )
 
 
 class AlertHistory:
-    """Transitions and API-managed rules in the store (tables created on first use)."""
+    """Transitions and API-managed rules, kept by the store (tables created on first use)."""
 
     def __init__(self, store: Store, *, evaluator_id: str | None = None) -> None:
         self.store = store
         self.evaluator_id = evaluator_id or uuid.uuid4().hex
-        self._ready = False
 
     def ensure_tables(self) -> None:
-        if not self._ready:
-            self.store.execute("CREATE SCHEMA IF NOT EXISTS store")
-            self.store.execute(_HISTORY_DDL)
-            self.store.execute(_RULES_DDL)
-            self._ready = True
-
-    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        try:
-            return self.store.query(sql, params).dicts()
-        except Exception as exc:
-            # A store opened read-only before any alert ran has no tables yet: nothing to read.
-            if "alert_" in str(exc) and ("does not exist" in str(exc) or "not found" in str(exc).lower()):
-                return []
-            raise
+        self.store.ensure_alert_tables()
 
     # -- transitions ----------------------------------------------------------------------------
 
     def latest(self, project: str, rule: str) -> Transition | None:
-        found = self._rows(
-            f"SELECT {_COLUMNS} FROM store.alert_history WHERE project = ? AND rule = ? ORDER BY seq DESC LIMIT 1",
-            [project, rule],
-        )
+        found = self.store.alert_history(project=project, rule=rule, latest_only=True)
         return _transition(found[0]) if found else None
 
     def current(self, project: str | None = None) -> list[Transition]:
-        """The latest transition of every rule (of one project, or all)."""
-        where = " AND h.project = ?" if project is not None else ""
-        params = [project] if project is not None else []
-        found = self._rows(
-            f"SELECT {_COLUMNS} FROM store.alert_history h WHERE h.seq = (SELECT max(m.seq) "
-            f"FROM store.alert_history m WHERE m.project = h.project AND m.rule = h.rule){where} "
-            "ORDER BY h.changed_at DESC",
-            params,
-        )
-        return [_transition(r) for r in found]
+        """The latest transition of every rule (of one project, or all), newest first."""
+        return [_transition(r) for r in self.store.alert_history(project=project, latest_only=True)]
 
     def active(self, project: str | None = None) -> list[Transition]:
         return [t for t in self.current(project) if t.state in ACTIVE_STATES]
 
     def recent(self, project: str | None = None, limit: int = 100) -> list[Transition]:
-        where = "WHERE project = ?" if project is not None else ""
-        params = [project] if project is not None else []
-        found = self._rows(
-            f"SELECT {_COLUMNS} FROM store.alert_history {where} ORDER BY changed_at DESC, seq DESC LIMIT {int(limit)}",
-            params,
-        )
-        return [_transition(r) for r in found]
+        return [_transition(r) for r in self.store.alert_history(project=project, limit=limit)]
 
     def claim(self, transition: Transition) -> bool:
-        """Insert the transition unless another evaluator already did; True when this one won."""
-        self.ensure_tables()
-        key = [transition.project, transition.rule, transition.seq]
-        try:
-            self.store.execute(
-                f"INSERT INTO store.alert_history ({_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-                "WHERE NOT EXISTS (SELECT 1 FROM store.alert_history WHERE project = ? AND rule = ? AND seq = ?)",
-                [
-                    *key,
-                    transition.state,
-                    transition.previous_state,
-                    transition.at,
-                    transition.value,
-                    transition.threshold,
-                    transition.sample_size,
-                    transition.message,
-                    to_json(transition.details),
-                    self.evaluator_id,
-                    *key,
-                ],
-            )
-        except Exception as exc:  # a primary-key conflict: someone else inserted it first
-            logger.debug("transition %s not claimed: %s", transition.id, exc)
-            return False
-        found = self._rows("SELECT claimed_by FROM store.alert_history WHERE project = ? AND rule = ? AND seq = ?", key)
-        return bool(found) and found[0]["claimed_by"] == self.evaluator_id
+        """Record the transition for this evaluator; True when its claim won (it then notifies)."""
+        won = self.store.claim_alert_transition(_record(transition), self.evaluator_id)
+        if not won:
+            logger.debug("transition %s was claimed by another evaluator", transition.id)
+        return won
 
     # -- rules managed through the API ----------------------------------------------------------
 
     def rule_overrides(self) -> dict[str, RuleSpec | None]:
         """name -> rule (created or replaced through the API), or None (deleted through the API)."""
-        found = self._rows("SELECT name, spec FROM store.alert_rules ORDER BY updated_at", [])
         overrides: dict[str, RuleSpec | None] = {}
-        for row in found:
-            if row["spec"] is None:
-                overrides[row["name"]] = None
+        for stored in self.store.alert_rules():
+            if stored.spec is None:
+                overrides[stored.name] = None
                 continue
             try:
-                overrides[row["name"]] = parse_rule(json.loads(row["spec"]))
+                overrides[stored.name] = parse_rule(json.loads(stored.spec))
             except ValueError as exc:
-                logger.warning("stored alert rule %r is invalid and ignored: %s", row["name"], exc)
+                logger.warning("stored alert rule %r is invalid and ignored: %s", stored.name, exc)
         return overrides
 
     def save_rule(self, name: str, rule: RuleSpec | None, now: datetime) -> None:
         """Store a rule made through the API; None records a deletion (hides a configured rule too)."""
-        self.ensure_tables()
-        self.store.execute("DELETE FROM store.alert_rules WHERE name = ?", [name])
-        self.store.execute(
-            "INSERT INTO store.alert_rules (name, spec, updated_at) VALUES (?, ?, ?)",
-            [name, None if rule is None else to_json(rule.to_dict()), now],
-        )
+        self.store.save_alert_rule(name, None if rule is None else to_json(rule.to_dict()), now)

@@ -41,8 +41,12 @@ def enforce_retention(
 ) -> RetentionRun:
     """Delete what is older than each project's retention. Trusted: runs outside any request."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = store.query("SELECT DISTINCT project FROM spans UNION SELECT DISTINCT project FROM feedback_events").rows
-    projects = sorted({str(r[0]) for r in rows})
+    # Two plain queries: ClickHouse 18.16 has UNION ALL only. Its store turns the DELETEs below into
+    # ALTER TABLE ... DELETE mutations and waits for them.
+    found: set[str] = set()
+    for relation in ("spans", "feedback_events"):
+        found.update(str(r[0]) for r in store.query(f"SELECT DISTINCT project FROM {relation}").rows)
+    projects = sorted(found)
     cutoffs = retention_cutoffs(projects, default_days, overrides, now)
     for project, cutoff in cutoffs.items():
         store.execute("DELETE FROM store.spans WHERE project = ? AND timestamp < ?", [project, cutoff])

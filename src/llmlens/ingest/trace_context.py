@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from llmlens.codec.otlp import LogContent, merge_log_content
@@ -72,12 +73,16 @@ class _Trace:
     nodes: dict[str, _Node] = field(default_factory=dict)
 
 
+# Several fields of a span read in one C call (these run for every span of every batch).
+_OWN_NAMES = (*CONTEXT_FIELDS, *TEMPLATE_FIELDS)
+_own_values = attrgetter(*_OWN_NAMES)
+_content_values = attrgetter(*CONTENT_FIELDS)
+
+
 def _own_context(span: Span) -> dict[str, Any]:
-    own: dict[str, Any] = {}
-    for name in (*CONTEXT_FIELDS, *TEMPLATE_FIELDS):
-        value = getattr(span, name)
-        if value is not None:
-            own[name] = value
+    own: dict[str, Any] = {
+        name: value for name, value in zip(_OWN_NAMES, _own_values(span), strict=True) if value is not None
+    }
     if span.metadata:
         own["metadata"] = dict(span.metadata)
     return own
@@ -90,7 +95,9 @@ def _applied(effective: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _content_of(span: Span) -> frozenset[str]:
-    return frozenset(name for name in CONTENT_FIELDS if getattr(span, name) is not None)
+    return frozenset(
+        [name for name, value in zip(CONTENT_FIELDS, _content_values(span), strict=True) if value is not None]
+    )
 
 
 def _add_update(updates: SpanUpdates, project: str, span_id: str, fields: dict[str, Any]) -> None:

@@ -114,20 +114,30 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         for pattern in self.patterns:
+            if pattern.may_match is not None and not pattern.may_match(text):
+                continue  # the cheap pre-check rules the regex out
             if pattern.check is None:
                 text = pattern.regex.sub(pattern.replacement, text)
             else:
                 text = pattern.regex.sub(functools.partial(_checked, pattern), text)
         return text
 
-    def redact_value(self, value: Any) -> Any:
-        """Strings anywhere in a JSON-like value (dict keys stay; they are names, not content)."""
+    def redact_value(self, value: Any, memo: dict[str, str] | None = None) -> Any:
+        """Strings anywhere in a JSON-like value (dict keys stay; they are names, not content).
+
+        `memo` remembers texts already redacted: a span carries its prompt in several fields.
+        """
         if isinstance(value, str):
-            return self.redact_text(value)
+            if memo is None:
+                return self.redact_text(value)
+            done = memo.get(value)
+            if done is None:
+                done = memo[value] = self.redact_text(value)
+            return done
         if isinstance(value, dict):
-            return {k: self.redact_value(v) for k, v in value.items()}
+            return {k: self.redact_value(v, memo) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.redact_value(v) for v in value]
+            return [self.redact_value(v, memo) for v in value]
         return value
 
     def redact_span(self, span: Any) -> None:
@@ -141,14 +151,15 @@ class Redactor:
                 span.attributes = {k: v for k, v in span.attributes.items() if not _CONTENT_ATTRIBUTE.search(k)}
         if not self.patterns:
             return
+        memo: dict[str, str] = {}
         for name in SPAN_TEXT_FIELDS:
             value = getattr(span, name)
             if value:
-                setattr(span, name, self.redact_text(value))
+                setattr(span, name, self.redact_value(value, memo))
         for name in SPAN_JSON_FIELDS:
             value = getattr(span, name)
             if value:
-                setattr(span, name, self.redact_value(value))
+                setattr(span, name, self.redact_value(value, memo))
 
     def redact_feedback(self, feedback: Any) -> None:
         if self.mode == "off":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._alert_state import AlertRecord, StoredAlertRule
 from ._columns import FEEDBACK_COLUMNS, QUERYABLE_VIEWS, SPAN_COLUMNS
 from ._protocol import QueryResult, SqlFailed, SqlRejected, Store, WriteResult
 from ._scoping import ProjectStore, confined_to, current_project, force_project
@@ -12,11 +13,13 @@ __all__ = [
     "FEEDBACK_COLUMNS",
     "QUERYABLE_VIEWS",
     "SPAN_COLUMNS",
+    "AlertRecord",
     "ProjectStore",
     "QueryResult",
     "SqlFailed",
     "SqlRejected",
     "Store",
+    "StoredAlertRule",
     "WriteResult",
     "confined_to",
     "current_project",

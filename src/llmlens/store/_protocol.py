@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from llmlens.model import Feedback, Span
+
+from ._alert_state import AlertRecord, StoredAlertRule
 
 
 @dataclass(slots=True)
@@ -69,6 +72,36 @@ class Store(Protocol):
 
     def scoped(self, project: str) -> Store:
         """A view of this store that reads and writes only `project` (see `_scoping.py`)."""
+        ...
+
+    # -- alert state (see `_alert_state.py`) -----------------------------------------------------
+
+    def ensure_alert_tables(self) -> None:
+        """Create the alert history and rules tables when missing."""
+        ...
+
+    def claim_alert_transition(self, record: AlertRecord, claimant: str) -> bool:
+        """Record a transition for `claimant`; True for exactly one claimant of its (project, rule, seq)."""
+        ...
+
+    def alert_history(
+        self,
+        *,
+        project: str | None = None,
+        rule: str | None = None,
+        latest_only: bool = False,
+        limit: int | None = None,
+    ) -> list[AlertRecord]:
+        """Recorded transitions, newest first (at most `limit`); `latest_only`: the latest of each (project, rule).
+        Empty when the tables do not exist yet (a store opened read-only before any alert ran)."""
+        ...
+
+    def alert_rules(self) -> list[StoredAlertRule]:
+        """The latest API change of each rule name, oldest change first."""
+        ...
+
+    def save_alert_rule(self, name: str, spec: str | None, at: datetime) -> None:
+        """Record a rule made through the API (`spec` JSON), or its deletion (`spec` None)."""
         ...
 
     def close(self) -> None: ...

@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any, Protocol
 
 from llmlens.model import Feedback, Span
 
+from ._alert_state import AlertRecord, StoredAlertRule
 from ._protocol import QueryResult, Store, WriteResult
 
 current_project: ContextVar[str | None] = ContextVar("llmlens_current_project", default=None)
@@ -60,6 +62,23 @@ class ScopableBackend(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None: ...
 
+    def ensure_alert_tables(self) -> None: ...
+
+    def claim_alert_transition(self, record: AlertRecord, claimant: str) -> bool: ...
+
+    def alert_history(
+        self,
+        *,
+        project: str | None = None,
+        rule: str | None = None,
+        latest_only: bool = False,
+        limit: int | None = None,
+    ) -> list[AlertRecord]: ...
+
+    def alert_rules(self) -> list[StoredAlertRule]: ...
+
+    def save_alert_rule(self, name: str, spec: str | None, at: datetime) -> None: ...
+
 
 class ProjectStore:
     """A view of a backend confined to one project; implements the Store protocol."""
@@ -91,6 +110,34 @@ class ProjectStore:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         # Trusted statements written by llmlens itself (they name their project); not for user input.
         self.backend.execute(sql, params)
+
+    # Alert state: transitions of this project only; rules are server-wide (read-only from here).
+
+    def ensure_alert_tables(self) -> None:
+        self.backend.ensure_alert_tables()
+
+    def claim_alert_transition(self, record: AlertRecord, claimant: str) -> bool:
+        if record.project != self.project:
+            raise PermissionError(f"a store scoped to project {self.project!r} cannot record {record.project!r}")
+        return self.backend.claim_alert_transition(record, claimant)
+
+    def alert_history(
+        self,
+        *,
+        project: str | None = None,
+        rule: str | None = None,
+        latest_only: bool = False,
+        limit: int | None = None,
+    ) -> list[AlertRecord]:
+        if project not in (None, self.project):
+            return []
+        return self.backend.alert_history(project=self.project, rule=rule, latest_only=latest_only, limit=limit)
+
+    def alert_rules(self) -> list[StoredAlertRule]:
+        return self.backend.alert_rules()
+
+    def save_alert_rule(self, name: str, spec: str | None, at: datetime) -> None:
+        raise PermissionError("alert rules apply to every project: a store scoped to one project cannot change them")
 
     def scoped(self, project: str) -> Store:
         if project != self.project:

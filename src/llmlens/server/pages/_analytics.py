@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from llmlens import query
 
 from .._http import HttpError
+from .._jsonable import jsonable
 from .._params import PageParams
 from .._state import AppState
 from ._context import active_alerts, plain, window_context
@@ -23,12 +25,44 @@ def overview_context(state: AppState, p: PageParams, path: dict[str, str]) -> di
 
 def cost_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[str, Any]:
     budgets = query.budgets_from_settings(state.settings.budgets)
+    now = query.utc_now()
     return {
         "project": p.project,
         "window": window_context(p.window),
         "budgets": plain(budgets),
-        "cost": plain(query.cost_report(state.store, p.scope, budgets, now=query.utc_now())),
+        "cost": plain(query.cost_report(state.store, p.scope, budgets, now=now)),
+        "forecast": _month_forecast(state, p.project, now),
+        "cache": _cache_savings(state, p),
     }
+
+
+_FORECAST_TTL_S = 60.0
+
+
+def _month_forecast(state: AppState, project: str, now: Any) -> dict[str, Any]:
+    """Month-end projection with its interval, per feature and per user (alerts.forecast), cached a minute:
+    it reads four weeks of daily spend, and a projection does not move within a minute."""
+    from llmlens.alerts import forecast_month
+
+    cache: dict[str, tuple[float, dict[str, Any]]] = state.services.setdefault("cost_forecast_cache", {})
+    hit = cache.get(project)
+    if hit is not None and time.monotonic() - hit[0] < _FORECAST_TTL_S:
+        return hit[1]
+    doc: dict[str, Any] = jsonable(forecast_month(state.store, project, now))
+    cache[project] = (time.monotonic(), doc)
+    return doc
+
+
+def _cache_savings(state: AppState, p: PageParams) -> dict[str, Any]:
+    """Gateway cache hits in the window: answered without calling the provider, cost 0, saving recorded."""
+    w = p.window
+    result = state.store.query(
+        "SELECT count(*) AS hits, sum(cost_saved_usd) AS saved FROM spans "
+        "WHERE project = ? AND kind = 'llm' AND cache_hit AND timestamp >= ? AND timestamp < ?",
+        [p.project, w.start, w.end],
+    )
+    hits, saved = result.rows[0] if result.rows else (0, None)
+    return {"hits": int(hits or 0), "saved_usd": float(saved or 0.0)}
 
 
 def latency_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[str, Any]:

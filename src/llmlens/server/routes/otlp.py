@@ -31,7 +31,6 @@ from llmlens.ingest.trace_context import TraceAssembler
 
 from .._http import HttpError, read_body
 from .._state import AppState, app_state
-from . import _otlp_grpc
 from ._otlp_common import assign_project, rejection_message
 
 SERVICE = "otlp"
@@ -165,8 +164,13 @@ def routes() -> list[BaseRoute]:
 async def startup(state: AppState) -> None:
     assembler(state)
     if state.settings.otlp_grpc_port:
+        from . import _otlp_grpc  # grpcio is imported only when the gRPC receiver is on
+
         await _otlp_grpc.start(state, assembler(state))
 
 
 async def shutdown(state: AppState) -> None:
-    await _otlp_grpc.stop(state)
+    if state.settings.otlp_grpc_port:
+        from . import _otlp_grpc
+
+        await _otlp_grpc.stop(state)

@@ -16,9 +16,11 @@ from clickhouse_driver.errors import ServerException
 
 from llmlens.model import Feedback, Span
 
+from .._alert_state import AlertRecord, StoredAlertRule
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
 from .._protocol import QueryResult, SqlFailed, SqlRejected, Store, WriteResult
 from .._scoping import ProjectStore, current_project
+from . import _alerts
 from ._connection import ClickHouseUrl, ClientPool, server_features
 from ._sandbox import rewrite_user_sql, scope_trusted_sql
 from ._schema import FEEDBACK_TABLE, ROLLUP_TABLE, SPANS_TABLE, migrate, rollup_select
@@ -117,6 +119,10 @@ def _result_value(value: Any) -> Any:
 class ClickHouseStore:
     """Spans and feedback in a ClickHouse database; any number of llmlens servers may share it."""
 
+    # How long a claimant of an alert transition waits before reading the winner (`_alerts.py`):
+    # more than the 1 s resolution of ClickHouse 18.16's clock plus the duration of an insert.
+    alert_claim_settle_s = 2.0
+
     def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
         self.config = ClickHouseUrl.parse(url)
         self.url = self.config.redacted()
@@ -129,6 +135,7 @@ class ClickHouseStore:
             setup.disconnect()
         self._translator = Translator(self.features)
         self._write_lock = threading.Lock()
+        self._alert_tables_ready = False
         migrate(self._pool.client(), self.features, self.config.retention_days)
 
     # -- writes ---------------------------------------------------------------------------------
@@ -329,6 +336,38 @@ class ClickHouseStore:
                 self._mutate(f"ALTER TABLE {table} DELETE WHERE {self._translator.to_clickhouse(condition)}")
                 return
             self._pool.client().execute(self._translator.to_clickhouse(_rename_tables(tree)))
+
+    # -- alert state (`_alerts.py`) ---------------------------------------------------------------
+
+    def ensure_alert_tables(self) -> None:
+        if not self._alert_tables_ready:
+            _alerts.create_alert_tables(self._pool.client())
+            self._alert_tables_ready = True
+
+    def claim_alert_transition(self, record: AlertRecord, claimant: str) -> bool:
+        self.ensure_alert_tables()
+        return _alerts.claim_transition(self._pool.client(), record, claimant, settle_s=self.alert_claim_settle_s)
+
+    def alert_history(
+        self,
+        *,
+        project: str | None = None,
+        rule: str | None = None,
+        latest_only: bool = False,
+        limit: int | None = None,
+    ) -> list[AlertRecord]:
+        self.ensure_alert_tables()
+        return _alerts.read_history(
+            self._pool.client(), project=project, rule=rule, latest_only=latest_only, limit=limit
+        )
+
+    def alert_rules(self) -> list[StoredAlertRule]:
+        self.ensure_alert_tables()
+        return _alerts.read_rules(self._pool.client())
+
+    def save_alert_rule(self, name: str, spec: str | None, at: dt.datetime) -> None:
+        self.ensure_alert_tables()
+        _alerts.save_rule(self._pool.client(), name, spec, at)
 
     # -- reads ----------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 
@@ -28,30 +27,6 @@ from ..rollups import (
 GRAINS = ("hour", "day")
 # Appended rows after which the touched buckets are compacted.
 COMPACT_AFTER_ROWS = 300_000
-
-# Span columns the rollups read, with the type they are read as from an insert batch.
-SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("project", "VARCHAR"),
-    ("kind", "VARCHAR"),
-    ("model", "VARCHAR"),
-    ("provider", "VARCHAR"),
-    ("feature", "VARCHAR"),
-    ("environment", "VARCHAR"),
-    ("template_id", "VARCHAR"),
-    ("template_version", "VARCHAR"),
-    ("error_type", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("user_id", "VARCHAR"),
-    ("http_status", "BIGINT"),
-    ("latency_ms", "DOUBLE"),
-    ("ttft_ms", "DOUBLE"),
-    ("tokens_per_second", "DOUBLE"),
-    ("cost_usd", "DOUBLE"),
-    ("prompt_tokens", "BIGINT"),
-    ("completion_tokens", "BIGINT"),
-    ("total_tokens", "BIGINT"),
-    ("metadata", "VARCHAR"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +97,9 @@ def _delta_statements(source: str) -> list[str]:
     return out
 
 
-def batch_source(name: str) -> str:
-    """The rollup source over a replacement-scanned insert batch called `name`."""
-    cols = ", ".join(f'b."{c}"::{t} AS "{c}"' for c, t in SOURCE_COLUMNS)
-    return f'(SELECT make_timestamp(b."timestamp"::BIGINT) AS "timestamp", {cols} FROM {name} b)'
-
-
-BATCH_DELTAS = _delta_statements(batch_source("rollup_batch"))
+# The temp table the writer stages each batch of stored spans in (typed like store.spans).
+SPAN_STAGE = "span_batch"
+BATCH_DELTAS = _delta_statements(SPAN_STAGE)
 
 
 class RollupMaintainer:
@@ -138,15 +109,8 @@ class RollupMaintainer:
         self._appended = 0
         self._dirty: tuple[dt.datetime, dt.datetime] | None = None
 
-    def append(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        rollup_batch: dict[str, Any],
-        first: dt.datetime,
-        last: dt.datetime,
-    ) -> None:
-        """Run inside the write transaction; `rollup_batch` holds the stored spans' columns (numpy arrays)."""
-        assert rollup_batch  # read by DuckDB's replacement scan in the statements below
+    def append(self, con: duckdb.DuckDBPyConnection, first: dt.datetime, last: dt.datetime) -> None:
+        """Run inside the write transaction, with the stored spans staged in the temp table SPAN_STAGE."""
         for sql in BATCH_DELTAS:
             row = con.execute(sql).fetchone()
             self._appended += int(row[0]) if row else 0

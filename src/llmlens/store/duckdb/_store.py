@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import numpy as np
 
 from llmlens.model import Feedback, Span
 
+from .._alert_state import AlertRecord, StoredAlertRule
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
 from .._protocol import QueryResult, SqlFailed, Store, WriteResult
 from .._recent_ids import RecentIds, id_hash
 from .._scoping import ProjectStore, current_project
-from ._rollups import SOURCE_COLUMNS, RollupMaintainer, rebuild_rollups
+from . import _alerts
+from ._rollups import SPAN_STAGE, RollupMaintainer, rebuild_rollups
 from ._sandbox import check_user_sql
 from ._schema import _SQL_TYPES, migrate
 
@@ -29,36 +32,47 @@ _UPDATABLE = frozenset(col for col, _, _ in SPAN_COLUMNS) - {"project", "trace_i
 _RECENT_IDS = 4_000_000
 
 
+# One encoder for every value (json.dumps with options builds a new one per call).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _to_json(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _JSON.encode(value)
 
 
 def _column_arrays(
     records: Sequence[Any], columns: tuple[tuple[str, ColumnType, str], ...]
 ) -> dict[str, np.ndarray[Any, Any]]:
+    # Every attribute of a record in one C call, then transposed into columns.
+    row_values = attrgetter(*(attr for _, _, attr in columns))
+    transposed = list(zip(*map(row_values, records), strict=True)) if records else [() for _ in columns]
     arrays: dict[str, np.ndarray[Any, Any]] = {}
-    for col, kind, attr in columns:
-        values = [getattr(r, attr) for r in records]
+    for (col, kind, _), values in zip(columns, transposed, strict=True):
         if kind == "json":
+            to_json = _JSON.encode
             if col == "attributes":
-                values = [_to_json(v) if v else None for v in values]
+                values = tuple([to_json(v) if v else None for v in values])
             else:
-                values = [_to_json(v) for v in values]
+                values = tuple([None if v is None else to_json(v) for v in values])
         arrays[col] = np.array(values, dtype=object)
     return arrays
 
 
-def _select_list(columns: tuple[tuple[str, ColumnType, str], ...]) -> str:
+def _select_list(columns: tuple[tuple[str, ColumnType, str], ...], *, typed: bool = False) -> str:
+    """The batch's columns as the table stores them (`typed`: cast and named, for a staging table)."""
     parts = []
     for col, kind, _ in columns:
         if kind == "timestamp":
-            parts.append(f'make_timestamp(b."{col}"::BIGINT)')
+            expr = f'make_timestamp(b."{col}"::BIGINT)'
         elif kind == "json":
-            parts.append(f'b."{col}"::JSON')
+            expr = f'b."{col}"::JSON'
+        elif typed:
+            expr = f'b."{col}"::{_SQL_TYPES[kind]}'
         else:
-            parts.append(f'b."{col}"')
+            expr = f'b."{col}"'
+        parts.append(f'{expr} AS "{col}"' if typed else expr)
     return ", ".join(parts)
 
 
@@ -79,6 +93,7 @@ class DuckDBStore:
         self._write_lock = threading.Lock()
         self._read_only = read_only
         self._local = threading.local()
+        self._alert_tables_ready = False
         if not read_only:
             migrate(self._con)
         self._recent = RecentIds(_RECENT_IDS)
@@ -92,9 +107,12 @@ class DuckDBStore:
         )
         if not read_only:
             self._load_recent_ids()
-        self._span_insert = (
-            f"INSERT INTO store.spans SELECT {_select_list(SPAN_COLUMNS)}, now()::TIMESTAMP FROM batch b"
+        # The batch's Python objects are converted once, into a temp table that the span insert and
+        # every rollup delta then read natively (a replacement scan per statement converts them again).
+        self._span_stage = (
+            f"CREATE OR REPLACE TEMP TABLE {SPAN_STAGE} AS SELECT {_select_list(SPAN_COLUMNS, typed=True)} FROM batch b"
         )
+        self._span_insert = f"INSERT INTO store.spans SELECT *, now()::TIMESTAMP FROM {SPAN_STAGE}"
         self._feedback_insert = (
             f"INSERT INTO store.feedback SELECT {_select_list(FEEDBACK_COLUMNS)}, now()::TIMESTAMP FROM batch b "
             "WHERE NOT EXISTS (SELECT 1 FROM store.feedback f WHERE f.project = b.project "
@@ -139,14 +157,15 @@ class DuckDBStore:
         )
 
     def _insert_spans(self, con: duckdb.DuckDBPyConnection, spans: list[Span]) -> int:
-        batch = _column_arrays(spans, SPAN_COLUMNS)
+        batch = _column_arrays(spans, SPAN_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
+        con.execute(self._span_stage)
         row = con.execute(self._span_insert).fetchone()
-        # The same arrays feed the rollup deltas, in the same transaction.
-        rollup_batch = {c: batch[c] for c in ("timestamp", *(c for c, _ in SOURCE_COLUMNS))}
+        # The same staged rows feed the rollup deltas, in the same transaction.
         starts = [s.start_us for s in spans]
         first = _EPOCH + dt.timedelta(microseconds=min(starts))
         last = _EPOCH + dt.timedelta(microseconds=max(starts))
-        self._rollups.append(con, rollup_batch, first, last)
+        self._rollups.append(con, first, last)
+        con.execute(f"DROP TABLE {SPAN_STAGE}")
         return int(row[0]) if row else 0
 
     def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback]) -> int:
@@ -226,6 +245,37 @@ class DuckDBStore:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         with self._write_lock:
             self._con.execute(sql, params)
+
+    # -- alert state (`_alerts.py`) ---------------------------------------------------------------
+
+    def ensure_alert_tables(self) -> None:
+        if not self._alert_tables_ready:
+            with self._write_lock:
+                _alerts.create_alert_tables(self._con)
+            self._alert_tables_ready = True
+
+    def claim_alert_transition(self, record: AlertRecord, claimant: str) -> bool:
+        self.ensure_alert_tables()
+        with self._write_lock:
+            return _alerts.claim_transition(self._con, record, claimant)
+
+    def alert_history(
+        self,
+        *,
+        project: str | None = None,
+        rule: str | None = None,
+        latest_only: bool = False,
+        limit: int | None = None,
+    ) -> list[AlertRecord]:
+        return _alerts.read_history(self._cursor(), project=project, rule=rule, latest_only=latest_only, limit=limit)
+
+    def alert_rules(self) -> list[StoredAlertRule]:
+        return _alerts.read_rules(self._cursor())
+
+    def save_alert_rule(self, name: str, spec: str | None, at: dt.datetime) -> None:
+        self.ensure_alert_tables()
+        with self._write_lock:
+            _alerts.save_rule(self._con, name, spec, at)
 
     # -- reads ----------------------------------------------------------------------------------
 
