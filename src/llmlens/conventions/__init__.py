@@ -98,6 +98,10 @@ def span_from_otlp(data: OtlpSpanData) -> Span:
         http.apply(span, attrs, consumed)
     span.kind = _kind(kinds, http.is_request(attrs, data.kind)).value
 
+    if span.model is None and span.response_model is not None:
+        # Some instrumentations (OpenInference for LlamaIndex) report only the model that answered;
+        # without this the call would vanish from every per-model view.
+        span.model = span.response_model
     if span.feature is None and isinstance(span.metadata.get("feature"), str):
         span.feature = span.metadata["feature"]
     _status(span, data, attrs, consumed)

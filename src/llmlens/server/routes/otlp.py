@@ -30,6 +30,7 @@ from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
 
 from .._http import HttpError, read_body
+from .._request import admit_ingest
 from .._state import AppState, app_state
 from ._otlp_common import assign_project, rejection_message
 
@@ -124,6 +125,7 @@ async def export_traces(request: Request) -> Response:
         return status_response(415, str(exc), JSON, _INVALID_ARGUMENT)
     except OtlpDecodeError as exc:
         return status_response(400, str(exc), media, _INVALID_ARGUMENT)
+    admit_ingest(request, len(decoded.spans) + len(decoded.rejected))  # batch size and per-key rate: 413/429
     assign_project(decoded.spans, request.headers.get("x-llmlens-project"), state.settings.project)
     try:
         await assembler(state).ingest_spans(decoded.spans)
