@@ -97,6 +97,26 @@ def _delta_statements(source: str) -> list[str]:
     return out
 
 
+def signed_delta_statements(source: str, sign: int) -> list[str]:
+    """The deltas of `source`, or with `sign` -1 their opposite: spans about to be deleted or changed
+    take their aggregates out first (readers and compaction merge with SUM, so they cancel)."""
+    statements = _delta_statements(source)
+    if sign > 0:
+        return statements
+    out = []
+    for sql, table in zip(statements, TABLES, strict=True):
+        prefix = f"INSERT INTO store.{table.name} "
+        assert sql.startswith(prefix)
+        n_keys = 2 + len(table.keys)  # project, bucket, then the table's keys
+        cols = [f"c{i}" for i in range(n_keys + len(table.merged))]
+        measures = [c if name == "tier" else f"-{c}" for c, (name, _) in zip(cols[n_keys:], table.merged, strict=True)]
+        out.append(
+            f"{prefix}SELECT {', '.join(cols[:n_keys] + measures)} "
+            f"FROM ({sql.removeprefix(prefix)}) AS d({', '.join(cols)})"
+        )
+    return out
+
+
 # The temp table the writer stages each batch of stored spans in (typed like store.spans).
 SPAN_STAGE = "span_batch"
 BATCH_DELTAS = _delta_statements(SPAN_STAGE)
@@ -114,6 +134,10 @@ class RollupMaintainer:
         for sql in BATCH_DELTAS:
             row = con.execute(sql).fetchone()
             self._appended += int(row[0]) if row else 0
+        self.touched(first, last)
+
+    def touched(self, first: dt.datetime, last: dt.datetime) -> None:
+        """Buckets between `first` and `last` received rows: the next compaction merges them."""
         lo, hi = (first, last) if self._dirty is None else (min(first, self._dirty[0]), max(last, self._dirty[1]))
         self._dirty = (lo, hi)
 
@@ -132,9 +156,11 @@ class RollupMaintainer:
             for table in TABLES:
                 keys = ", ".join(f'"{k}"' for k in ("project", "bucket", *table.keys))
                 merged = ", ".join(agg for _, agg in table.merged)
+                # Keys whose rows cancelled out (spans deleted or moved to another key) are dropped.
+                count = table.merged[0][1]
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE rollup_compacted AS SELECT {keys}, {merged} "
-                    f"FROM store.{table.name} WHERE bucket >= ? AND bucket <= ? GROUP BY ALL",
+                    f"FROM store.{table.name} WHERE bucket >= ? AND bucket <= ? GROUP BY ALL HAVING {count} <> 0",
                     [lo, hi],
                 )
                 con.execute(f"DELETE FROM store.{table.name} WHERE bucket >= ? AND bucket <= ?", [lo, hi])

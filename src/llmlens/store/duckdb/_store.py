@@ -22,7 +22,7 @@ from .._protocol import QueryResult, SqlFailed, Store, WriteResult
 from .._recent_ids import RecentIds, id_hash
 from .._scoping import ProjectStore, current_project
 from . import _alerts
-from ._rollups import SPAN_STAGE, RollupMaintainer, rebuild_rollups
+from ._rollups import SPAN_STAGE, RollupMaintainer, rebuild_rollups, signed_delta_statements
 from ._sandbox import check_user_sql
 from ._schema import _SQL_TYPES, migrate
 
@@ -30,6 +30,9 @@ from ._schema import _SQL_TYPES, migrate
 _UPDATABLE = frozenset(col for col, _, _ in SPAN_COLUMNS) - {"project", "trace_id", "span_id", "kind", "timestamp"}
 # Span ids remembered for dedupe, and how many are reloaded from the file at start-up.
 _RECENT_IDS = 4_000_000
+# A trusted DELETE of spans (retention): their rollup aggregates are taken out with them.
+_SPAN_DELETE = re.compile(r"^\s*DELETE\s+FROM\s+store\.spans\s+WHERE\s+(?P<where>.+?)\s*;?\s*$", re.S | re.I)
+_UPDATED_SPANS = "project = ? AND span_id IN (SELECT span_id FROM updated_span_ids)"
 
 
 # One encoder for every value (json.dumps with options builds a new one per call).
@@ -109,9 +112,11 @@ class DuckDBStore:
             self._load_recent_ids()
         # The batch's Python objects are converted once, into a temp table that the span insert and
         # every rollup delta then read natively (a replacement scan per statement converts them again).
-        self._span_stage = (
-            f"CREATE OR REPLACE TEMP TABLE {SPAN_STAGE} AS SELECT {_select_list(SPAN_COLUMNS, typed=True)} FROM batch b"
-        )
+        # The table lives as long as the connection and is emptied in each write's transaction.
+        if not read_only:
+            stage_columns = ", ".join(f'"{col}" {_SQL_TYPES[kind]}' for col, kind, _ in SPAN_COLUMNS)
+            self._con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {SPAN_STAGE} ({stage_columns})")
+        self._span_stage = f"INSERT INTO {SPAN_STAGE} SELECT {_select_list(SPAN_COLUMNS, typed=True)} FROM batch b"
         self._span_insert = f"INSERT INTO store.spans SELECT *, now()::TIMESTAMP FROM {SPAN_STAGE}"
         self._feedback_insert = (
             f"INSERT INTO store.feedback SELECT {_select_list(FEEDBACK_COLUMNS)}, now()::TIMESTAMP FROM batch b "
@@ -165,7 +170,7 @@ class DuckDBStore:
         first = _EPOCH + dt.timedelta(microseconds=min(starts))
         last = _EPOCH + dt.timedelta(microseconds=max(starts))
         self._rollups.append(con, first, last)
-        con.execute(f"DROP TABLE {SPAN_STAGE}")
+        con.execute(f"DELETE FROM {SPAN_STAGE}")
         return int(row[0]) if row else 0
 
     def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback]) -> int:
@@ -206,21 +211,48 @@ class DuckDBStore:
                 groups.setdefault(cols, []).append(span_id)
         updated = 0
         with self._write_lock:
-            for cols, ids in groups.items():
-                batch: dict[str, np.ndarray[Any, Any]] = {  # read by DuckDB's replacement scan
-                    "span_id": np.array(ids, dtype=object)
-                }
-                for col in cols:
-                    values = [updates[i][col] for i in ids]
-                    if kinds[col] == "json":
-                        values = [_to_json(v) for v in values]
-                    batch[col] = np.array(values, dtype=object)
-                sets = ", ".join(f'"{col}" = b."{col}"::{_SQL_TYPES[kinds[col]]}' for col in cols)
-                row = self._con.execute(
-                    f"UPDATE store.spans s SET {sets} FROM batch b WHERE s.project = ? AND s.span_id = b.span_id",
-                    [project],
-                ).fetchone()
-                updated += int(row[0]) if row else 0
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if self.has_rollups:
+                    # The spans leave their old rollup keys (e.g. no feature yet) and join their new ones.
+                    ids_batch = {"span_id": np.array(list(updates), dtype=object)}  # noqa: F841 - replacement scan
+                    con.execute("CREATE OR REPLACE TEMP TABLE updated_span_ids AS SELECT span_id FROM ids_batch")
+                    self._reaggregate(con, _UPDATED_SPANS, [project], -1)
+                updated = self._update_columns(con, project, groups, updates, kinds)
+                if self.has_rollups:
+                    self._reaggregate(con, _UPDATED_SPANS, [project], 1)
+                    con.execute("DROP TABLE updated_span_ids")
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return updated
+
+    def _update_columns(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        project: str,
+        groups: dict[tuple[str, ...], list[str]],
+        updates: Mapping[str, Mapping[str, Any]],
+        kinds: dict[str, ColumnType],
+    ) -> int:
+        updated = 0
+        for cols, ids in groups.items():
+            batch: dict[str, np.ndarray[Any, Any]] = {  # read by DuckDB's replacement scan
+                "span_id": np.array(ids, dtype=object)
+            }
+            for col in cols:
+                values = [updates[i][col] for i in ids]
+                if kinds[col] == "json":
+                    values = [_to_json(v) for v in values]
+                batch[col] = np.array(values, dtype=object)
+            sets = ", ".join(f'"{col}" = b."{col}"::{_SQL_TYPES[kinds[col]]}' for col in cols)
+            row = con.execute(
+                f"UPDATE store.spans s SET {sets} FROM batch b WHERE s.project = ? AND s.span_id = b.span_id",
+                [project],
+            ).fetchone()
+            updated += int(row[0]) if row else 0
         return updated
 
     def rebuild_rollups(self, since_us: int | None = None) -> None:
@@ -244,7 +276,32 @@ class DuckDBStore:
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         with self._write_lock:
-            self._con.execute(sql, params)
+            deleting = _SPAN_DELETE.match(sql) if self.has_rollups else None
+            if deleting is None:
+                self._con.execute(sql, params)
+                return
+            # Deleted spans (retention) take their aggregates out of the rollups in the same transaction.
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._reaggregate(con, deleting["where"], params, -1)
+                con.execute(sql, params)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def _reaggregate(
+        self, con: duckdb.DuckDBPyConnection, where: str, params: Sequence[Any] | dict[str, Any], sign: int
+    ) -> None:
+        """Add (sign 1) or take out (sign -1) the rollup aggregates of the stored spans matching `where`."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE rollup_source AS SELECT * FROM store.spans WHERE {where}", params)
+        bounds = con.execute("SELECT min(timestamp), max(timestamp) FROM rollup_source").fetchone()
+        if bounds is not None and bounds[0] is not None:
+            for sql in signed_delta_statements("rollup_source", sign):
+                con.execute(sql)
+            self._rollups.touched(bounds[0], bounds[1])
+        con.execute("DROP TABLE rollup_source")
 
     # -- alert state (`_alerts.py`) ---------------------------------------------------------------
 
