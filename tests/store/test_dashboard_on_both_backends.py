@@ -58,8 +58,18 @@ def _reports() -> dict[str, Callable[[Store], Any]]:
         "versions": lambda s: q["prompts"].prompt_versions(s, scope, "support_answer"),
         "sessions": lambda s: q["sessions"].session_list(s, scope),
         "tools": lambda s: q["tools"].tools_report(s, scope),
-        "traces": lambda s: q["traces"].trace_list(s, scope, q["traces"].TraceFilters()),
+        "traces": lambda s: _unambiguous_page(q["traces"].trace_list(s, scope, q["traces"].TraceFilters())),
     }
+
+
+def _unambiguous_page(page: Any) -> dict[str, Any]:
+    """A page of traces keyed by id, without the traces of the page's last second: ClickHouse 18.16 keeps
+    whole seconds, so traces started within the same second can order (and page) differently."""
+    rows = [dataclasses.asdict(t) for t in page.traces]
+    if not rows:
+        return {}
+    last_second = _plain(rows[-1]["timestamp"])
+    return {r["trace_id"]: r for r in rows if _plain(r["timestamp"]) != last_second}
 
 
 _MODULES = ("_common", "_window", "budgets", "overview", "cost", "feedback", "latency", "prompts", "sessions")
