@@ -280,6 +280,11 @@ class Gateway:
             if current is not None:
                 current.uncancel()
             ex.ended = time.perf_counter()
+            if _stream_finished(ex.chunks):
+                # The client read the stream's last event and hung up before the upstream's EOF reached us:
+                # that is the normal end of a stream, not a cancel.
+                self.recorder.record(ex)
+                return
             ex.error_type = ErrorType.TIMEOUT.value
             waited = ex.ended - ex.started
             ex.error_message = (
@@ -338,6 +343,15 @@ def _note_response(ex: Exchange, status: int, headers: list[tuple[bytes, bytes]]
             ex.content_type = v.decode("latin-1").lower()
         elif lower == b"content-encoding":
             ex.content_encoding = v.decode("latin-1")
+
+
+# The last event of an OpenAI chat/completions stream, an Anthropic messages stream, a Responses stream.
+_STREAM_ENDS = (b"data: [DONE]", b"event: message_stop", b"event: response.completed")
+
+
+def _stream_finished(chunks: list[bytes]) -> bool:
+    tail = b"".join(chunks[-3:])[-512:]
+    return any(end in tail for end in _STREAM_ENDS)
 
 
 async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
