@@ -69,7 +69,9 @@ def one(store: Store, sql: str, params: Sequence[Any]) -> dict[str, Any]:
 
 def first_timestamp(store: Store, project: str, view: str = "llm_logs") -> datetime | None:
     """The oldest stored record, so baselines never count days before data existed as zero."""
-    row = one(store, f"SELECT min(timestamp) AS first FROM {view} WHERE project = ?", [project])
+    # LLM calls are read from `spans`: `llm_logs` joins every call to its feedback, which alerts never need.
+    relation = "spans WHERE kind = 'llm' AND" if view == "llm_logs" else f"{view} WHERE"
+    row = one(store, f"SELECT min(timestamp) AS first FROM {relation} project = ?", [project])
     first = row.get("first")
     return first if isinstance(first, datetime) else None
 

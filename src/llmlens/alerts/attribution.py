@@ -46,7 +46,7 @@ def cost_drivers(
             f"SELECT {expr} AS name, "
             f"sum(CASE WHEN {cur_sql} THEN cost_usd ELSE 0 END) AS current_usd, "
             f"sum(CASE WHEN {base_sql} THEN cost_usd ELSE 0 END) AS baseline_usd "
-            f"FROM llm_logs WHERE project = ? AND (({cur_sql}) OR {base_sql}){scope_sql} GROUP BY {expr}",
+            f"FROM spans WHERE kind = 'llm' AND project = ? AND (({cur_sql}) OR {base_sql}){scope_sql} GROUP BY {expr}",
             [*cur_params, *base_params, project, *cur_params, *base_params, *scope_params],
         )
         entries: list[dict[str, Any]] = []
@@ -95,7 +95,7 @@ def cost_drivers(
             r["trace_id"]
             for r in rows(
                 store,
-                f"SELECT trace_id, sum(cost_usd) AS spend FROM llm_logs WHERE project = ? AND {cur_sql} "
+                f"SELECT trace_id, sum(cost_usd) AS spend FROM spans WHERE kind = 'llm' AND project = ? AND {cur_sql} "
                 f"AND {value_sql}{scope_sql} GROUP BY trace_id ORDER BY spend DESC LIMIT {_TOP}",
                 [project, *cur_params, *value_params, *scope_params],
             )
@@ -113,7 +113,7 @@ def error_breakdown(store: Store, project: str, scope: Scope, current: Range) ->
     by_type = rows(
         store,
         f"SELECT coalesce(error_type, 'other') AS name, count(*) AS errors, max(error_message) AS example "
-        f"FROM llm_logs WHERE {where} AND status = 'error' GROUP BY coalesce(error_type, 'other') "
+        f"FROM spans WHERE kind = 'llm' AND {where} AND status = 'error' GROUP BY coalesce(error_type, 'other') "
         f"ORDER BY errors DESC LIMIT {_TOP}",
         params,
     )
@@ -125,7 +125,7 @@ def error_breakdown(store: Store, project: str, scope: Scope, current: Range) ->
         found = rows(
             store,
             f"SELECT {dimension} AS name, count(*) AS calls, "
-            f"sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors FROM llm_logs WHERE {where} "
+            f"sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors FROM spans WHERE kind = 'llm' AND {where} "
             f"GROUP BY {dimension} ORDER BY errors DESC LIMIT {_TOP}",
             params,
         )
@@ -142,7 +142,8 @@ def error_breakdown(store: Store, project: str, scope: Scope, current: Range) ->
         ]
     traces = rows(
         store,
-        f"SELECT trace_id FROM llm_logs WHERE {where} AND status = 'error' ORDER BY timestamp DESC LIMIT {_TOP}",
+        f"SELECT trace_id FROM spans WHERE kind = 'llm' AND {where} AND status = 'error' "
+        f"ORDER BY timestamp DESC LIMIT {_TOP}",
         params,
     )
     return {
@@ -170,7 +171,7 @@ def latency_breakdown(
         now_rows = rows(
             store,
             f"SELECT {dimension} AS name, count(*) AS calls, quantile_cont(latency_ms, 0.95) AS p95 "
-            f"FROM llm_logs WHERE project = ? AND {cur_sql}{scope_sql} GROUP BY {dimension}",
+            f"FROM spans WHERE kind = 'llm' AND project = ? AND {cur_sql}{scope_sql} GROUP BY {dimension}",
             [project, *cur_params, *scope_params],
         )
         before = {
@@ -178,7 +179,7 @@ def latency_breakdown(
             for r in rows(
                 store,
                 f"SELECT {dimension} AS name, quantile_cont(latency_ms, 0.95) AS p95 "
-                f"FROM llm_logs WHERE project = ? AND {base_sql}{scope_sql} GROUP BY {dimension}",
+                f"FROM spans WHERE kind = 'llm' AND project = ? AND {base_sql}{scope_sql} GROUP BY {dimension}",
                 [project, *base_params, *scope_params],
             )
         }
@@ -197,7 +198,7 @@ def latency_breakdown(
         result[f"by_{dimension}"] = entries[:_TOP]
     slow = rows(
         store,
-        f"SELECT trace_id FROM llm_logs WHERE project = ? AND {cur_sql}{scope_sql} "
+        f"SELECT trace_id FROM spans WHERE kind = 'llm' AND project = ? AND {cur_sql}{scope_sql} "
         f"ORDER BY latency_ms DESC LIMIT {_TOP}",
         [project, *cur_params, *scope_params],
     )
@@ -231,7 +232,7 @@ def prompt_growth(
         f"avg(CASE WHEN {cur_sql} THEN {tokens} END) AS current_avg, "
         f"sum(CASE WHEN {base_sql} THEN 1 ELSE 0 END) AS baseline_calls, "
         f"avg(CASE WHEN {base_sql} THEN {tokens} END) AS baseline_avg "
-        f"FROM llm_logs WHERE project = ? AND (({cur_sql}) OR {base_sql}){scope_sql} GROUP BY {expr}",
+        f"FROM spans WHERE kind = 'llm' AND project = ? AND (({cur_sql}) OR {base_sql}){scope_sql} GROUP BY {expr}",
         [*cur_params, *cur_params, *base_params, *base_params, project, *cur_params, *base_params, *scope_params],
     )
     groups: list[dict[str, Any]] = []
@@ -266,7 +267,8 @@ def template_versions(
         template = group["name"]
         before = rows(
             store,
-            "SELECT template_version AS v, count(*) AS n FROM llm_logs WHERE project = ? AND template_id = ? "
+            "SELECT template_version AS v, count(*) AS n FROM spans "
+            "WHERE kind = 'llm' AND project = ? AND template_id = ? "
             f"AND timestamp >= ? AND timestamp < ?{scope_sql} GROUP BY template_version ORDER BY n DESC",
             [project, template, baseline[0], baseline[1], *scope_params],
         )
@@ -276,7 +278,7 @@ def template_versions(
             store,
             "SELECT template_version AS version, count(*) AS calls, "
             "avg(CASE WHEN status = 'error' THEN NULL ELSE prompt_tokens END) AS avg_tokens, "
-            "min(timestamp) AS first_seen FROM llm_logs WHERE project = ? AND template_id = ? "
+            "min(timestamp) AS first_seen FROM spans WHERE kind = 'llm' AND project = ? AND template_id = ? "
             f"AND timestamp >= ? AND timestamp < ?{scope_sql} GROUP BY template_version ORDER BY calls DESC",
             [project, template, current[0], current[1], *scope_params],
         )

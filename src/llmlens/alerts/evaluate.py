@@ -91,8 +91,8 @@ def _metric(ctx: EvaluationContext, rule: RuleSpec, window: Range) -> tuple[floa
     scope_sql, scope_params = scope_clause(rule.scope)
     row = one(
         ctx.store,
-        f"SELECT count(*) AS calls, {_METRIC_SQL[rule.type]} AS value FROM llm_logs "
-        f"WHERE project = ? AND timestamp >= ? AND timestamp < ?{scope_sql}",
+        f"SELECT count(*) AS calls, {_METRIC_SQL[rule.type]} AS value FROM spans "
+        f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? AND timestamp < ?{scope_sql}",
         [ctx.project, window[0], window[1], *scope_params],
     )
     value = row.get("value")
@@ -227,7 +227,7 @@ def _evaluate_cost_spike(rule: RuleSpec, ctx: EvaluationContext) -> Evaluation:
     scope_sql, scope_params = scope_clause(rule.scope)
     row = one(
         ctx.store,
-        "SELECT sum(cost_usd) AS spend FROM llm_logs WHERE project = ? AND timestamp >= ? "
+        "SELECT sum(cost_usd) AS spend FROM spans WHERE kind = 'llm' AND project = ? AND timestamp >= ? "
         f"AND timestamp < ?{scope_sql}",
         [ctx.project, b_start, b_end, *scope_params],
     )
@@ -423,8 +423,9 @@ def _evaluate_budget(rule: RuleSpec, ctx: EvaluationContext) -> Evaluation:
     tier = "max(json_extract_string(metadata, '$.tier'))" if rule.group_by == "user" else "NULL"
     spend = rows(
         ctx.store,
-        f"SELECT {column} AS name, {tier} AS tier, sum(cost_usd) AS spend, count(*) AS calls FROM llm_logs "
-        f"WHERE project = ? AND timestamp >= ? AND timestamp < ? AND {column} IS NOT NULL{scope_sql} "
+        f"SELECT {column} AS name, {tier} AS tier, sum(cost_usd) AS spend, count(*) AS calls FROM spans "
+        f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? AND timestamp < ? "
+        f"AND {column} IS NOT NULL{scope_sql} "
         f"GROUP BY {column}",
         [ctx.project, start, ctx.now, *scope_params],
     )

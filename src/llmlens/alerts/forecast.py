@@ -122,8 +122,8 @@ def _daily_series(
         filter_params = list(names)
     found = rows(
         store,
-        f"SELECT date_trunc('day', timestamp) AS day{group}, sum(cost_usd) AS spend FROM llm_logs "
-        f"WHERE project = ? AND timestamp >= ? AND timestamp < ?{scope_sql}{filter_sql} "
+        f"SELECT date_trunc('day', timestamp) AS day{group}, sum(cost_usd) AS spend FROM spans "
+        f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? AND timestamp < ?{scope_sql}{filter_sql} "
         f"GROUP BY date_trunc('day', timestamp){group_by}",
         [project, start, now, *scope_params, *filter_params],
     )
@@ -215,7 +215,8 @@ def _forecast_groups(
     since = datetime.combine(min(now.date().replace(day=1), now.date() - timedelta(days=28)), datetime.min.time())
     leaders = rows(
         store,
-        f"SELECT {dimension} AS name, sum(cost_usd) AS spend FROM llm_logs WHERE project = ? AND timestamp >= ? "
+        f"SELECT {dimension} AS name, sum(cost_usd) AS spend FROM spans "
+        f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? "
         f"AND timestamp < ? AND {dimension} IS NOT NULL{scope_sql} GROUP BY {dimension} "
         f"ORDER BY spend DESC LIMIT {int(top)}",
         [project, since, now, *scope_params],

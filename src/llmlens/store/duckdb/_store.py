@@ -30,6 +30,8 @@ from ._schema import _SQL_TYPES, migrate
 _UPDATABLE = frozenset(col for col, _, _ in SPAN_COLUMNS) - {"project", "trace_id", "span_id", "kind", "timestamp"}
 # Span ids remembered for dedupe, and how many are reloaded from the file at start-up.
 _RECENT_IDS = 4_000_000
+# Ids reloaded at start-up: a client retries within seconds to minutes of the first try.
+_RELOADED_IDS = 1_000_000
 # A trusted DELETE of spans (retention): their rollup aggregates are taken out with them.
 _SPAN_DELETE = re.compile(r"^\s*DELETE\s+FROM\s+store\.spans\s+WHERE\s+(?P<where>.+?)\s*;?\s*$", re.S | re.I)
 _UPDATED_SPANS = "project = ? AND span_id IN (SELECT span_id FROM updated_span_ids)"
@@ -127,12 +129,15 @@ class DuckDBStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def _load_recent_ids(self) -> None:
-        rows = self._con.execute(
+        # Fetched in chunks (millions of tuples at once cost hundreds of MB) and unsorted (sorting the last
+        # hour of a 10M-span store held 2 GB); `ingested_at` grows with the file, so zone maps skip the rest.
+        cur = self._con.execute(
             "SELECT project, span_id FROM store.spans WHERE ingested_at >= "
-            "(SELECT max(ingested_at) - INTERVAL 1 DAY FROM store.spans) ORDER BY ingested_at DESC LIMIT ?",
-            [_RECENT_IDS],
-        ).fetchall()
-        self._recent.add_many(id_hash(p, s) for p, s in reversed(rows))
+            "(SELECT max(ingested_at) - INTERVAL 1 HOUR FROM store.spans) LIMIT ?",
+            [_RELOADED_IDS],
+        )
+        while rows := cur.fetchmany(100_000):
+            self._recent.add_many(id_hash(p, s) for p, s in rows)
 
     def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
         unique_feedback = list({(f.project, f.feedback_id): f for f in feedback}.values())
