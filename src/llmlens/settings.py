@@ -25,10 +25,12 @@ class Settings:
     port: int = 4318
     data_dir: Path = Path(".llmlens")
     store: str = ""
+    store_memory_mb: int = 256
     price_file: Path | None = None
     project: str = "default"
     max_body_bytes: int = 50 * 1024 * 1024
     max_queued_events: int = 200_000
+    decode_workers: int = -1
     sql_timeout_s: float = 30.0
     sql_max_rows: int = 10_000
     otlp_grpc_port: int = 4317
@@ -68,6 +70,11 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
         "Store URL: `duckdb://PATH` (default: under data_dir) or `clickhouse://user:pass@host:port/db`.",
         "",
     ),
+    "store_memory_mb": (
+        "Memory cap of the embedded DuckDB store, MB (its buffer cache and query state; larger queries spill to"
+        " disk). 0: DuckDB's default, 80 % of RAM.",
+        "256",
+    ),
     "price_file": (
         "TOML or YAML price file for self-hosted or negotiated models; overrides genai-prices.",
         "prices.toml",
@@ -75,6 +82,11 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "project": ("Project for events that name none.", "default"),
     "max_body_bytes": ("Largest accepted request body (413 above).", "52428800"),
     "max_queued_events": ("Events waiting for the writer before ingest answers 503 + Retry-After.", "200000"),
+    "decode_workers": (
+        "Processes that decode large OTLP bodies beside the server (-1: one fewer than the CPU cores, at most 4;"
+        " 0: decode in threads). Started on the first large body, stopped after a minute idle.",
+        "-1",
+    ),
     "sql_timeout_s": ("Statement timeout of the SQL console and `llmlens sql`.", "30"),
     "sql_max_rows": ("Row limit of the SQL console.", "10000"),
     "otlp_grpc_port": ("OTLP/gRPC receiver port; 0 disables it.", "4317"),

@@ -1,5 +1,6 @@
 """Decoded batches -> pricing -> redaction -> store, with group commit and backpressure."""
 
+from ._content import content_transforms
 from ._pipeline import FeedbackTransform, IngestPipeline, SpanTransform
 from ._truncate import FieldTruncator, truncate_text
 from ._writer import Backpressure, GroupCommitWriter, WriteListener, WriterStats
@@ -13,5 +14,6 @@ __all__ = [
     "SpanTransform",
     "WriteListener",
     "WriterStats",
+    "content_transforms",
     "truncate_text",
 ]

@@ -25,7 +25,15 @@ class IngestPipeline:
         self.transforms: list[SpanTransform] = []
         self.feedback_transforms: list[FeedbackTransform] = []
 
-    def prepare(self, spans: Sequence[Span], feedback: Sequence[Feedback] = ()) -> None:
+    def prepare(
+        self,
+        spans: Sequence[Span],
+        feedback: Sequence[Feedback] = (),
+        *,
+        transformed: bool = False,
+        untransformed: Sequence[Span] = (),
+    ) -> None:
+        """Price every span and run the transforms on it, or (`transformed`) only on `untransformed`."""
         project = current_project.get()
         if project is not None:  # a request confined to one project writes only there
             force_project(spans, feedback, project)
@@ -36,6 +44,7 @@ class IngestPipeline:
         transforms = self.transforms
         for span in spans:
             price(span)
+        for span in untransformed if transformed else spans:
             for transform in transforms:
                 transform(span)
 

@@ -149,12 +149,13 @@ class TraceAssembler:
 
     # -- entry points -----------------------------------------------------------------------------
 
-    async def ingest_spans(self, spans: list[Span]) -> int:
+    async def ingest_spans(self, spans: list[Span], *, transformed: bool = False) -> int:
         """Assemble, price and commit `spans`, then update stored spans; returns the rows updated.
 
+        `transformed`: the spans went through the pipeline's transforms already (a decode worker).
         Raises `Backpressure` (nothing was queued) like `IngestPipeline.ingest`.
         """
-        future, updates = await asyncio.to_thread(self.submit_spans, spans)
+        future, updates = await asyncio.to_thread(self.submit_spans, spans, transformed=transformed)
         await asyncio.wrap_future(future)
         if not updates:
             return 0
@@ -168,7 +169,7 @@ class TraceAssembler:
         await asyncio.wrap_future(future)
         return await asyncio.to_thread(self.apply_updates, updates)
 
-    def submit_spans(self, spans: list[Span]) -> tuple[Future[None], SpanUpdates]:
+    def submit_spans(self, spans: list[Span], *, transformed: bool = False) -> tuple[Future[None], SpanUpdates]:
         """Assemble and queue for commit under one lock, so batches commit in the order they were seen.
 
         The updates touch spans queued earlier: apply them once the returned future is done.
@@ -176,8 +177,10 @@ class TraceAssembler:
         if not spans:
             return _done(), {}
         with self._lock:
-            updates = self.assemble(spans)
-            self.pipeline.prepare(spans)
+            gained_content: list[Span] = []
+            updates = self.assemble(spans, gained_content)
+            # Content merged from log records has not been through the (idempotent) transforms yet.
+            self.pipeline.prepare(spans, transformed=transformed, untransformed=gained_content)
             future = self.pipeline.writer.submit(spans, [])
         return future, updates
 
@@ -207,8 +210,11 @@ class TraceAssembler:
 
     # -- spans ------------------------------------------------------------------------------------
 
-    def assemble(self, spans: Sequence[Span]) -> SpanUpdates:
-        """Fill, merge and dedupe `spans` in place; return the updates owed to spans stored before."""
+    def assemble(self, spans: Sequence[Span], gained_content: list[Span] | None = None) -> SpanUpdates:
+        """Fill, merge and dedupe `spans` in place; return the updates owed to spans stored before.
+
+        Spans that took content from buffered log records are appended to `gained_content`.
+        """
         updates: SpanUpdates = {}
         self._expire_logs()
         by_trace: dict[str, list[Span]] = {}
@@ -216,7 +222,7 @@ class TraceAssembler:
             by_trace.setdefault(span.trace_id, []).append(span)
         for trace_id, group in by_trace.items():
             trace = self._trace(trace_id, group)
-            self._merge_buffered_logs(group)
+            self._merge_buffered_logs(group, gained_content)
             self._add_nodes(trace, group)
             self._dedupe(trace, group)
             self._inherit(trace, group, updates)
@@ -451,13 +457,15 @@ class TraceAssembler:
             self._logs.popitem(last=False)
         return updates
 
-    def _merge_buffered_logs(self, group: list[Span]) -> None:
+    def _merge_buffered_logs(self, group: list[Span], gained_content: list[Span] | None) -> None:
         if not self._logs:
             return
         for span in group:
             found = self._logs.pop((span.trace_id, span.span_id), None)
             if found is not None:
                 merge_log_content(span, found[0])
+                if gained_content is not None:
+                    gained_content.append(span)
 
     def _expire_logs(self) -> None:
         if not self._logs:

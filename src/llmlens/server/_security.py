@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from llmlens.auth import AuthDB, auth_enabled
-from llmlens.ingest import FieldTruncator
+from llmlens.ingest import content_transforms
 from llmlens.redaction import Redactor
 
 from ._state import AppState
@@ -99,16 +99,9 @@ def install_security(state: AppState) -> Security:
         redactor=redactor,
         rate_limiter=RateLimiter(settings.ingest_rate_limit),
     )
-    pipeline = state.pipeline
-    # Redact first (a secret cut in half by truncation could slip past its pattern), then truncate.
-    # (Redaction of text with lone surrogates works on str; only the store cannot encode them.)
-    if redactor.active:
-        pipeline.transforms.append(redactor.redact_span)
-        pipeline.feedback_transforms.append(redactor.redact_feedback)
-    # Always installed: besides cutting long text it repairs text no store can encode.
-    truncator = FieldTruncator(settings.max_field_chars)
-    pipeline.transforms.append(truncator)
-    pipeline.feedback_transforms.append(truncator.feedback)
+    span_transforms, feedback_transforms = content_transforms(redactor, settings.max_field_chars)
+    state.pipeline.transforms.extend(span_transforms)
+    state.pipeline.feedback_transforms.extend(feedback_transforms)
     state.services[SERVICE] = security
     return security
 

@@ -29,6 +29,8 @@ from llmlens.codec.otlp import (
 from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
 
+from .. import _decode_pool
+from .._decode_pool import DecodePool, worker_count
 from .._http import HttpError, read_body
 from .._request import admit_ingest
 from .._state import AppState, app_state
@@ -95,10 +97,29 @@ class _Failed(Exception):
         self.response = response
 
 
-async def _decode_traces(body: bytes, content_type: str, encoding: str | None) -> DecodedTraces:
+def decode_pool(state: AppState) -> DecodePool:
+    found = state.services.get(_decode_pool.SERVICE)
+    if found is None:
+        settings = state.settings
+        found = state.services[_decode_pool.SERVICE] = DecodePool(
+            worker_count(settings.decode_workers), settings.redaction, settings.max_field_chars
+        )
+    assert isinstance(found, DecodePool)
+    return found
+
+
+async def _decode_traces(
+    state: AppState, body: bytes, content_type: str, encoding: str | None
+) -> tuple[DecodedTraces, bool]:
+    """The decoded spans, and whether they went through the content transforms already."""
+    pool = decode_pool(state)
+    if pool.wants(body):
+        decoded = await pool.decode_traces(body, content_type, encoding)
+        if decoded is not None:
+            return decoded, True
     if len(body) <= _INLINE_DECODE_BYTES:
-        return decode_traces(body, content_type, encoding)
-    return await run_in_threadpool(decode_traces, body, content_type, encoding)
+        return decode_traces(body, content_type, encoding), False
+    return await run_in_threadpool(decode_traces, body, content_type, encoding), False
 
 
 async def _decode_logs(body: bytes, content_type: str, encoding: str | None) -> DecodedLogs:
@@ -118,7 +139,7 @@ async def export_traces(request: Request) -> Response:
     media = _answer_type(content_type)
     try:
         body = await _read(request, state, media)
-        decoded = await _decode_traces(body, content_type, request.headers.get("content-encoding"))
+        decoded, transformed = await _decode_traces(state, body, content_type, request.headers.get("content-encoding"))
     except _Failed as failed:
         return failed.response
     except UnsupportedContentType as exc:
@@ -128,7 +149,7 @@ async def export_traces(request: Request) -> Response:
     admit_ingest(request, len(decoded.spans) + len(decoded.rejected))  # batch size and per-key rate: 413/429
     assign_project(decoded.spans, request.headers.get("x-llmlens-project"), state.settings.project)
     try:
-        await assembler(state).ingest_spans(decoded.spans)
+        await assembler(state).ingest_spans(decoded.spans, transformed=transformed)
     except Backpressure as exc:
         return _busy(exc, media)
     answer = encode_trace_response(len(decoded.rejected), rejection_message(decoded.rejected), media)
@@ -165,6 +186,7 @@ def routes() -> list[BaseRoute]:
 
 async def startup(state: AppState) -> None:
     assembler(state)
+    decode_pool(state)
     if state.settings.otlp_grpc_port:
         from . import _otlp_grpc  # grpcio is imported only when the gRPC receiver is on
 
@@ -172,6 +194,7 @@ async def startup(state: AppState) -> None:
 
 
 async def shutdown(state: AppState) -> None:
+    decode_pool(state).close()
     if state.settings.otlp_grpc_port:
         from . import _otlp_grpc
 

@@ -1,0 +1,35 @@
+"""The work a decode process does for the server (`server/_decode_pool.py`): decode an OTLP trace
+body and put its spans through the content transforms, then hand them back packed."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from llmlens.codec.otlp import decode_traces
+from llmlens.codec.span_batch import pack_spans
+from llmlens.redaction import Redactor
+
+from ._content import content_transforms
+from ._pipeline import SpanTransform
+
+_transforms: list[SpanTransform] = []
+
+
+def init(redaction: Mapping[str, Any] | bool | None, max_field_chars: int) -> None:
+    """Process initializer: the same transforms the server's pipeline runs, from the same settings."""
+    # Ctrl-C reaches the whole process group; the server shuts its workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _transforms[:] = content_transforms(Redactor.from_config(redaction), max_field_chars)[0]
+
+
+def decode_transformed(
+    body: bytes, content_type: str, content_encoding: str | None
+) -> tuple[bytes, list[tuple[int, str]]]:
+    """Raises what `decode_traces` raises (OtlpDecodeError, UnsupportedContentType)."""
+    decoded = decode_traces(body, content_type, content_encoding)
+    for span in decoded.spans:
+        for transform in _transforms:
+            transform(span)
+    return pack_spans(decoded.spans), decoded.rejected

@@ -1,0 +1,110 @@
+"""Large OTLP trace bodies decoded in worker processes, so decoding does not hold the server's GIL.
+
+Parsing protobuf, mapping the conventions, redacting and truncating are ~60 % of the server's CPU
+per ingested span, and threads cannot run them beside the writer and the trace assembler: one
+interpreter runs one thread at a time. `decode_workers` processes (spawned on the first large body,
+stopped after `idle_s` without one, so an idle server stays small) do that work
+(`ingest.otlp_worker`) and hand the spans back packed (`codec.span_batch`). A pool that breaks
+(a worker killed) is replaced, and that body is decoded in a thread instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from llmlens.codec.otlp import DecodedTraces
+from llmlens.codec.span_batch import unpack_spans
+from llmlens.ingest import otlp_worker
+
+logger = logging.getLogger("llmlens.server")
+
+SERVICE = "decode_pool"
+# Smaller bodies decode faster than a round trip to a worker (~1 ms); they stay in a thread.
+MIN_BODY_BYTES = 64 * 1024
+
+
+def worker_count(setting: int) -> int:
+    """`decode_workers` resolved: -1 is one fewer than the CPU cores (the server keeps one), at most 4."""
+    if setting >= 0:
+        return setting
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(0, min(4, cores - 1))
+
+
+class DecodePool:
+    def __init__(
+        self, workers: int, redaction: Mapping[str, Any] | bool | None, max_field_chars: int, idle_s: float = 60.0
+    ) -> None:
+        self.workers = workers
+        self._worker_config = (redaction, max_field_chars)
+        self.idle_s = idle_s
+        self._executor: ProcessPoolExecutor | None = None
+        self._in_flight = 0
+        self._last_used = time.monotonic()
+        self._reaper: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
+
+    def wants(self, body: bytes) -> bool:
+        return self.workers > 0 and len(body) >= MIN_BODY_BYTES
+
+    async def decode_traces(self, body: bytes, content_type: str, encoding: str | None) -> DecodedTraces | None:
+        """Spans already through the content transforms; None if the pool broke (decode elsewhere).
+
+        Raises what `decode_traces` raises (OtlpDecodeError, UnsupportedContentType).
+        """
+        executor = self._start()
+        self._in_flight += 1
+        try:
+            future = executor.submit(otlp_worker.decode_transformed, body, content_type, encoding)
+            packed, rejected = await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            logger.warning("a decode worker died; restarting the pool, decoding this body in a thread")
+            self._stop(executor)
+            return None
+        finally:
+            self._in_flight -= 1
+            self._last_used = time.monotonic()
+        return DecodedTraces(spans=unpack_spans(packed), rejected=rejected)
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: the server has threads (writer, DuckDB) that a fork would copy mid-flight.
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=otlp_worker.init,
+                initargs=self._worker_config,
+            )
+            if self._reaper is None or self._reaper.done():
+                self._reaper = asyncio.get_running_loop().create_task(self._stop_when_idle())
+        return self._executor
+
+    def _stop(self, executor: ProcessPoolExecutor | None = None) -> None:
+        executor = executor or self._executor
+        if executor is None:
+            return
+        if executor is self._executor:
+            self._executor = None
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _stop_when_idle(self) -> None:
+        while self._executor is not None:
+            await asyncio.sleep(min(10.0, self.idle_s))
+            if not self._in_flight and time.monotonic() - self._last_used >= self.idle_s:
+                self._stop()
+
+    def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        self._stop()
