@@ -103,3 +103,34 @@ def test_a_scoped_store_cannot_be_widened(store: Store) -> None:
     assert scoped.scoped("alpha") is scoped
     with pytest.raises(PermissionError):
         scoped.scoped("beta")
+
+
+@pytest.mark.parametrize("table", ["rollup_hour", "rollup_day", "sketch_hour", "sketch_day", "user_day"])
+def test_scoped_rollups_answer_for_one_project(tmp_path: Path, table: str) -> None:
+    # The server's pages read through a scoped store: it must offer the rollups, confined to its project.
+    opened = open_store(f"duckdb://{tmp_path / 'rollups.duckdb'}", tmp_path)
+    try:
+        opened.write(
+            [
+                Span(
+                    trace_id=uuid.uuid4().hex,
+                    span_id=uuid.uuid4().hex[:16],
+                    kind="llm",
+                    project=project,
+                    start_us=NOW_US,
+                    model="gpt-4o",
+                    user_id="u1",
+                    latency_ms=120.0,
+                    cost_usd=0.01,
+                )
+                for project in ("alpha", "beta")
+            ],
+            [],
+        )
+        scoped = opened.scoped("alpha")
+        assert getattr(scoped, "has_rollups", False) is True
+        query = f"SELECT DISTINCT project FROM store.{table} WHERE project IN ('alpha', 'beta')"
+        assert {r[0] for r in opened.query(query).rows} == {"alpha", "beta"}
+        assert scoped.query(query).rows == [["alpha"]]
+    finally:
+        opened.close()

@@ -88,6 +88,11 @@ class ProjectStore:
         self.project = project
         self.url = backend.url
 
+    @property
+    def has_rollups(self) -> bool:
+        """The query layer answers aggregate questions from the backend's rollups when it keeps them."""
+        return bool(getattr(self.backend, "has_rollups", False))
+
     def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
         force_project(spans, feedback, self.project)
         return self.backend.write(spans, feedback)

@@ -87,7 +87,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 class DuckDBStore:
     """Spans and feedback in `<data_dir>/llmlens.duckdb`."""
 
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False, memory_mb: int = 0) -> None:
         self.path = Path(path)
         self.url = f"duckdb://{self.path}"
         if not read_only:
@@ -95,6 +95,9 @@ class DuckDBStore:
         self._con = duckdb.connect(str(self.path), read_only=read_only)
         # Time is UTC everywhere: NOW() and TIMESTAMP comparisons in user SQL depend on it.
         self._con.execute("SET TimeZone = 'UTC'")
+        if memory_mb > 0:
+            # Bounds the buffer cache (DuckDB's default is 80 % of RAM); bigger queries spill to disk.
+            self._con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
         self._write_lock = threading.Lock()
         self._read_only = read_only
         self._local = threading.local()
@@ -426,7 +429,11 @@ class DuckDBStore:
             self._con.close()
 
 
-_BASE_TABLE = re.compile(r"\bstore\s*\.\s*(spans|feedback)\b(?!\s*\.)", re.IGNORECASE)
+# Every stored table with a project column (spans, feedback, the rollups).
+_BASE_TABLE = re.compile(
+    r"\bstore\s*\.\s*(spans|feedback|rollup_hour|rollup_day|sketch_hour|sketch_day|user_day)\b(?!\s*\.)",
+    re.IGNORECASE,
+)
 
 
 def _filtered_base_table(match: re.Match[str]) -> str:
