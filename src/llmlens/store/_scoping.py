@@ -14,7 +14,7 @@ pipeline forces it on what it writes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol
@@ -105,6 +105,19 @@ class ProjectStore:
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
         return self.backend.query_in_project(sql, params, self.project)
+
+    @property
+    def query_arrays(self) -> Callable[[str, Sequence[Any]], Any] | None:
+        """The backend's numpy-column reads (for large aggregates), confined like `query`; None without them."""
+        fetch = getattr(self.backend, "query_arrays_in_project", None)
+        if fetch is None:
+            return None
+        project = self.project
+
+        def query_arrays(sql: str, params: Sequence[Any] = ()) -> Any:
+            return fetch(sql, params, project)
+
+        return query_arrays
 
     def update_costs(self, spans: Sequence[Span]) -> int:
         return self.backend.update_costs([s for s in spans if s.project == self.project])

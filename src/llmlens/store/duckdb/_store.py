@@ -389,7 +389,16 @@ class DuckDBStore:
 
     def query_arrays(self, sql: str, params: Sequence[Any] = ()) -> dict[str, np.ndarray[Any, Any]]:
         """Trusted SQL answered as numpy columns (no Python object per value), for large aggregate reads."""
-        cur = self._cursor()
+        return self._fetch_arrays(self._cursor(), sql, params)
+
+    def query_arrays_in_project(self, sql: str, params: Sequence[Any], project: str) -> dict[str, np.ndarray[Any, Any]]:
+        """`query_arrays` seeing one project, as `query_in_project`."""
+        return self._fetch_arrays(self._scoped_cursor(project), _BASE_TABLE.sub(_filtered_base_table, sql), params)
+
+    @staticmethod
+    def _fetch_arrays(
+        cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]
+    ) -> dict[str, np.ndarray[Any, Any]]:
         cur.execute(sql, params)
         return {k: np.asarray(v) for k, v in cur.fetchnumpy().items()}
 
