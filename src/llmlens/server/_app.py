@@ -47,7 +47,7 @@ ROUTE_MODULES: tuple[str, ...] = (
 
 
 def build_state(settings: Settings, store: Store | None = None) -> AppState:
-    store = store or open_store(settings.store or None, settings.data_dir)
+    store = store or open_store(settings.store or None, settings.data_dir, memory_mb=settings.store_memory_mb)
     writer = GroupCommitWriter(store, max_queued_events=settings.max_queued_events)
     pipeline = IngestPipeline(writer, PriceBook.load(settings.price_file))
     state = AppState(settings=settings, store=store, writer=writer, pipeline=pipeline)
