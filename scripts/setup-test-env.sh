@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[server,test]'
+.venv/bin/python -m pip install -q -e '.[server,clickhouse,test]'
 # examples/llamaindex_openinference.py: llama-index-llms-openai pins openai<3, which would pull the
 # whole suite back to openai 2.x; its code runs fine on 3.x, so it goes in without its pins.
 .venv/bin/python -m pip install -q --no-deps 'llama-index-llms-openai>=0.3'

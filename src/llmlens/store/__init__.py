@@ -28,18 +28,24 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None, data_dir: Path, *, read_only: bool = False) -> Store:
-    """`duckdb://PATH` (default: `<data_dir>/llmlens.duckdb`) or `clickhouse://user:pass@host:port/db`."""
-    if url is None or url == "" or url == "duckdb":
+def open_store(url: str | None, data_dir: Path, *, read_only: bool = False, memory_mb: int = 0) -> Store:
+    """`duckdb://PATH` (default: `<data_dir>/llmlens.duckdb`) or `clickhouse://user:pass@host:port/db`.
+
+    `memory_mb` caps an embedded store's memory (DuckDB's buffer cache and query state); 0: DuckDB's default.
+    """
+    if url is None or url == "" or url == "duckdb" or url.startswith("duckdb://"):
         from .duckdb import DuckDBStore
 
-        return DuckDBStore(data_dir / "llmlens.duckdb", read_only=read_only)
-    if url.startswith("duckdb://"):
-        from .duckdb import DuckDBStore
-
-        return DuckDBStore(Path(url.removeprefix("duckdb://")), read_only=read_only)
+        path = Path(url.removeprefix("duckdb://")) if url and url != "duckdb" else data_dir / "llmlens.duckdb"
+        return DuckDBStore(path, read_only=read_only, memory_mb=memory_mb)
     if url.startswith("clickhouse://"):
-        from .clickhouse import ClickHouseStore  # type: ignore[import-not-found,unused-ignore]
+        try:
+            from .clickhouse import ClickHouseStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise ValueError(
+                f"the ClickHouse store needs its client libraries ({exc.name} is missing): "
+                "pip install 'llmlens[server,clickhouse]'"
+            ) from None
 
         store: Store = ClickHouseStore(url)
         return store
