@@ -84,6 +84,35 @@ def test_export_keeps_valid_spans_and_reports_partial_success(grpc_server: tuple
     assert rows[0]["cost_usd"]
 
 
+def test_large_export_is_decoded_by_a_worker_and_redacted(tmp_path: Path) -> None:
+    # ~300 KB: decoded in a decode worker process, whose spans arrive already redacted.
+    port = _free_port()
+    trace = "ef" * 16
+    request = _request(trace, *(i.to_bytes(8, "big") for i in range(1, 301)))
+    secret = "sk-proj-abcdefghijklmnopqrstuvwx1234"
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        span.attributes.append(
+            KeyValue(key="gen_ai.prompt.0.content", value=AnyValue(string_value=f"key {secret} " + "x" * 900))
+        )
+    assert request.ByteSize() > 64 * 1024
+    env = {"LLMLENS_DECODE_WORKERS": "1"}
+    with LLMLensServer(tmp_path, args=["--otlp-grpc-port", str(port)], env=env) as srv:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
+            assert answer.partial_success.rejected_spans == 0
+            with pytest.raises(grpc.RpcError) as failed:
+                channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")(
+                    b"\xff\xff not protobuf", timeout=10
+                )
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        rows = srv.sql(f"SELECT count(*) AS n, count(prompt) AS prompts FROM spans WHERE trace_id = '{trace}'")
+        assert rows == [{"n": 300, "prompts": 300}]
+        leaked = srv.sql(
+            f"SELECT count(*) AS n FROM spans WHERE prompt LIKE '%{secret}%' OR attributes::VARCHAR LIKE '%{secret}%'"
+        )
+        assert leaked == [{"n": 0}]
+
+
 def test_logs_export_fills_the_span_content(grpc_server: tuple[LLMLensServer, int]) -> None:
     srv, port = grpc_server
     trace = "cd" * 16

@@ -20,15 +20,19 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from llmlens.codec.otlp import DecodedTraces
+from llmlens.codec.otlp import DecodedTraces, decode_traces
 from llmlens.codec.span_batch import unpack_spans
 from llmlens.ingest import otlp_worker
+
+from ._state import AppState
 
 logger = logging.getLogger("llmlens.server")
 
 SERVICE = "decode_pool"
 # Smaller bodies decode faster than a round trip to a worker (~1 ms); they stay in a thread.
 MIN_BODY_BYTES = 64 * 1024
+# Bodies up to this size are decoded on the event loop: a thread hop costs more than the decoding.
+INLINE_BODY_BYTES = 32 * 1024
 
 
 def worker_count(setting: int) -> int:
@@ -108,3 +112,30 @@ class DecodePool:
         if self._reaper is not None:
             self._reaper.cancel()
         self._stop()
+
+
+def decode_pool(state: AppState) -> DecodePool:
+    """The app's one pool (created at start-up; lazily for apps built without a lifespan)."""
+    found = state.services.get(SERVICE)
+    if found is None:
+        settings = state.settings
+        found = state.services[SERVICE] = DecodePool(
+            worker_count(settings.decode_workers), settings.redaction, settings.max_field_chars
+        )
+    assert isinstance(found, DecodePool)
+    return found
+
+
+async def decode_traces_off_loop(
+    state: AppState, body: bytes, content_type: str, encoding: str | None
+) -> tuple[DecodedTraces, bool]:
+    """An OTLP trace body decoded by a worker process, a thread or inline, by size; and whether its
+    spans went through the content transforms already (a worker's did). Raises what `decode_traces` raises."""
+    pool = decode_pool(state)
+    if pool.wants(body):
+        decoded = await pool.decode_traces(body, content_type, encoding)
+        if decoded is not None:
+            return decoded, True
+    if len(body) <= INLINE_BODY_BYTES:
+        return decode_traces(body, content_type, encoding), False
+    return await asyncio.to_thread(decode_traces, body, content_type, encoding), False

@@ -1,7 +1,8 @@
 """The OTLP/gRPC receiver (traces and logs) on `otlp_grpc_port`, feeding the same TraceAssembler.
 
 Many SDKs export over gRPC by default (port 4317). It runs on the server's event loop (grpc.aio), so
-batches reach the pipeline exactly as OTLP/HTTP ones do; decoding happens in a worker thread. With
+batches reach the pipeline exactly as OTLP/HTTP ones do; trace requests are decoded from their bytes
+like OTLP/HTTP bodies (in a decode worker process when large), log requests in a thread. With
 auth on, a call needs an ingest API key in its metadata (`authorization: Bearer KEY` or
 `x-llmlens-api-key`) and writes only to that key's project, as over HTTP.
 """
@@ -18,19 +19,18 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from llmlens.auth import Principal
-from llmlens.codec.otlp import content_from_logs_request, spans_from_trace_request
+from llmlens.codec.otlp import PROTOBUF, OtlpDecodeError, content_from_logs_request
 from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
 from llmlens.store import current_project
 
+from .._decode_pool import decode_traces_off_loop
 from .._security import SERVICE as SECURITY_SERVICE
 from .._state import AppState
 from ._otlp_common import assign_project, rejection_message
@@ -38,6 +38,7 @@ from ._otlp_common import assign_project, rejection_message
 logger = logging.getLogger("llmlens.server.otlp")
 
 SERVICE = "otlp_grpc"
+_TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 _PROJECT_HEADER = "x-llmlens-project"
 
 
@@ -66,20 +67,31 @@ async def _authorize(state: AppState, context: grpc.aio.ServicerContext[Any, Any
     return project
 
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+class _TraceService:
+    """TraceService/Export taking the serialized request: decoded like an OTLP/HTTP protobuf body
+    (in a decode worker process when large), not by grpc on the event loop."""
+
     def __init__(self, state: AppState, assembler: TraceAssembler) -> None:
         self._state = state
         self._assembler = assembler
 
-    async def Export(
-        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> ExportTraceServiceResponse:
+    def handler(self) -> grpc.GenericRpcHandler:
+        export = grpc.unary_unary_rpc_method_handler(
+            self.Export, response_serializer=ExportTraceServiceResponse.SerializeToString
+        )
+        return grpc.method_handlers_generic_handler(_TRACE_SERVICE, {"Export": export})
+
+    async def Export(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> ExportTraceServiceResponse:
         confined = await _authorize(self._state, context)
-        spans, rejected = await asyncio.to_thread(spans_from_trace_request, request)
+        try:
+            decoded, transformed = await decode_traces_off_loop(self._state, request, PROTOBUF, None)
+        except OtlpDecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        spans, rejected = decoded.spans, decoded.rejected
         assign_project(spans, confined or _metadata(context).get(_PROJECT_HEADER), self._state.settings.project)
         token = current_project.set(confined)
         try:
-            await self._assembler.ingest_spans(spans)
+            await self._assembler.ingest_spans(spans, transformed=transformed)
         except Backpressure as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         finally:
@@ -119,7 +131,7 @@ async def start(state: AppState, assembler: TraceAssembler) -> None:
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(state, assembler), server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers((_TraceService(state, assembler).handler(),))
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsService(state, assembler), server)  # type: ignore[no-untyped-call]
     address = f"{settings.host}:{settings.otlp_grpc_port}"
     try:

@@ -18,19 +18,16 @@ from starlette.routing import BaseRoute, Route
 
 from llmlens.codec.otlp import (
     DecodedLogs,
-    DecodedTraces,
     OtlpDecodeError,
     UnsupportedContentType,
     decode_logs,
-    decode_traces,
     encode_logs_response,
     encode_trace_response,
 )
 from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
 
-from .. import _decode_pool
-from .._decode_pool import DecodePool, worker_count
+from .._decode_pool import INLINE_BODY_BYTES, decode_pool, decode_traces_off_loop
 from .._http import HttpError, read_body
 from .._request import admit_ingest
 from .._state import AppState, app_state
@@ -39,8 +36,6 @@ from ._otlp_common import assign_project, rejection_message
 SERVICE = "otlp"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-# Bodies above this are decoded in a worker thread, not on the event loop.
-_INLINE_DECODE_BYTES = 32 * 1024
 # google.rpc.Code values
 _INVALID_ARGUMENT = 3
 _UNAVAILABLE = 14
@@ -97,33 +92,8 @@ class _Failed(Exception):
         self.response = response
 
 
-def decode_pool(state: AppState) -> DecodePool:
-    found = state.services.get(_decode_pool.SERVICE)
-    if found is None:
-        settings = state.settings
-        found = state.services[_decode_pool.SERVICE] = DecodePool(
-            worker_count(settings.decode_workers), settings.redaction, settings.max_field_chars
-        )
-    assert isinstance(found, DecodePool)
-    return found
-
-
-async def _decode_traces(
-    state: AppState, body: bytes, content_type: str, encoding: str | None
-) -> tuple[DecodedTraces, bool]:
-    """The decoded spans, and whether they went through the content transforms already."""
-    pool = decode_pool(state)
-    if pool.wants(body):
-        decoded = await pool.decode_traces(body, content_type, encoding)
-        if decoded is not None:
-            return decoded, True
-    if len(body) <= _INLINE_DECODE_BYTES:
-        return decode_traces(body, content_type, encoding), False
-    return await run_in_threadpool(decode_traces, body, content_type, encoding), False
-
-
 async def _decode_logs(body: bytes, content_type: str, encoding: str | None) -> DecodedLogs:
-    if len(body) <= _INLINE_DECODE_BYTES:
+    if len(body) <= INLINE_BODY_BYTES:
         return decode_logs(body, content_type, encoding)
     return await run_in_threadpool(decode_logs, body, content_type, encoding)
 
@@ -139,7 +109,9 @@ async def export_traces(request: Request) -> Response:
     media = _answer_type(content_type)
     try:
         body = await _read(request, state, media)
-        decoded, transformed = await _decode_traces(state, body, content_type, request.headers.get("content-encoding"))
+        decoded, transformed = await decode_traces_off_loop(
+            state, body, content_type, request.headers.get("content-encoding")
+        )
     except _Failed as failed:
         return failed.response
     except UnsupportedContentType as exc:
