@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -86,6 +87,16 @@ def _warn_without_credentials(settings: Any, state: Any) -> None:
         )
 
 
+def _tune_garbage_collector() -> None:
+    """Ingest allocates millions of short-lived containers (decoded spans, their dicts), so with the
+    default thresholds (a young collection every 700 allocations) the cyclic collector ran ~600 times
+    per 40k ingested spans and took ~20 % of the server's CPU, holding the GIL. Objects that live as
+    long as the server (modules, price tables, templates) are frozen out of every collection, and
+    young collections wait for 50,000 allocations."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = None) -> int:
     """Serve every route module, or only `route_modules` (`llmlens proxy`)."""
     import uvicorn
@@ -147,6 +158,7 @@ def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = Non
 
     async def startup(sockets: Any = None) -> None:
         await original_startup(sockets=sockets)
+        _tune_garbage_collector()
         port = settings.port
         for s in server.servers:
             for sock in s.sockets:
