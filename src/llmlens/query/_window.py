@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RANGES: dict[str, dt.timedelta] = {
@@ -20,6 +21,9 @@ _BUCKETS: tuple[tuple[dt.timedelta, str, dt.timedelta], ...] = (
     (dt.timedelta(days=8), "hour", dt.timedelta(hours=1)),
     (dt.timedelta.max, "day", dt.timedelta(days=1)),
 )
+
+
+_FIRST_RECENT_SLICE = dt.timedelta(hours=1)
 
 
 class WindowError(ValueError):
@@ -76,6 +80,16 @@ class TimeWindow:
             out.append(t)
             t += step
         return out
+
+    def recent_slice_starts(self) -> Iterator[dt.datetime]:
+        """Starts of ever wider slices [start, end) of the window that end at its end: the last hour, then
+        4x wider, ..., then the whole window. For questions about the most recent rows ("the 50 sessions
+        last active") that a recent slice answers exactly once it holds enough of them."""
+        width = _FIRST_RECENT_SLICE
+        while self.end - width > self.start:
+            yield self.end - width
+            width *= 4
+        yield self.start
 
 
 def truncate(t: dt.datetime, unit: str) -> dt.datetime:

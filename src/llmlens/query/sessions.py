@@ -32,22 +32,28 @@ def session_list(
     store: Store, scope: Scope, *, user_id: str | None = None, feature: str | None = None, limit: int = PAGE_SIZE
 ) -> list[SessionRow]:
     """Sessions with LLM calls in the window, most recently active first."""
-    where = f"{scope.where()} AND kind = 'llm' AND session_id IS NOT NULL"
-    params: list[Any] = scope.params()
+    where = "kind = 'llm' AND session_id IS NOT NULL"
+    params: list[Any] = []
     if user_id:
         where += " AND user_id = ?"
         params.append(user_id)
     if feature:
         where += " AND feature = ?"
         params.append(feature)
+    limit = max(1, min(limit, 500))
+    ids = _most_recent_sessions(store, scope, where, params, limit)
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    # Full stats over the whole window, but only for the sessions shown.
     recs = rows(
         store,
         "SELECT session_id, MIN(timestamp) AS started, MAX(timestamp) AS last_seen, "
         "COUNT(DISTINCT trace_id) AS turns, COUNT(*) AS llm_calls, SUM(cost_usd) AS cost_usd, "
         "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors, MIN(user_id) AS user_id, "
-        f"MIN(feature) AS feature FROM spans WHERE {where} GROUP BY session_id "
-        f"ORDER BY last_seen DESC, session_id LIMIT {max(1, min(limit, 500))}",
-        params,
+        f"MIN(feature) AS feature FROM spans WHERE {scope.where()} AND {where} AND session_id IN ({marks}) "
+        f"GROUP BY session_id ORDER BY last_seen DESC, session_id LIMIT {limit}",
+        [*scope.params(), *params, *ids],
     )
     return [
         SessionRow(
@@ -63,6 +69,23 @@ def session_list(
         )
         for r in recs
     ]
+
+
+def _most_recent_sessions(store: Store, scope: Scope, where: str, params: list[Any], limit: int) -> list[str]:
+    """The `limit` sessions last active in the window (by last call, then id), read from a recent slice of
+    the window that widens until it holds `limit` sessions or the whole window: a session last seen at or
+    after the slice's start has its last call in the slice, so the slice orders it as the window does."""
+    found: list[dict[str, Any]] = []
+    for start in scope.window.recent_slice_starts():
+        found = rows(
+            store,
+            f"SELECT session_id, MAX(timestamp) AS last_seen FROM spans WHERE {scope.where()} AND {where} "
+            f"GROUP BY session_id ORDER BY last_seen DESC, session_id LIMIT {limit}",
+            [scope.project, start, scope.window.end, *params],
+        )
+        if len(found) >= limit:
+            break
+    return [str(r["session_id"]) for r in found]
 
 
 @dataclass(slots=True)

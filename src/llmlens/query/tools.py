@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from llmlens.store import Store
 
@@ -74,6 +76,7 @@ def tools_report(store: Store, scope: Scope) -> ToolsReport:
         f"GROUP BY {bucket}, COALESCE(tool_name, name, '(unnamed)')",
         scope.params(),
     )
+    needed = {t.tool_name: min(t.failures, FAILURE_SAMPLES) for t in stats if t.failures}
     failures = [
         ToolFailure(
             tool_name=str(r["tool_name"]),
@@ -83,17 +86,7 @@ def tools_report(store: Store, scope: Scope) -> ToolsReport:
             args=None if r["args"] is None else str(r["args"]),
             error=r["error"],
         )
-        for r in rows(
-            store,
-            "SELECT tool_name, timestamp, trace_id, span_id, args, error FROM ("
-            "SELECT COALESCE(tool_name, name, '(unnamed)') AS tool_name, timestamp, trace_id, span_id, "
-            "tool_args AS args, error_message AS error, ROW_NUMBER() OVER ("
-            "PARTITION BY COALESCE(tool_name, name, '(unnamed)') ORDER BY timestamp DESC) AS rn "
-            f"FROM spans WHERE {scope.where()} AND kind = 'tool' "
-            "AND (tool_success = false OR status = 'error')) t "
-            f"WHERE rn <= {FAILURE_SAMPLES} ORDER BY tool_name, timestamp DESC",
-            scope.params(),
-        )
+        for r in _recent_failures(store, scope, needed)
     ]
     order = {t.tool_name: i for i, t in enumerate(stats)}
     failures.sort(key=lambda f: order.get(f.tool_name, len(order)))
@@ -110,3 +103,28 @@ def tools_report(store: Store, scope: Scope) -> ToolsReport:
         ),
         failures=failures,
     )
+
+
+def _recent_failures(store: Store, scope: Scope, needed: dict[str, int]) -> list[dict[str, Any]]:
+    """The last FAILURE_SAMPLES failures of each tool, from a recent slice of the window that widens until
+    it holds as many failures of each tool as the window has (up to FAILURE_SAMPLES): the slice's latest
+    failures are then the window's."""
+    found: list[dict[str, Any]] = []
+    if not needed:
+        return found
+    for start in scope.window.recent_slice_starts():
+        found = rows(
+            store,
+            "SELECT tool_name, timestamp, trace_id, span_id, args, error FROM ("
+            "SELECT COALESCE(tool_name, name, '(unnamed)') AS tool_name, timestamp, trace_id, span_id, "
+            "tool_args AS args, error_message AS error, ROW_NUMBER() OVER ("
+            "PARTITION BY COALESCE(tool_name, name, '(unnamed)') ORDER BY timestamp DESC) AS rn "
+            f"FROM spans WHERE {scope.where()} AND kind = 'tool' "
+            "AND (tool_success = false OR status = 'error')) t "
+            f"WHERE rn <= {FAILURE_SAMPLES} ORDER BY tool_name, timestamp DESC",
+            [scope.project, start, scope.window.end],
+        )
+        got = Counter(str(r["tool_name"]) for r in found)
+        if all(got[tool] >= n for tool, n in needed.items()):
+            break
+    return found
