@@ -453,4 +453,66 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     }
                 )
         store.close()
+        results += served_figures(db, size)
     return results
+
+
+SERVED_PAGES = ("/", "/cost", "/latency", "/prompts", "/tools", "/feedback", "/traces", "/sessions")
+
+
+def served_figures(db: Path, size: str) -> list[dict[str, Any]]:
+    """`llmlens serve` over the store: ready time, RSS when ready, every page per range, peak RSS."""
+    import tempfile
+
+    import httpx
+    from tests.support.llmlens_server import LLMLensServer
+
+    from ._proc import PeakRss, rss_mib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        srv = LLMLensServer(Path(tmp), args=["--store", f"duckdb://{db}", "--auth", "off"])
+        srv.start()
+        try:
+            assert srv.proc is not None
+            ready_s = time.perf_counter() - t0
+            ready_rss = rss_mib(srv.proc.pid)
+            slowest: tuple[float, str] = (0.0, "")
+            with PeakRss(srv.proc.pid) as peak, httpx.Client(base_url=srv.url, timeout=120) as client:
+                for rng in ("24h", "7d", "30d"):
+                    for page in SERVED_PAGES:
+                        t1 = time.perf_counter()
+                        client.get(page, params={"range": rng}).raise_for_status()
+                        slowest = max(slowest, (time.perf_counter() - t1, f"{page} {rng}"))
+                # The first alert evaluation runs at start-up; give it time to finish inside the window.
+                time.sleep(2.0)
+            settled = rss_mib(srv.proc.pid)
+        finally:
+            srv.stop()
+    b = f"llmlens serve, {size}"
+    return [
+        {
+            "benchmark": b,
+            "case": "start to ready",
+            "value": round(ready_s, 2),
+            "unit": "s",
+            "target": "< 2",
+            "met": ready_s < 2,
+        },
+        {"benchmark": b, "case": "RSS when ready", "value": round(ready_rss), "unit": "MiB"},
+        {
+            "benchmark": b,
+            "case": f"slowest first page view ({slowest[1]}, of {len(SERVED_PAGES) * 3})",
+            "value": round(slowest[0] * 1000),
+            "unit": "ms",
+        },
+        {
+            "benchmark": b,
+            "case": "peak RSS over every page, 3 ranges",
+            "value": round(peak.peak),
+            "unit": "MiB",
+            "target": "< 500",
+            "met": peak.peak < 500,
+        },
+        {"benchmark": b, "case": "RSS afterwards", "value": round(settled), "unit": "MiB"},
+    ]
