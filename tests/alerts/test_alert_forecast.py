@@ -5,13 +5,16 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.alerts._traffic import Traffic, new_store
 
 from llmlens.alerts import AlertEngine, forecast_month
 from llmlens.alerts.forecast import fit_daily
+from llmlens.alerts.rules import Scope
 from llmlens.settings import Settings
+from llmlens.store import Store
 
 NOW = datetime(2026, 3, 16, 12, 0)  # a Monday, half-way through the day
 WEEKLY = [20.0, 15.0, 10.0, 5.0, 0.0, -25.0, -25.0]  # Monday .. Sunday, USD per day
@@ -101,3 +104,49 @@ def test_short_history_falls_back_without_failing(tmp_path: Path) -> None:
     assert forecast["method"] == "mean"
     assert forecast["projected_usd"] > forecast["month_to_date_usd"] > 0
     assert empty["projected_usd"] == 0 and empty["by_feature"] == []
+
+
+class _RawSpansOnly:
+    """The same store without its rollups: every question is answered from raw spans."""
+
+    has_rollups = False
+
+    def __init__(self, store: Store) -> None:
+        self.query = store.query
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [None, Scope(feature="chat"), Scope(model="gpt-4o-mini", environment="production"), Scope(user="user-7")],
+    ids=["all", "feature", "model+env", "user"],
+)
+def test_forecast_from_rollups_equals_the_raw_answer(tmp_path: Path, scope: Scope | None) -> None:
+    # 40 days of calls at random minutes (partial first and last days, the month boundary, many users).
+    rng = random.Random(8)
+    traffic = Traffic(seed=4)
+    t = datetime.combine(NOW.date() - timedelta(days=40), datetime.min.time()) + timedelta(hours=7, minutes=13)
+    while t < NOW:
+        traffic.llm(t, cost_usd=round(rng.uniform(0.001, 0.05), 6), user_id=f"user-{rng.randint(0, 30)}")
+        t += timedelta(minutes=rng.randint(5, 40))
+    store = new_store(tmp_path / "data")
+    try:
+        traffic.write(store)
+        assert getattr(store, "has_rollups", False)
+        rolled = forecast_month(store, "default", NOW, scope=scope, top=5)
+        raw = forecast_month(_RawSpansOnly(store), "default", NOW, scope=scope, top=5)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert rolled["month_to_date_usd"] > 0
+    assert rolled["by_user"] and rolled["by_feature"]
+    assert _rounded(rolled) == _rounded(raw)
+
+
+def _rounded(value: Any) -> Any:
+    """Sums taken in a different order differ in the last bits of a float."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value

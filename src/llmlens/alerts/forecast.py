@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from llmlens.query import aggregate, rollups_enabled, user_spend
 from llmlens.store import Store
 
 from ._sql import as_float, first_timestamp, rows, scope_clause
@@ -105,14 +106,25 @@ def _next_month(first: date) -> date:
     return first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
 
 
+def _answered_by_rollups(store: Store, scope: Scope | None, dimension: str | None) -> bool:
+    """The rollups key model, feature, template and environment but not users; per-user spend has its
+    own daily table keyed by user only. A scope on anything else is answered from raw spans."""
+    if not rollups_enabled(store):
+        return False
+    scope = scope or Scope()
+    if dimension == "user_id":
+        return all(
+            getattr(scope, name) is None for name in ("model", "feature", "template", "template_version", "environment")
+        )
+    return scope.user is None
+
+
 def _daily_series(
     store: Store, project: str, now: datetime, scope: Scope | None, dimension: str | None, names: list[str] | None
 ) -> dict[str | None, dict[date, float]]:
     start = datetime.combine(now.date() - timedelta(days=HISTORY_DAYS), datetime.min.time())
     start = min(start, datetime.combine(now.date().replace(day=1), datetime.min.time()))
     scope_sql, scope_params = scope_clause(scope or Scope())
-    group = f", {dimension} AS name" if dimension else ", NULL AS name"
-    group_by = f", {dimension}" if dimension else ""
     filter_sql = ""
     filter_params: list[Any] = []
     if dimension and names is not None:
@@ -120,13 +132,42 @@ def _daily_series(
             return {}
         filter_sql = f" AND {dimension} IN ({', '.join('?' for _ in names)})"
         filter_params = list(names)
-    found = rows(
-        store,
-        f"SELECT date_trunc('day', timestamp) AS day{group}, sum(cost_usd) AS spend FROM spans "
-        f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? AND timestamp < ?{scope_sql}{filter_sql} "
-        f"GROUP BY date_trunc('day', timestamp){group_by}",
-        [project, start, now, *scope_params, *filter_params],
-    )
+    params = [*scope_params, *filter_params]
+    found: list[dict[str, Any]]
+    if _answered_by_rollups(store, scope, dimension):
+        if dimension == "user_id":
+            found = [
+                {"day": r["bucket"], "name": r["user_id"], "spend": r["cost_usd"]}
+                for r in user_spend(
+                    store, project, start, now, where=f"TRUE{scope_sql}{filter_sql}", params=params, by_day=True
+                )
+            ]
+        else:
+            groups = [("name", dimension)] if dimension else []
+            found = [
+                {"day": r["bucket"], "name": r.get("name"), "spend": r["cost_usd"]}
+                for r in aggregate(
+                    store,
+                    project,
+                    start,
+                    now,
+                    measures=["cost_usd"],
+                    groups=groups,
+                    where=f"kind = 'llm'{scope_sql}{filter_sql}",
+                    params=params,
+                    unit="day",
+                )
+            ]
+    else:
+        group = f", {dimension} AS name" if dimension else ", NULL AS name"
+        group_by = f", {dimension}" if dimension else ""
+        found = rows(
+            store,
+            f"SELECT date_trunc('day', timestamp) AS day{group}, sum(cost_usd) AS spend FROM spans "
+            f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? AND timestamp < ?{scope_sql}{filter_sql} "
+            f"GROUP BY date_trunc('day', timestamp){group_by}",
+            [project, start, now, *params],
+        )
     series: dict[str | None, dict[date, float]] = {}
     for r in found:
         day = r["day"].date() if isinstance(r["day"], datetime) else r["day"]
@@ -213,14 +254,42 @@ def _forecast_groups(
 ) -> list[dict[str, Any]]:
     scope_sql, scope_params = scope_clause(scope or Scope())
     since = datetime.combine(min(now.date().replace(day=1), now.date() - timedelta(days=28)), datetime.min.time())
-    leaders = rows(
-        store,
-        f"SELECT {dimension} AS name, sum(cost_usd) AS spend FROM spans "
-        f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? "
-        f"AND timestamp < ? AND {dimension} IS NOT NULL{scope_sql} GROUP BY {dimension} "
-        f"ORDER BY spend DESC LIMIT {int(top)}",
-        [project, since, now, *scope_params],
-    )
+    leaders: list[dict[str, Any]]
+    if _answered_by_rollups(store, scope, dimension) and dimension == "user_id":
+        leaders = [
+            {"name": r["user_id"], "spend": r["cost_usd"]}
+            for r in user_spend(
+                store,
+                project,
+                since,
+                now,
+                where=f"TRUE{scope_sql}",
+                params=scope_params,
+                order_limit=f"ORDER BY cost_usd DESC NULLS LAST, user_id LIMIT {int(top)}",
+            )
+        ]
+    elif _answered_by_rollups(store, scope, dimension):
+        found = aggregate(
+            store,
+            project,
+            since,
+            now,
+            measures=["cost_usd"],
+            groups=[("name", dimension)],
+            where=f"kind = 'llm' AND {dimension} IS NOT NULL{scope_sql}",
+            params=scope_params,
+        )
+        found.sort(key=lambda r: (-(r["cost_usd"] or 0.0), str(r["name"])))
+        leaders = [{"name": r["name"], "spend": r["cost_usd"]} for r in found[: int(top)]]
+    else:
+        leaders = rows(
+            store,
+            f"SELECT {dimension} AS name, sum(cost_usd) AS spend FROM spans "
+            f"WHERE kind = 'llm' AND project = ? AND timestamp >= ? "
+            f"AND timestamp < ? AND {dimension} IS NOT NULL{scope_sql} GROUP BY {dimension} "
+            f"ORDER BY spend DESC LIMIT {int(top)}",
+            [project, since, now, *scope_params],
+        )
     names = [r["name"] for r in leaders if r["spend"]]
     series = _daily_series(store, project, now, scope, dimension, names)
     result = []

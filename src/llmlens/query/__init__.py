@@ -3,6 +3,7 @@ window) and returns plain dataclasses. SQL is simple and portable (read from the
 `project = ?` explicitly) so other backends can translate it."""
 
 from ._common import Scope, Series, TimeChart
+from ._rollup import aggregate, rollups_enabled, user_spend
 from ._window import DEFAULT_RANGE, RANGES, TimeWindow, WindowError, parse_window, utc_now
 from .budgets import Budgets, budgets_from_settings
 from .cost import CostReport, cost_report
@@ -36,6 +37,7 @@ __all__ = [
     "TracePage",
     "VersionComparison",
     "WindowError",
+    "aggregate",
     "budgets_from_settings",
     "cost_report",
     "feedback_report",
@@ -46,11 +48,13 @@ __all__ = [
     "parse_window",
     "prompt_length_by_template",
     "prompt_versions",
+    "rollups_enabled",
     "session_detail",
     "session_list",
     "templates",
     "tools_report",
     "trace_detail",
     "trace_list",
+    "user_spend",
     "utc_now",
 ]

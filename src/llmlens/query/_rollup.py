@@ -182,24 +182,29 @@ def user_spend(
     where: str = "TRUE",
     params: Sequence[Any] = (),
     order_limit: str = "",
+    by_day: bool = False,
 ) -> list[dict[str, Any]]:
-    """Per user_id: calls, cost_usd, priced, tier over [start, end) from the daily user table and raw edges."""
+    """Per user_id (and day, as column `bucket`, with `by_day`): calls, cost_usd, priced, tier over
+    [start, end) from the daily user table and raw edges."""
     parts: list[str] = []
     args: list[Any] = []
     raw = ", ".join(f"{expr} AS {name}" for name, _, expr in USER_MEASURES)
     summed = ", ".join(f"SUM({name}) AS {name}" for name, _, _ in USER_MEASURES)
-    for seg in plan_window(start, end, "none", sources=("day",)) or [Segment("raw", start, end)]:
+    unit = "day" if by_day else None
+    keys = ", ".join(["bucket", "user_id"] if by_day else ["user_id"])
+    for seg in plan_window(start, end, unit or "none", sources=("day",)) or [Segment("raw", start, end)]:
         if seg.source == "raw":
+            cols = ", ".join([*_bucket(unit, "timestamp"), "user_id", raw, f"{USER_TIER_SQL} AS tier"])
             parts.append(
-                f"SELECT user_id, {raw}, {USER_TIER_SQL} AS tier FROM store.spans WHERE project = ? "
-                "AND timestamp >= ? AND timestamp < ? AND kind = 'llm' AND user_id IS NOT NULL "
-                f"AND ({where}) GROUP BY user_id"
+                f"SELECT {cols} FROM store.spans WHERE project = ? AND timestamp >= ? AND timestamp < ? "
+                f"AND kind = 'llm' AND user_id IS NOT NULL AND ({where}) GROUP BY ALL"
             )
         else:
+            cols = ", ".join([*_bucket(unit, "bucket"), "user_id", summed, "MAX(tier) AS tier"])
             parts.append(
-                f"SELECT user_id, {summed}, MAX(tier) AS tier FROM store.user_day WHERE project = ? "
-                f"AND bucket >= ? AND bucket < ? AND ({where}) GROUP BY user_id"
+                f"SELECT {cols} FROM store.user_day WHERE project = ? AND bucket >= ? AND bucket < ? "
+                f"AND ({where}) GROUP BY ALL"
             )
         args += [project, seg.start, seg.end, *params]
-    sql = f"SELECT user_id, {summed}, MAX(tier) AS tier FROM ({_union(parts)}) GROUP BY user_id {order_limit}"
+    sql = f"SELECT {keys}, {summed}, MAX(tier) AS tier FROM ({_union(parts)}) GROUP BY {keys} {order_limit}"
     return store.query(sql, args).dicts()
