@@ -19,6 +19,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
+from tests.otlp._workers import warm_decode_workers
 from tests.support.llmlens_server import LLMLensServer
 
 from llmlens.codec.span_batch import pack_spans, unpack_spans
@@ -101,6 +102,8 @@ def test_workers_store_what_threads_store_with_secrets_redacted(tmp_path: Path) 
     stored = []
     for workers in ("1", "0"):
         with LLMLensServer(tmp_path / workers, env={"LLMLENS_DECODE_WORKERS": workers}) as srv:
+            if workers == "1":
+                warm_decode_workers(srv, body)
             r = httpx.post(f"{srv.url}/v1/traces", content=body, headers=PROTOBUF, timeout=60)
             assert r.status_code == 200, r.text
             assert srv.proc is not None
@@ -161,6 +164,7 @@ def test_log_content_merged_after_a_worker_decoded_the_span_is_redacted(tmp_path
     }
     filler = [_llm_span(i, prompt="lorem ipsum " * 60) for i in range(150)]
     with LLMLensServer(tmp_path, env={"LLMLENS_DECODE_WORKERS": "1"}) as srv:
+        warm_decode_workers(srv, _large_body())
 
         async def send() -> None:
             async with httpx.AsyncClient(base_url=srv.url, timeout=60) as client:
@@ -182,6 +186,7 @@ def test_a_killed_worker_costs_no_request(tmp_path: Path) -> None:
     body = _large_body(120)
     with LLMLensServer(tmp_path, env={"LLMLENS_DECODE_WORKERS": "1"}) as srv:
         assert srv.proc is not None
+        warm_decode_workers(srv, _large_body(100))
         assert httpx.post(f"{srv.url}/v1/traces", content=body, headers=PROTOBUF, timeout=60).status_code == 200
         (pid,) = _worker_pids(srv.proc.pid)
         os.kill(pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from tests.otlp._workers import warm_decode_workers
 from tests.security._support import bearer, create_key
 from tests.support.llmlens_server import LLMLensServer
 
@@ -97,6 +98,7 @@ def test_large_export_is_decoded_by_a_worker_and_redacted(tmp_path: Path) -> Non
     assert request.ByteSize() > 64 * 1024
     env = {"LLMLENS_DECODE_WORKERS": "1"}
     with LLMLensServer(tmp_path, args=["--otlp-grpc-port", str(port)], env=env) as srv:
+        warm_decode_workers(srv, request.SerializeToString())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             answer = trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
             assert answer.partial_success.rejected_spans == 0

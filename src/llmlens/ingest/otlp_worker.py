@@ -28,6 +28,11 @@ def init(redaction: Mapping[str, Any] | bool | None, max_field_chars: int) -> No
     _transforms[:] = content_transforms(Redactor.from_config(redaction), max_field_chars)[0]
 
 
+def ready() -> bool:
+    """A no-op the server submits first: its answer means the worker is up and initialised."""
+    return bool(_transforms)
+
+
 def decode_transformed(
     body: bytes, content_type: str, content_encoding: str | None
 ) -> tuple[bytes, list[tuple[int, str]]]:

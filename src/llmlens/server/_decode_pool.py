@@ -4,8 +4,9 @@ Parsing protobuf, mapping the conventions, redacting and truncating are ~60 % of
 per ingested span, and threads cannot run them beside the writer and the trace assembler: one
 interpreter runs one thread at a time. `decode_workers` processes (spawned on the first large body,
 stopped after `idle_s` without one, so an idle server stays small) do that work
-(`ingest.otlp_worker`) and hand the spans back packed (`codec.span_batch`). A pool that breaks
-(a worker killed) is replaced, and that body is decoded in a thread instead.
+(`ingest.otlp_worker`) and hand the spans back packed (`codec.span_batch`). Until the workers are up
+(~0.5 s to spawn and import) large bodies are decoded in threads, so nothing waits for them. A pool
+that breaks (a worker killed) is replaced, and that body is decoded in a thread instead.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -51,6 +52,7 @@ class DecodePool:
         self._worker_config = (redaction, max_field_chars)
         self.idle_s = idle_s
         self._executor: ProcessPoolExecutor | None = None
+        self._ready = False  # the workers have started and imported what they need
         self._in_flight = 0
         self._last_used = time.monotonic()
         self._reaper: asyncio.Task[None] | None = None
@@ -59,8 +61,17 @@ class DecodePool:
     def running(self) -> bool:
         return self._executor is not None
 
+    @property
+    def ready(self) -> bool:
+        return self._executor is not None and self._ready
+
     def wants(self, body: bytes) -> bool:
-        return self.workers > 0 and len(body) >= MIN_BODY_BYTES
+        """Whether the workers should decode `body`: a large one, once they are up (this starts them)."""
+        if self.workers <= 0 or len(body) < MIN_BODY_BYTES:
+            return False
+        self._last_used = time.monotonic()
+        self._start()
+        return self._ready
 
     async def decode_traces(self, body: bytes, content_type: str, encoding: str | None) -> DecodedTraces | None:
         """Spans already through the content transforms; None if the pool broke (decode elsewhere).
@@ -69,6 +80,7 @@ class DecodePool:
         """
         executor = self._start()
         self._in_flight += 1
+        self._last_used = time.monotonic()
         try:
             future = executor.submit(otlp_worker.decode_transformed, body, content_type, encoding)
             packed, rejected = await asyncio.wrap_future(future)
@@ -90,9 +102,19 @@ class DecodePool:
                 initializer=otlp_worker.init,
                 initargs=self._worker_config,
             )
+            self._ready = False
+            warm_up = self._executor.submit(otlp_worker.ready)
+            executor = self._executor
+            warm_up.add_done_callback(lambda done: self._started(executor, done))
             if self._reaper is None or self._reaper.done():
                 self._reaper = asyncio.get_running_loop().create_task(self._stop_when_idle())
         return self._executor
+
+    def _started(self, executor: ProcessPoolExecutor, warm_up: Future[bool]) -> None:
+        # Runs in the executor's manager thread: only flips a flag read on the event loop.
+        if executor is self._executor and not warm_up.cancelled() and warm_up.exception() is None:
+            self._ready = True
+            logger.info("OTLP decode workers ready: %d", self.workers)
 
     def _stop(self, executor: ProcessPoolExecutor | None = None) -> None:
         executor = executor or self._executor
@@ -100,6 +122,7 @@ class DecodePool:
             return
         if executor is self._executor:
             self._executor = None
+            self._ready = False
         executor.shutdown(wait=False, cancel_futures=True)
 
     async def _stop_when_idle(self) -> None:
