@@ -224,3 +224,28 @@ def test_worker_count() -> None:
 def test_span_batches_round_trip(attributes: dict[str, Any]) -> None:
     spans = [Span(trace_id="a" * 32, span_id=f"{i:016x}", prompt="é" * i, attributes=attributes) for i in range(3)]
     assert unpack_spans(pack_spans(spans)) == spans
+
+
+def test_workers_leave_with_a_killed_server(tmp_path: Path) -> None:
+    srv = LLMLensServer(tmp_path, env={"LLMLENS_DECODE_WORKERS": "1"})
+    srv.start()
+    try:
+        assert srv.proc is not None
+        warm_decode_workers(srv, _large_body(100))
+        workers = _worker_pids(srv.proc.pid)
+        assert workers
+        srv.stop(kill=True)  # SIGKILL: the server cannot stop its pool
+    finally:
+        srv.stop()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a decode worker outlived its server"
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

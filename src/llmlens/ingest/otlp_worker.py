@@ -4,7 +4,10 @@ body and put its spans through the content transforms, then hand them back packe
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +29,15 @@ def init(redaction: Mapping[str, Any] | bool | None, max_field_chars: int) -> No
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
     _transforms[:] = content_transforms(Redactor.from_config(redaction), max_field_chars)[0]
+    threading.Thread(target=_exit_with_server, args=(os.getppid(),), name="llmlens-parent-watch", daemon=True).start()
+
+
+def _exit_with_server(server_pid: int) -> None:
+    # A server killed with SIGKILL cannot stop its pool, and the worker's task queue never reports the end
+    # (the worker holds both of its ends): the worker notices it was re-parented and leaves.
+    while os.getppid() == server_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def ready() -> bool:
