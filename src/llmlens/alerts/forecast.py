@@ -255,7 +255,8 @@ def _forecast_groups(
     scope_sql, scope_params = scope_clause(scope or Scope())
     since = datetime.combine(min(now.date().replace(day=1), now.date() - timedelta(days=28)), datetime.min.time())
     leaders: list[dict[str, Any]]
-    if _answered_by_rollups(store, scope, dimension) and dimension == "user_id":
+    rolled = _answered_by_rollups(store, scope, dimension)
+    if rolled and dimension == "user_id":
         leaders = [
             {"name": r["user_id"], "spend": r["cost_usd"]}
             for r in user_spend(
@@ -268,7 +269,7 @@ def _forecast_groups(
                 order_limit=f"ORDER BY cost_usd DESC NULLS LAST, user_id LIMIT {int(top)}",
             )
         ]
-    elif _answered_by_rollups(store, scope, dimension):
+    elif rolled:
         found = aggregate(
             store,
             project,

@@ -61,10 +61,6 @@ class DecodePool:
     def running(self) -> bool:
         return self._executor is not None
 
-    @property
-    def ready(self) -> bool:
-        return self._executor is not None and self._ready
-
     def wants(self, body: bytes) -> bool:
         """Whether the workers should decode `body`: a large one, once they are up (this starts them)."""
         if self.workers <= 0 or len(body) < MIN_BODY_BYTES:
