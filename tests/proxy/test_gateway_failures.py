@@ -135,7 +135,7 @@ def test_upstream_refusing_gives_502_in_the_provider_format(gateway: Gateway) ->
     assert got_claude.value.response.json()["error"]["type"] == "api_error"
 
     row = gateway.wait_rows("SELECT * FROM llm_logs WHERE session_id = 'sess-dead'")[0]
-    assert row["status"] == "error" and row["error_type"] == "server_error" and row["provider"] == "dead"
+    assert row["status"] == "error" and row["error_type"] == "connection_error" and row["provider"] == "dead"
     assert "unreachable" in row["error_message"]
 
 

@@ -4,6 +4,58 @@ from __future__ import annotations
 
 from ._kinds import ErrorType
 
+# Refused, unresolvable, reset, TLS failure, cut off: the names Python, httpx, aiohttp, requests,
+# urllib3, the provider SDKs and the OS give these, and the messages they carry.
+_CONNECTION_FRAGMENTS = (
+    "connectionerror",  # APIConnectionError, requests' ConnectionError, urllib3's NewConnectionError
+    "connection error",
+    "connection_error",  # e.g. an `api_connection_error` code
+    "connecterror",  # httpx / httpcore ConnectError
+    "clientconnector",  # aiohttp ClientConnectorError and its DNS, SSL and certificate subclasses
+    "clientoserror",
+    "clientpayloaderror",
+    "serverdisconnected",
+    "server disconnected",
+    "remotedisconnected",
+    "remoteprotocolerror",
+    "connectionrefused",
+    "connection refused",
+    "econnrefused",
+    "connectionreset",
+    "connection reset",
+    "econnreset",
+    "connectionaborted",
+    "connection aborted",
+    "econnaborted",
+    "brokenpipe",
+    "broken pipe",
+    "peer closed connection",
+    "connect call failed",
+    "cannot connect",
+    "could not connect",
+    "unable to connect",
+    "failed to establish a new connection",
+    "no route to host",
+    "ehostunreach",
+    "network is unreachable",
+    "enetunreach",
+    "gaierror",
+    "name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "getaddrinfo",
+    "could not resolve host",
+    "enotfound",
+    "eai_again",
+    "dns",
+    "sslerror",  # ssl.SSLError, requests' SSLError
+    "sslcertverification",
+    "certificate verify failed",
+    "certificate_verify_failed",
+    "[ssl",
+    "handshake",
+)
+
 # Checked in order; the first fragment found in the lower-cased text wins.
 _FRAGMENTS: tuple[tuple[str, ErrorType], ...] = (
     ("ratelimit", ErrorType.RATE_LIMIT),
@@ -15,6 +67,9 @@ _FRAGMENTS: tuple[tuple[str, ErrorType], ...] = (
     ("timeout", ErrorType.TIMEOUT),
     ("timed out", ErrorType.TIMEOUT),
     ("deadline", ErrorType.TIMEOUT),
+    # After the timeouts (a connect timeout is a timeout) and before "apierror" (an APIConnectionError
+    # is a connection failure): the many ways clients and OSes say the connection itself failed.
+    *((fragment, ErrorType.CONNECTION_ERROR) for fragment in _CONNECTION_FRAGMENTS),
     ("contentfilter", ErrorType.CONTENT_FILTER),
     ("content_filter", ErrorType.CONTENT_FILTER),
     ("content filter", ErrorType.CONTENT_FILTER),

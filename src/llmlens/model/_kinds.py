@@ -32,6 +32,7 @@ class ErrorType(StrEnum):
     INVALID_REQUEST = "invalid_request"
     AUTH = "auth"
     SERVER_ERROR = "server_error"
+    CONNECTION_ERROR = "connection_error"  # the connection failed: refused, DNS, TLS, reset, cut off
     CONTENT_FILTER = "content_filter"
     OTHER = "other"
 

@@ -95,6 +95,16 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return None
 
 
+def with_cause(message: str, exc: BaseException) -> str:
+    """The message plus what caused it: the SDKs say only "Connection error." and keep the reason
+    (refused, unresolvable host, TLS failure...) on the exception they wrap."""
+    cause = exc.__cause__
+    text = str(cause) if cause is not None else ""
+    if not text or text in message:
+        return message
+    return f"{message} ({type(cause).__name__}: {text})"
+
+
 class LLMCall:
     """One provider call being observed. Subclasses read the provider's responses and chunks."""
 
@@ -175,6 +185,8 @@ class LLMCall:
         self.finished = True
         try:
             error_type, message = error_fields(exc)
+            if error_type == "connection_error":
+                message = with_cause(message, exc)
             self.span.set_error(message, error_type)
             status = getattr(exc, "status_code", None)
             if isinstance(status, int):

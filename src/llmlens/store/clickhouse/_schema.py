@@ -13,7 +13,10 @@ from clickhouse_driver import Client
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
 from ._connection import ServerFeatures
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Views whose body a schema version changed: dropped once, when a database older than it is migrated.
+_VIEWS_CHANGED_IN: dict[int, tuple[str, ...]] = {2: ("feedback_events",)}
 
 SPANS_TABLE = "llmlens_spans"
 FEEDBACK_TABLE = "llmlens_feedback"
@@ -258,14 +261,28 @@ def feedback_events_body(project_filter: str = "") -> str:
         "metadata",
         "project",
     ]
-    select = ", ".join(f"m.{c} AS {c}" if c == "feature" else f"fb.{c} AS {c}" for c in cols)
+    select = ", ".join(_FEEDBACK_EVENT_EXPRS.get(c, f"fb.{c}") + f" AS {c}" for c in cols)
     llm_where = _and("kind = 'llm' AND message_id IS NOT NULL", project_filter)
     return (
-        f"SELECT {select} FROM (SELECT * FROM {FEEDBACK_TABLE}{fb_where}) AS fb "
-        "ANY LEFT JOIN (SELECT project, message_id, any(feature) AS feature "
+        f"SELECT {select} FROM (SELECT *, trace_id AS own_trace_id FROM {FEEDBACK_TABLE}{fb_where}) AS fb "
+        "ANY LEFT JOIN (SELECT project, message_id, any(feature) AS feature, any(user_id) AS call_user_id, "
+        "any(session_id) AS call_session_id, min(span_id) AS call_span_id, "
+        "argMin(trace_id, span_id) AS call_trace_id "
         f"FROM {SPANS_TABLE} WHERE {llm_where} "
         "GROUP BY project, message_id) AS m ON m.project = fb.project AND m.message_id = fb.message_id"
     )
+
+
+# As in the DuckDB view: the rated call's feature; its user, session, trace and span when the feedback
+# has none of its own. Unmatched rows of an ANY LEFT JOIN get '' for the call's (non-Nullable) ids.
+# `own_trace_id`: ClickHouse resolves `fb.trace_id` to the `trace_id` alias of this very SELECT.
+_FEEDBACK_EVENT_EXPRS = {
+    "feature": "m.feature",
+    "user_id": "coalesce(fb.user_id, m.call_user_id)",
+    "session_id": "coalesce(fb.session_id, m.call_session_id)",
+    "trace_id": "coalesce(fb.trace_id, nullIf(m.call_trace_id, ''))",
+    "span_id": "coalesce(fb.span_id, if(isNull(fb.own_trace_id), nullIf(m.call_span_id, ''), NULL))",
+}
 
 
 VIEW_BODIES = {
@@ -295,6 +312,9 @@ def migrate(client: Client, features: ServerFeatures, retention_days: int = 0) -
     client.execute(rollup_table_ddl())
     client.execute(rollup_mv_ddl())
     client.execute(rollup_view_ddl())
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for name in _VIEWS_CHANGED_IN.get(version, ()):
+            client.execute(f"DROP TABLE IF EXISTS {name}")  # 18.16 has no CREATE OR REPLACE VIEW
     for name, body in VIEW_BODIES.items():
         # Several llmlens servers may start at once: CREATE ... IF NOT EXISTS keeps that race harmless.
         client.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {body()}")

@@ -90,17 +90,26 @@ FROM store.spans
 WHERE kind = 'retrieval' AND {_PROJECT_FILTER.format(alias="")}
 """
 
-# `feature` is the feature of the message being rated. Only calls that have feedback are grouped by
-# message id (grouping every call made each read aggregate the whole table: 400 ms at 1M calls).
+# `feature` is the feature of the message being rated; user, session, trace and span are the
+# feedback's own when it has them, else the rated call's (feedback given outside `context()` knows
+# only the message id; trace and span come as a pair from one span of the call). Joined at read
+# time, so it holds whichever of the two arrived first.
+# Only calls that have feedback are grouped by message id (grouping every call made each read
+# aggregate the whole table: 400 ms at 1M calls).
 # No `latency_ms` or `model` here, so the article's JOIN with llm_logs stays unambiguous.
 _FEEDBACK_EVENTS = f"""
 CREATE OR REPLACE VIEW main.feedback_events AS
 SELECT
-  fb.user_id, fb.session_id, fb.message_id, fb.feedback_type, fb.feedback_text, fb.timestamp,
-  m.feature, fb.trace_id, fb.span_id, fb.feedback_id, fb.metadata, fb.project
+  COALESCE(fb.user_id, m.call_user_id) AS user_id, COALESCE(fb.session_id, m.call_session_id) AS session_id,
+  fb.message_id, fb.feedback_type, fb.feedback_text, fb.timestamp, m.feature,
+  COALESCE(fb.trace_id, m.call_trace_id) AS trace_id,
+  COALESCE(fb.span_id, CASE WHEN fb.trace_id IS NULL THEN m.call_span_id END) AS span_id,
+  fb.feedback_id, fb.metadata, fb.project
 FROM store.feedback fb
 LEFT JOIN (
-  SELECT s.project, s.message_id, any_value(s.feature) AS feature
+  SELECT s.project, s.message_id, any_value(s.feature) AS feature, any_value(s.user_id) AS call_user_id,
+         any_value(s.session_id) AS call_session_id, min(s.span_id) AS call_span_id,
+         arg_min(s.trace_id, s.span_id) AS call_trace_id
   FROM store.spans s
   WHERE s.kind = 'llm' AND (s.project, s.message_id) IN (SELECT project, message_id FROM store.feedback)
   GROUP BY s.project, s.message_id

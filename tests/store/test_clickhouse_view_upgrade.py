@@ -1,0 +1,74 @@
+"""A ClickHouse database made by an older llmlens gets the current `feedback_events` view when a new
+llmlens opens it (ClickHouse views are created once, so a changed body needs a schema version)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from clickhouse_driver import Client
+
+from llmlens.model import Feedback, Span
+from llmlens.store import open_store
+
+pytestmark = pytest.mark.clickhouse
+
+NOW_US = (int(time.time()) - 60) * 1_000_000
+
+# `feedback_events` as schema version 1 created it: the rated call's feature, nothing else.
+VERSION_1_FEEDBACK_EVENTS = (
+    "SELECT fb.user_id AS user_id, fb.session_id AS session_id, fb.message_id AS message_id, "
+    "fb.feedback_type AS feedback_type, fb.feedback_text AS feedback_text, fb.timestamp AS timestamp, "
+    "m.feature AS feature, fb.trace_id AS trace_id, fb.span_id AS span_id, fb.feedback_id AS feedback_id, "
+    "fb.metadata AS metadata, fb.project AS project FROM (SELECT * FROM llmlens_feedback) AS fb "
+    "ANY LEFT JOIN (SELECT project, message_id, any(feature) AS feature FROM llmlens_spans "
+    "WHERE kind = 'llm' AND message_id IS NOT NULL GROUP BY project, message_id) AS m "
+    "ON m.project = fb.project AND m.message_id = fb.message_id"
+)
+
+
+def _make_it_version_1(client: Client) -> None:
+    client.execute("DROP TABLE feedback_events")
+    client.execute(f"CREATE VIEW feedback_events AS {VERSION_1_FEEDBACK_EVENTS}")
+    client.execute("DROP TABLE llmlens_meta")
+    client.execute(
+        "CREATE TABLE llmlens_meta (key String, value String, updated DateTime DEFAULT now()) "
+        "ENGINE = ReplacingMergeTree(updated) ORDER BY key"
+    )
+    client.execute("INSERT INTO llmlens_meta (key, value) VALUES", [("schema_version", "1")])
+
+
+def test_opening_an_older_database_replaces_the_feedback_view(clickhouse_url: str, tmp_path: Path) -> None:
+    url = clickhouse_url.rsplit("/", 1)[0] + f"/upgrade_{uuid.uuid4().hex[:12]}"
+    call = Span(
+        trace_id="t" * 32,
+        span_id="s" * 16,
+        kind="llm",
+        name="chat",
+        start_us=NOW_US,
+        status="ok",
+        message_id="m1",
+        user_id="u1",
+        session_id="s1",
+        feature="chat",
+    )
+    store = open_store(url, tmp_path)
+    try:
+        store.write([call], [Feedback("f1", "m1", "thumbs_up", NOW_US)])
+    finally:
+        store.close()
+    client = Client.from_url(url)
+    try:
+        _make_it_version_1(client)
+        assert client.execute("SELECT user_id, feature FROM feedback_events") == [(None, "chat")]
+
+        store = open_store(url, tmp_path)
+        try:
+            rows = store.query("SELECT user_id, session_id, feature FROM feedback_events").rows
+        finally:
+            store.close()
+        assert rows == [["u1", "s1", "chat"]]
+    finally:
+        client.disconnect()
