@@ -135,7 +135,8 @@ def test_reprice_applies_a_new_custom_price(tmp_path: Path) -> None:
     prices = tmp_path / "prices.toml"
     prices.write_text('[[models]]\nmatch = "my-llama"\ninput_per_mtok = 0.5\noutput_per_mtok = 1.5\n')
     out = llmlens("reprice", "--data", str(data), "--price-file", str(prices))
-    assert out.returncode == 0, out.stderr and "repriced 1 calls" in out.stdout
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("repriced 1 calls with prices custom:"), out.stdout
     after = llmlens(
         "sql", "SELECT cost_usd, cost_source, price_version FROM llm_logs", "--data", str(data), "--format", "json"
     )

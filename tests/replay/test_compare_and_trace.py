@@ -104,8 +104,9 @@ def test_missing_key_is_named(fp: FakeProvider, tmp_path: object) -> None:
         )
         with srv.client() as c:
             r = c.post("/api/v1/compare", json={"span_ids": [span_id], "models": ["gpt-4o", "claude-3-5-haiku-latest"]})
+        pid = srv.proc.pid  # type: ignore[union-attr]
     assert r.status_code == 400
-    assert "ANTHROPIC_API_KEY is not set" in r.json()["error"]
+    assert r.json()["error"].startswith(f"the llmlens server (pid {pid}) has no ANTHROPIC_API_KEY in its environment")
     assert fp.requests == []  # nothing is sent when one of the targets cannot be
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import sys
 from pathlib import Path
 
 from ._common import CliError, Target, add_target_options, resolve_target
+from ._times import SINCE_HELP, time_option
 
 _KINDS = ("llm", "tool", "retrieval", "feedback", "spans")
 _FORMATS = ("parquet", "jsonl", "csv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", default="7d", help="start: ISO time or relative like 7d, 12h (default: 7d)")
-    parser.add_argument("--until", default="now", help="end (exclusive): ISO time, relative, or now (default)")
+    parser.add_argument("--since", default="7d", help=f"start: {SINCE_HELP} (default: 7d)")
+    parser.add_argument("--until", default="now", help=f"end (exclusive): {SINCE_HELP}, or now (default)")
     parser.add_argument("--format", choices=_FORMATS, default="parquet")
     parser.add_argument(
         "--kind",
@@ -35,8 +37,15 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"{kind.view}.{EXTENSIONS[args.format]}"
     if out == "-" and args.format == "parquet":
         raise CliError("Parquet is binary: give --out FILE")
+    from llmlens.query import utc_now
+
+    now = utc_now()
+    # Read here whichever way the rows come, so a bad time is refused before any request is made.
+    since, until = time_option(args.since, "--since", now=now), time_option(args.until, "--until", now=now)
+    if since >= until:
+        raise CliError("--since must be before --until")
     target = resolve_target(args)
-    rows = _via_server(target, args, out) if target.url else _via_store(target, args, out)
+    rows = _via_server(target, args, out) if target.url else _via_store(target, args, out, since, until)
     where = "standard output" if out == "-" else out
     print(f"llmlens export: {rows} {kind.view} rows written to {where}", file=sys.stderr)
     return 0
@@ -65,8 +74,10 @@ def _via_server(target: Target, args: argparse.Namespace, out: str) -> str:
                     sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
             else:
+                from llmlens._private_files import open_private
+
                 tmp = Path(out + ".part")
-                with tmp.open("wb") as fh:
+                with open(open_private(tmp), "wb") as fh:  # exported rows are user data: 0600
                     for chunk in response.iter_bytes():
                         fh.write(chunk)
                 tmp.replace(out)
@@ -75,21 +86,13 @@ def _via_server(target: Target, args: argparse.Namespace, out: str) -> str:
         raise CliError(f"cannot reach {target.url}: {exc}") from None
 
 
-def _via_store(target: Target, args: argparse.Namespace, out: str) -> str:
+def _via_store(target: Target, args: argparse.Namespace, out: str, since: dt.datetime, until: dt.datetime) -> str:
     import tempfile
 
-    from llmlens.export import ExportError, ExportSpec, export_kind, export_to_file, parse_time
-    from llmlens.query import utc_now
+    from llmlens.export import ExportError, ExportSpec, export_kind, export_to_file
 
-    now = utc_now()
     try:
-        spec = ExportSpec(
-            export_kind(args.kind),
-            target.project or target.settings.project,
-            parse_time(args.since, "--since", now=now),
-            parse_time(args.until, "--until", now=now),
-            args.format,
-        )
+        spec = ExportSpec(export_kind(args.kind), target.project or target.settings.project, since, until, args.format)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     store = target.open_store()

@@ -1,17 +1,20 @@
 """`llmlens replay SPAN_ID` and `llmlens compare --filter ... --models a,b,c`: replay stored calls, print a table.
 
-With `--url` (or a running server) the server sends the calls with its keys and upstreams; with
-`--data` the store is opened here and the keys come from this shell's environment.
+With `--url` (or a running server) the server sends the calls with its keys and upstreams (the
+server's environment, not this shell's); with `--data` the store is opened here and the keys come
+from this shell's environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ._common import CliError, Target, add_target_options, resolve_target
@@ -85,13 +88,17 @@ def run(args: argparse.Namespace) -> int:
     payload = _payload(args)
     if args.trace:
         payload["models"] = args.model[:1]
-        result = (
-            _trace_remote(target, args.trace, payload) if target.url else _local(target, "trace", args.trace, payload)
-        )
+        with _server_key_note(target):
+            result = (
+                _trace_remote(target, args.trace, payload)
+                if target.url
+                else _local(target, "trace", args.trace, payload)
+            )
         _print_trace(result, args.format)
         return 0
     payload.update(span_ids=[args.span_id], models=args.model, group=len(args.model) > 1)
-    return _compare(target, payload, args.format)
+    with _server_key_note(target):
+        return _compare(target, payload, args.format)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -105,7 +112,24 @@ def run_compare(args: argparse.Namespace) -> int:
     payload["template_version"] = args.template_version
     if not (args.span_id or args.trace_id or args.session_id or payload["filter"]):
         raise CliError("name the calls: --span-id, --trace-id, --session-id or --filter")
-    return _compare(target, payload, args.format)
+    with _server_key_note(target):
+        return _compare(target, payload, args.format)
+
+
+_MISSING_KEY = re.compile(r"has no ([A-Z][A-Z0-9_]*_API_KEY) in its environment")
+
+
+@contextlib.contextmanager
+def _server_key_note(target: Target) -> Iterator[None]:
+    """A server that lacks a key this shell has: say so, since the shell's key is what the user just set."""
+    try:
+        yield
+    except CliError as exc:
+        found = _MISSING_KEY.search(str(exc)) if target.url else None
+        if found is None or not os.environ.get(found.group(1)):
+            raise
+        note = f" ({found.group(1)} is set in this shell, but the server at {target.url} does not read this shell)"
+        raise CliError(str(exc) + note, exc.exit_code) from None
 
 
 def _compare(target: Target, payload: dict[str, Any], fmt: str) -> int:

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from ._common import CliError, Target, add_target_options, resolve_target
+from ._common import Target, add_target_options, resolve_target
 
 _SECTIONS = ("cost", "latency", "tools")
 _COST_BY = ("model", "user", "feature", "template")
@@ -22,7 +22,9 @@ _COST_BY = ("model", "user", "feature", "template")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report", choices=_SECTIONS, help="which report")
     parser.add_argument(
-        "--window", default="7d", help="how far back: 1h, 24h, 7d, 30d, 90d or any like 14d (default 7d)"
+        "--window",
+        default="7d",
+        help="how far back: a duration (1h, 24h, 7d, 14d, 2w) or a start time (ISO 8601, epoch seconds) (default 7d)",
     )
     parser.add_argument("--by", choices=_COST_BY, default="model", help="cost report: group by (default model)")
     parser.add_argument("--model", help="latency report: only this model")
@@ -30,17 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser)
 
 
-def _window_params(window: str, now: dt.datetime) -> dict[str, str]:
-    from llmlens.export import parse_duration
-    from llmlens.query import RANGES
+def _window_params(window: str, now: dt.datetime) -> tuple[dict[str, str], str]:
+    """The API's window parameters for `--window`, and how the report titles name it."""
+    from llmlens.query import is_duration
 
-    if window in RANGES:
-        return {"range": window}
-    try:
-        length = parse_duration(window, "--window")
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    return {"from": (now - length).isoformat() + "Z", "to": now.isoformat() + "Z"}
+    from ._times import window_option
+
+    if is_duration(window):
+        window_option(window, "--window", now=now)  # refuses a zero or overlong duration here, not at the server
+        return {"range": window}, f"last {window}"
+    start = window_option(window, "--window", now=now).start
+    return {"from": start.isoformat() + "Z", "to": now.isoformat() + "Z"}, f"since {start.isoformat(sep=' ')} UTC"
 
 
 def _fetch(target: Target, report: str, params: dict[str, str], model: str | None) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _fetch(target: Target, report: str, params: dict[str, str], model: str | Non
 def run(args: argparse.Namespace) -> int:
     from llmlens.query import utc_now
 
-    params = _window_params(args.window, utc_now())
+    params, label = _window_params(args.window, utc_now())
     target = resolve_target(args)
     doc = _fetch(target, args.report, params, args.model)
     data = doc[args.report]
@@ -88,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     project = doc.get("project", "")
     if args.report == "cost":
-        _print_cost(console, data, args.by, args.window, project)
+        _print_cost(console, data, args.by, label, project)
     elif args.report == "latency":
-        _print_latency(console, data, args.window, project)
+        _print_latency(console, data, label, project)
     else:
-        _print_tools(console, data, args.window, project)
+        _print_tools(console, data, label, project)
     return 0
 
 
@@ -132,7 +134,7 @@ def _num(value: Any, digits: int = 1) -> str:
 
 def _print_cost(console: Any, data: dict[str, Any], by: str, window: str, project: str) -> None:
     total = float(data.get("total_usd") or 0.0)
-    title = f"Cost by {by} — last {window}, project {project}"
+    title = f"Cost by {by} — {window}, project {project}"
     if by == "model":
         table = _table(title, [("model", "left"), ("calls", "right"), ("cost", "right"), ("share", "right")])
         for m in data["by_model"]:
@@ -209,7 +211,7 @@ def _print_cost(console: Any, data: dict[str, Any], by: str, window: str, projec
 
 def _print_latency(console: Any, data: dict[str, Any], window: str, project: str) -> None:
     table = _table(
-        f"Latency by model — last {window}, project {project}",
+        f"Latency by model — {window}, project {project}",
         [
             ("model", "left"),
             ("calls", "right"),
@@ -248,7 +250,7 @@ def _print_latency(console: Any, data: dict[str, Any], window: str, project: str
 
 def _print_tools(console: Any, data: dict[str, Any], window: str, project: str) -> None:
     table = _table(
-        f"Tools — last {window}, project {project}",
+        f"Tools — {window}, project {project}",
         [
             ("tool", "left"),
             ("calls", "right"),

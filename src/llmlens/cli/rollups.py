@@ -6,23 +6,17 @@ import argparse
 import time
 
 from ._common import CliError, add_target_options, resolve_target
+from ._times import SINCE_HELP, time_option_us
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["rebuild"], help="rebuild: recompute the rollups from the stored spans")
-    parser.add_argument("--since", help="only the days from this time on (ISO 8601 or epoch seconds)")
+    parser.add_argument("--since", help=f"only the days from this time on: {SINCE_HELP}")
     add_target_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmlens.model import parse_timestamp_us
-
-    since_us = None
-    if args.since:
-        try:
-            since_us = parse_timestamp_us(args.since)
-        except ValueError as exc:
-            raise CliError(f"--since: {exc}") from None
+    since_us = time_option_us(args.since, "--since") if args.since else None
     target = resolve_target(args)
     if target.url:
         raise CliError("rollups rebuild opens the store itself: stop the server, then run it with --data DIR")

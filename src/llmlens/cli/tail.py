@@ -11,6 +11,7 @@ from collections import deque
 from typing import Any
 
 from ._common import CliError, Target, add_target_options, resolve_target
+from ._times import SINCE_HELP, time_option
 
 _COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("time", 19, "left"),
@@ -30,7 +31,9 @@ _SEEN = 20_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", default="5m", help="first show calls from this far back (default 5m; 0 for none)")
+    parser.add_argument(
+        "--since", default="5m", help=f"first show calls from this time on: {SINCE_HELP} (default 5m; 0 for none)"
+    )
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
     parser.add_argument("--model", help="only this model")
     parser.add_argument("--feature", help="only this feature")
@@ -140,20 +143,17 @@ class _Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmlens.export import parse_duration
     from llmlens.query import utc_now
 
-    try:
-        since = dt.timedelta(0) if args.since in ("0", "0s") else parse_duration(args.since, "--since")
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    now = utc_now()
+    # `0` here means "only calls from now on", not the epoch second 0 as elsewhere.
+    low = now if args.since.strip() in ("0", "0s") else time_option(args.since, "--since", now=now)
     if args.interval <= 0:
         raise CliError("--interval must be positive")
     source = _Source(resolve_target(args))
     printer = _Printer(args.format)
     seen: deque[str] = deque(maxlen=_SEEN)
     seen_set: set[str] = set()
-    low = utc_now() - since
     shown = 0
     if args.format == "table":
         print("Waiting for LLM calls (Ctrl-C to stop)...", file=sys.stderr)

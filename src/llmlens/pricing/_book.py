@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from llmlens.model import CostSource, Span, now_us
 
-from ._custom import CustomPriceFile, load_custom_price_file
+from ._custom import CustomPriceFile, load_custom_price_file, parse_custom_price_file
 from ._library import LibraryPrices
 from ._rates import PriceSchedule
 
@@ -98,6 +98,11 @@ class PriceBook:
         """
         custom = load_custom_price_file(pathlib.Path(custom_price_file)) if custom_price_file else None
         return cls(LibraryPrices(), custom)
+
+    @classmethod
+    def from_price_file_content(cls, name: str, content: bytes) -> PriceBook:
+        """Like `load`, from the bytes of a price file named `name` (its suffix: .toml, .yaml or .yml)."""
+        return cls(LibraryPrices(), parse_custom_price_file(pathlib.Path(name), content))
 
     # -- lookup ---------------------------------------------------------------------------------
 

@@ -158,6 +158,12 @@ def load_custom_price_file(path: pathlib.Path) -> CustomPriceFile:
         raw = path.read_bytes()
     except OSError as exc:
         raise PriceFileError(f"{path}: cannot read price file: {exc.strerror or exc}") from exc
+    return parse_custom_price_file(path, raw)
+
+
+def parse_custom_price_file(path: pathlib.Path, raw: bytes) -> CustomPriceFile:
+    """Validate the content of a price file (e.g. one a client sent); `path` names it in messages and its
+    suffix says TOML or YAML. Raises PriceFileError naming the file, entry and field."""
     document = _decode(path, raw)
     if not isinstance(document, dict):
         raise PriceFileError(f"{path}: must contain a top-level 'models' list of price entries")
