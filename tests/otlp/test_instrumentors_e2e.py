@@ -60,7 +60,7 @@ def llmlens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMLensServer]
 
 def _run_app(lib: str, llmlens: LLMLensServer, provider: FakeProvider, *, grpc: bool = False) -> dict[str, Any]:
     if find_spec(LIBS[lib]["module"].split(".")[0]) is None or find_spec(LIBS[lib]["module"]) is None:
-        pytest.skip(f"{LIBS[lib]['module']} is not installed")
+        pytest.fail(f"{LIBS[lib]['module']} is not installed: run scripts/setup-test-env.sh (pip install -e '.[test]')")
     cmd = [sys.executable, "-m", "tests.otlp._instrumented_app", lib, "--traces", llmlens.url]
     cmd += ["--provider", provider.url.rstrip("/")]
     if grpc:
