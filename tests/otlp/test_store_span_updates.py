@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmlens.model import Span
-from llmlens.store import Store, open_store
+from llmlens.store import Store, confined_to, open_store
 
 NOW_US = (int(time.time()) - 600) * 1_000_000
 
@@ -63,3 +63,13 @@ def test_update_span_fields_sets_each_type(store: Store) -> None:
 def test_identity_columns_cannot_be_updated(store: Store) -> None:
     with pytest.raises(ValueError, match="kind"):
         store.update_span_fields("default", {"a": {"kind": "other"}})
+
+
+def test_a_request_confined_to_one_project_updates_no_other(store: Store) -> None:
+    store.write([_span("a", project="beta", user_id="beta-user")], [])
+    with confined_to("alpha"):
+        assert store.update_span_fields("beta", {"a": {"user_id": "INJECTED"}}) == 0
+    with confined_to("beta"):
+        assert store.update_span_fields("beta", {"a": {"feature": "beta-feature"}}) == 1
+    rows = store.query("SELECT user_id, feature FROM store.spans WHERE project = ?", ["beta"]).rows
+    assert rows == [["beta-user", "beta-feature"]]

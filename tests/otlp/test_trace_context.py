@@ -15,6 +15,7 @@ from llmlens.ingest import GroupCommitWriter, IngestPipeline
 from llmlens.ingest.trace_context import TraceAssembler
 from llmlens.model import Span, now_us
 from llmlens.pricing import PriceBook
+from llmlens.store import confined_to
 from llmlens.store.duckdb import DuckDBStore
 
 TRACE = "a" * 32
@@ -177,3 +178,46 @@ def test_message_id_from_response_id_else_span_id(parts: tuple[TraceAssembler, D
     assert rows["a" * 16]["message_id"] == "chatcmpl-xyz"
     assert rows["b" * 16]["message_id"] == "b" * 16
     assert rows["c" * 16]["message_id"] is None
+
+
+def test_same_ids_in_two_projects_are_two_traces(parts: tuple[TraceAssembler, DuckDBStore]) -> None:
+    # Without auth the resource names the project: one batch may carry both.
+    assembler, store = parts
+    beta_child = _llm("c" * 16, "r" * 16, project="beta")
+    beta_root = _span("r" * 16, kind="request", project="beta", user_id="beta-user", feature="beta-feature")
+    alpha_child = _llm("c" * 16, "r" * 16, project="alpha")
+    alpha_root = _span("r" * 16, kind="request", project="alpha", user_id="INJECTED")
+    early = LogContent(TRACE, "l" * 16, project="beta", prompt="user: beta question")
+    asyncio.run(assembler.ingest_log_content([early]))
+    _run(
+        assembler,
+        [beta_child],
+        [beta_root, alpha_child],
+        [alpha_root, _llm("l" * 16, "r" * 16, project="alpha", prompt_tokens=7)],
+    )
+    asyncio.run(assembler.ingest_log_content([LogContent(TRACE, "c" * 16, project="alpha", prompt="user: INJECTED")]))
+    result = store.query(
+        "SELECT project, span_id, user_id, feature, prompt FROM store.spans WHERE trace_id = ?", [TRACE]
+    )
+    rows = {(p, s): (u, f, prompt) for p, s, u, f, prompt in result.rows}
+    assert rows[("beta", "c" * 16)] == ("beta-user", "beta-feature", None)
+    assert rows[("alpha", "c" * 16)] == ("INJECTED", None, "user: INJECTED")
+    assert rows[("alpha", "l" * 16)] == ("INJECTED", None, None)
+    assert assembler.buffered_log_count == 1  # beta's content still waits for beta's span
+    assert "duplicate_of" not in str(store.query("SELECT attributes FROM store.spans").rows)
+
+
+def test_a_confined_caller_is_assembled_in_its_own_project(parts: tuple[TraceAssembler, DuckDBStore]) -> None:
+    assembler, store = parts
+    _run(assembler, [_span("r" * 16, kind="request", project="beta", user_id="beta-user")])
+    waiting = LogContent(TRACE, "w" * 16, project="beta", prompt="user: beta question")
+    asyncio.run(assembler.ingest_log_content([waiting]))
+    with confined_to("alpha"):  # spans and content that claim beta are alpha's
+        _run(assembler, [_llm("c" * 16, "r" * 16, project="beta"), _llm("w" * 16, None, project="beta")])
+        asyncio.run(assembler.ingest_log_content([LogContent(TRACE, "r" * 16, project="beta", prompt="user: x")]))
+    result = store.query("SELECT project, span_id, user_id, prompt FROM store.spans WHERE trace_id = ?", [TRACE])
+    assert sorted(result.rows) == [
+        ["alpha", "c" * 16, None, None],
+        ["alpha", "w" * 16, None, None],
+        ["beta", "r" * 16, "beta-user", None],
+    ]

@@ -2,6 +2,8 @@
 
 The OTel contrib instrumentations put prompts and completions in log records (one per message,
 or one `gen_ai.client.inference.operation.details` record per call) linked by trace and span id.
+Content belongs to a project like spans do (the resource's `llmlens.project` until the receiver
+assigns the caller's), and joins only the span of that project with those ids.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmlens.conventions._values import fill_content, parse_json, set_if_none, tool_calls_of
+from llmlens.conventions._values import as_str, fill_content, parse_json, set_if_none, tool_calls_of
 from llmlens.conventions.otel_genai import messages_from_otel
-from llmlens.model import Span
+from llmlens.model import DEFAULT_PROJECT, Span
 
 from ._otlp_traces import Rejection, StructureError, _list_field
 from ._otlp_values import (
@@ -34,14 +36,16 @@ _ROLE_BY_EVENT = {
 CHOICE_EVENT = "gen_ai.choice"
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 GENAI_EVENTS = frozenset({*_ROLE_BY_EVENT, CHOICE_EVENT, DETAILS_EVENT})
+PROJECT_ATTRIBUTE = "llmlens.project"  # a resource attribute, as on spans
 
 
 @dataclass(frozen=True, slots=True)
 class LogContent:
-    """The message content the logs carried for one span."""
+    """The message content the logs carried for one span of one project."""
 
     trace_id: str
     span_id: str
+    project: str = DEFAULT_PROJECT
     input_messages: Any = None
     output_messages: Any = None
     tool_calls: Any = None
@@ -58,6 +62,7 @@ def merge_log_content(span: Span, content: LogContent) -> None:
 
 @dataclass(slots=True)
 class _Record:
+    project: str
     trace_id: str
     span_id: str
     event_name: str
@@ -70,6 +75,8 @@ def records_from_proto(request: Any) -> tuple[list[_Record], list[Rejection]]:
     rejected: list[Rejection] = []
     index = 0
     for resource_logs in request.resource_logs:
+        resource = proto_attributes(resource_logs.resource.attributes, [])
+        project = as_str(resource.get(PROJECT_ATTRIBUTE)) or DEFAULT_PROJECT
         for scope_logs in resource_logs.scope_logs:
             for log in scope_logs.log_records:
                 notes: list[str] = []
@@ -83,7 +90,7 @@ def records_from_proto(request: Any) -> tuple[list[_Record], list[Rejection]]:
                         rejected.append((index, f"log record {index}: {exc}"))
                     else:
                         body = proto_value(log.body, "body", notes) if log.HasField("body") else None
-                        records.append(_Record(trace_id, span_id, event_name, body, attrs))
+                        records.append(_Record(project, trace_id, span_id, event_name, body, attrs))
                 index += 1
     return records, rejected
 
@@ -94,11 +101,12 @@ def records_from_json(body: Any) -> tuple[list[_Record], list[Rejection]]:
     index = 0
     for r, resource_logs in enumerate(_list_field(body, "resourceLogs", "resource_logs", "body")):
         where = f"resourceLogs[{r}]"
+        project = _json_resource_project(resource_logs)
         for s, scope_logs in enumerate(_list_field(resource_logs, "scopeLogs", "scope_logs", where)):
             logs = _list_field(scope_logs, "logRecords", "log_records", f"{where}.scopeLogs[{s}]")
             for log in logs:
                 try:
-                    record = _json_record(log)
+                    record = _json_record(log, project)
                 except (ValueError, TypeError, AttributeError) as exc:
                     rejected.append((index, f"log record {index}: {exc}"))
                 else:
@@ -108,7 +116,13 @@ def records_from_json(body: Any) -> tuple[list[_Record], list[Rejection]]:
     return records, rejected
 
 
-def _json_record(log: Any) -> _Record | None:
+def _json_resource_project(resource_logs: Any) -> str:
+    resource = resource_logs.get("resource") if isinstance(resource_logs, dict) else None
+    attributes = json_attributes(resource.get("attributes"), []) if isinstance(resource, dict) else {}
+    return as_str(attributes.get(PROJECT_ATTRIBUTE)) or DEFAULT_PROJECT
+
+
+def _json_record(log: Any, project: str) -> _Record | None:
     if not isinstance(log, dict):
         raise ValueError("log record is not an object")
     notes: list[str] = []
@@ -120,18 +134,18 @@ def _json_record(log: Any) -> _Record | None:
         return None
     trace_id = hex_id_from_json(raw_trace, 16, "traceId")
     span_id = hex_id_from_json(raw_span, 8, "spanId")
-    return _Record(trace_id, span_id, str(event_name), json_value(log.get("body"), "body", notes), attrs)
+    return _Record(project, trace_id, span_id, str(event_name), json_value(log.get("body"), "body", notes), attrs)
 
 
 def contents_from_records(records: list[_Record]) -> list[LogContent]:
-    """Group per span (in arrival order) and build one `LogContent` per span."""
-    by_span: dict[tuple[str, str], list[_Record]] = {}
+    """Group per span of a project (in arrival order) and build one `LogContent` per span."""
+    by_span: dict[tuple[str, str, str], list[_Record]] = {}
     for record in records:
-        by_span.setdefault((record.trace_id, record.span_id), []).append(record)
-    return [_content(trace_id, span_id, group) for (trace_id, span_id), group in by_span.items()]
+        by_span.setdefault((record.project, record.trace_id, record.span_id), []).append(record)
+    return [_content(project, trace_id, span_id, group) for (project, trace_id, span_id), group in by_span.items()]
 
 
-def _content(trace_id: str, span_id: str, records: list[_Record]) -> LogContent:
+def _content(project: str, trace_id: str, span_id: str, records: list[_Record]) -> LogContent:
     inputs: list[dict[str, Any]] = []
     choices: list[tuple[int, dict[str, Any]]] = []
     details_in: list[dict[str, Any]] | None = None
@@ -157,6 +171,7 @@ def _content(trace_id: str, span_id: str, records: list[_Record]) -> LogContent:
     return LogContent(
         trace_id=trace_id,
         span_id=span_id,
+        project=project,
         input_messages=scratch.input_messages,
         output_messages=scratch.output_messages,
         tool_calls=scratch.tool_calls or tool_calls_of(outputs),

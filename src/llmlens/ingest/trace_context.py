@@ -18,6 +18,11 @@ What it knows of recent traces lives in a bounded LRU (`max_traces`), so the usu
 arrives last, in the same or the next batch) costs no store read. A trace evicted from it, or one that
 began shortly before this process started, is read back from the store once when more of it arrives
 (within a read budget).
+
+Projects never meet: a trace is identified by (project, trace_id) and buffered content by
+(project, trace_id, span_id), with the caller's project forced on spans and content before either is
+looked up (`IngestPipeline.confine`). Two projects sending the same ids (by accident, or one
+guessing the other's) get two separate traces: no context, content, duplicate or update crosses.
 """
 
 from __future__ import annotations
@@ -29,15 +34,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
 from llmlens.codec.otlp import LogContent, merge_log_content
 from llmlens.model import Span, SpanKind, now_us
-from llmlens.store import Store
+from llmlens.store import Store, current_project
 
-from ._duplicates import CALL_KINDS, CallSignature, demote, information_score, merge_into_kept, same_call
+from ._duplicates import CALL_KINDS, CallSignature, call_distance, demote, information_score, merge_into_kept, same_call
 from ._pipeline import IngestPipeline
 
 __all__ = ["CONTENT_FIELDS", "CONTEXT_FIELDS", "TEMPLATE_FIELDS", "SpanUpdates", "TraceAssembler"]
@@ -52,11 +57,14 @@ _RESTART_WINDOW_US = 10 * 60 * 1_000_000
 
 # project -> span_id -> column -> new value
 SpanUpdates = dict[str, dict[str, dict[str, Any]]]
+# (project, trace_id): the same trace id in two projects is two traces.
+_TraceKey = tuple[str, str]
+# (project, trace_id, span_id) of log content waiting for its span.
+_SpanKey = tuple[str, str, str]
 
 
 @dataclass(slots=True)
 class _Node:
-    project: str
     parent: str | None
     kind: str
     # Context fields the span itself carried (metadata under "metadata").
@@ -70,6 +78,7 @@ class _Node:
 
 @dataclass(slots=True)
 class _Trace:
+    project: str
     nodes: dict[str, _Node] = field(default_factory=dict)
 
 
@@ -142,9 +151,9 @@ class TraceAssembler:
         self._read_at = clock()
         self._started_us = now_us() if started_us is None else started_us
         self._lock = threading.Lock()
-        self._traces: OrderedDict[str, _Trace] = OrderedDict()
-        self._evicted: OrderedDict[str, None] = OrderedDict()
-        self._logs: OrderedDict[tuple[str, str], tuple[LogContent, float]] = OrderedDict()
+        self._traces: OrderedDict[_TraceKey, _Trace] = OrderedDict()
+        self._evicted: OrderedDict[_TraceKey, None] = OrderedDict()
+        self._logs: OrderedDict[_SpanKey, tuple[LogContent, float]] = OrderedDict()
         self.store_reads = 0  # traces read back from the store (for tests and metrics)
 
     # -- entry points -----------------------------------------------------------------------------
@@ -176,6 +185,8 @@ class TraceAssembler:
         """
         if not spans:
             return _done(), {}
+        # The project must be the caller's before any lookup: assembly is keyed by it.
+        self.pipeline.confine(spans)
         with self._lock:
             gained_content: list[Span] = []
             updates = self.assemble(spans, gained_content)
@@ -186,6 +197,7 @@ class TraceAssembler:
 
     def submit_log_content(self, contents: list[LogContent]) -> tuple[Future[None], SpanUpdates]:
         """Buffer content whose span is unknown; the returned future is done when its spans are committed."""
+        contents = _confined(contents)
         with self._lock:
             updates = self._attach_logs(contents)
             # An empty write is a barrier: the writer commits in order, so every span seen so far is stored.
@@ -217,11 +229,11 @@ class TraceAssembler:
         """
         updates: SpanUpdates = {}
         self._expire_logs()
-        by_trace: dict[str, list[Span]] = {}
+        by_trace: dict[_TraceKey, list[Span]] = {}
         for span in spans:
-            by_trace.setdefault(span.trace_id, []).append(span)
-        for trace_id, group in by_trace.items():
-            trace = self._trace(trace_id, group)
+            by_trace.setdefault((span.project, span.trace_id), []).append(span)
+        for key, group in by_trace.items():
+            trace = self._trace(key, group)
             self._merge_buffered_logs(group, gained_content)
             self._add_nodes(trace, group)
             self._dedupe(trace, group)
@@ -232,15 +244,15 @@ class TraceAssembler:
                 span.message_id = str(response_id) if response_id else span.span_id
         return updates
 
-    def _trace(self, trace_id: str, group: list[Span]) -> _Trace:
-        trace = self._traces.get(trace_id)
+    def _trace(self, key: _TraceKey, group: list[Span]) -> _Trace:
+        trace = self._traces.get(key)
         if trace is not None:
-            self._traces.move_to_end(trace_id)
+            self._traces.move_to_end(key)
             return trace
-        trace = _Trace()
-        if self._worth_reading(trace_id, group):
-            self._load(trace, trace_id, group[0].project)
-        self._traces[trace_id] = trace
+        trace = _Trace(project=key[0])
+        if self._worth_reading(key, group):
+            self._load(trace, key[1])
+        self._traces[key] = trace
         while len(self._traces) > self.max_traces:
             old, _ = self._traces.popitem(last=False)
             self._evicted[old] = None
@@ -248,13 +260,13 @@ class TraceAssembler:
                 self._evicted.popitem(last=False)
         return trace
 
-    def _worth_reading(self, trace_id: str, group: list[Span]) -> bool:
+    def _worth_reading(self, key: _TraceKey, group: list[Span]) -> bool:
         """An evicted trace, or one begun shortly before this process started, may have stored spans.
 
         Reads are budgeted (`max_store_reads_per_s`): a read scans the trace's rows, and a burst of
         late spans after a restart must not stall ingest. Past the budget a trace is treated as new.
         """
-        if trace_id not in self._evicted:
+        if key not in self._evicted:
             first = min(s.start_us for s in group)
             if not self._started_us - _RESTART_WINDOW_US <= first < self._started_us:
                 return False
@@ -268,13 +280,13 @@ class TraceAssembler:
         self._read_tokens -= 1
         return True
 
-    def _load(self, trace: _Trace, trace_id: str, project: str) -> None:
+    def _load(self, trace: _Trace, trace_id: str) -> None:
         """Read back what the store has of a trace this process no longer (or never) remembered."""
         self.store_reads += 1
         columns = ("span_id", "parent_span_id", "kind", *CONTEXT_FIELDS, *TEMPLATE_FIELDS, "metadata", *CONTENT_FIELDS)
         result = self.store.query(
             f"SELECT {', '.join(columns)} FROM store.spans WHERE project = ? AND trace_id = ? LIMIT ?",
-            [project, trace_id, self.max_spans_per_trace],
+            [trace.project, trace_id, self.max_spans_per_trace],
         )
         for row in result.rows:
             values = dict(zip(columns, row, strict=True))
@@ -286,7 +298,6 @@ class TraceAssembler:
                 own["metadata"] = metadata
             content = frozenset(k for k in CONTENT_FIELDS if values[k] is not None)
             trace.nodes[str(values["span_id"])] = _Node(
-                project=project,
                 parent=values["parent_span_id"],
                 kind=str(values["kind"]),
                 own=own,
@@ -300,7 +311,6 @@ class TraceAssembler:
             if node is None and len(trace.nodes) >= self.max_spans_per_trace:
                 continue
             trace.nodes[span.span_id] = _Node(
-                project=span.project,
                 parent=span.parent_span_id,
                 kind=span.kind,
                 own=_own_context(span),
@@ -325,12 +335,17 @@ class TraceAssembler:
             node = trace.nodes.get(span.span_id)
             if node is None or node.call is None or node.call.duplicate_of is not None:
                 continue
-            for other_id, other in list(trace.nodes.items()):
+            call = node.call
+            # Nearest records first: parallel calls recorded twice pair up with their own records.
+            for other_id, other in sorted(trace.nodes.items(), key=lambda item: call_distance(call, item[1].call)):
                 if other_id == span.span_id or other.call is None:
                     continue
-                siblings = self._beside(trace, span.span_id, node, other_id, other)
                 span_is_inner = self._is_ancestor(trace, other_id, span.span_id)
                 span_is_outer = not span_is_inner and self._is_ancestor(trace, span.span_id, other_id)
+                # An ancestor's parent is an ancestor of its descendant too: such a pair is not side by side.
+                siblings = not (span_is_inner or span_is_outer) and self._beside(
+                    trace, span.span_id, node, other_id, other
+                )
                 if not (siblings or span_is_inner or span_is_outer):
                     continue
                 if not same_call(node.call, other.call, siblings=siblings):
@@ -338,12 +353,14 @@ class TraceAssembler:
                 other_span = in_batch.get(other_id)
                 if other_span is None:  # the other one is already stored: the newcomer yields
                     self._mark_duplicate(node, span, other_id, None)
+                    other.call.took(node.call)
                     break
                 if self._keeps_first(span, other_span, span_is_inner, span_is_outer):
                     self._mark_duplicate(other, other_span, span.span_id, span)
-                    node.call.score = information_score(span)
+                    node.call.took(other.call, span)
                 else:
                     self._mark_duplicate(node, span, other_id, other_span)
+                    other.call.took(node.call, other_span)
                     break
 
     def _beside(self, trace: _Trace, a_id: str, a: _Node, b_id: str, b: _Node) -> bool:
@@ -401,7 +418,7 @@ class TraceAssembler:
             applied = _applied(self._effective(trace, span_id, memo), node.kind)
             if applied != node.applied:
                 changed = {k: v for k, v in applied.items() if node.applied.get(k) != v}
-                _add_update(updates, node.project, span_id, changed)
+                _add_update(updates, trace.project, span_id, changed)
                 node.applied = applied
 
     def _effective(self, trace: _Trace, span_id: str, memo: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -438,10 +455,10 @@ class TraceAssembler:
         self._expire_logs()
         now = self._clock()
         for content in contents:
-            trace = self._traces.get(content.trace_id)
+            trace = self._traces.get((content.project, content.trace_id))
             node = trace.nodes.get(content.span_id) if trace is not None else None
             if node is None:
-                key = (content.trace_id, content.span_id)
+                key = (content.project, content.trace_id, content.span_id)
                 previous = self._logs.pop(key, None)
                 self._logs[key] = (_combined(previous[0], content) if previous else content, now)
                 continue
@@ -452,7 +469,7 @@ class TraceAssembler:
             }
             if fill:
                 node.content = node.content | frozenset(fill)
-                _add_update(updates, node.project, content.span_id, fill)
+                _add_update(updates, content.project, content.span_id, fill)
         while len(self._logs) > self.max_buffered_logs:
             self._logs.popitem(last=False)
         return updates
@@ -461,7 +478,7 @@ class TraceAssembler:
         if not self._logs:
             return
         for span in group:
-            found = self._logs.pop((span.trace_id, span.span_id), None)
+            found = self._logs.pop((span.project, span.trace_id, span.span_id), None)
             if found is not None:
                 merge_log_content(span, found[0])
                 if gained_content is not None:
@@ -485,8 +502,17 @@ def _combined(first: LogContent, second: LogContent) -> LogContent:
     return LogContent(
         trace_id=first.trace_id,
         span_id=first.span_id,
+        project=first.project,
         **{name: getattr(scratch, name) for name in CONTENT_FIELDS},
     )
+
+
+def _confined(contents: Iterable[LogContent]) -> list[LogContent]:
+    """Within a request confined to one project, the content belongs to it (as `IngestPipeline.confine`)."""
+    project = current_project.get()
+    if project is None:
+        return list(contents)
+    return [c if c.project == project else replace(c, project=project) for c in contents]
 
 
 def _transformed(

@@ -19,10 +19,10 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol
 
-from llmlens.model import Feedback, Span
+from llmlens.model import Feedback, Score, Span
 
 from ._alert_state import AlertRecord, StoredAlertRule
-from ._protocol import QueryResult, Store, WriteResult
+from ._protocol import QueryResult, ScoreWriteResult, Store, WriteResult
 
 current_project: ContextVar[str | None] = ContextVar("llmlens_current_project", default=None)
 
@@ -35,6 +35,12 @@ def confined_to(project: str | None) -> Iterator[None]:
         yield
     finally:
         current_project.reset(token)
+
+
+def confined_elsewhere(project: str) -> bool:
+    """Whether the current request is confined to a project other than `project`: it may not change `project`."""
+    confined = current_project.get()
+    return confined is not None and confined != project
 
 
 def force_project(spans: Sequence[Span], feedback: Sequence[Feedback], project: str) -> None:
@@ -61,6 +67,10 @@ class ScopableBackend(Protocol):
     def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int: ...
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None: ...
+
+    def write_scores(self, scores: Sequence[Score]) -> ScoreWriteResult: ...
+
+    def score_names(self, project: str) -> dict[str, str]: ...
 
     def ensure_alert_tables(self) -> None: ...
 
@@ -128,6 +138,14 @@ class ProjectStore:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         # Trusted statements written by llmlens itself (they name their project); not for user input.
         self.backend.execute(sql, params)
+
+    def write_scores(self, scores: Sequence[Score]) -> ScoreWriteResult:
+        for score in scores:  # whatever project a score named, it belongs to this one
+            score.project = self.project
+        return self.backend.write_scores(scores)
+
+    def score_names(self, project: str) -> dict[str, str]:
+        return self.backend.score_names(self.project) if project == self.project else {}
 
     # Alert state: transitions of this project only; rules are server-wide (read-only from here).
 
