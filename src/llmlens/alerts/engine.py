@@ -1,25 +1,32 @@
-"""The alert engine: evaluates every enabled rule for every active project, moves states, records
-transitions and hands claimed transitions to the notifiers."""
+"""The alert engine: evaluates every enabled rule of every active project, moves states, records
+transitions and hands claimed transitions to the notifiers.
+
+Each project has its own rules: the server-wide ones (defaults, the config file, a server admin's API
+changes), then the project's own API changes on top (see `rules.project_rules`). Budget rules read the
+project's own budget policy through `budgets_for`.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from llmlens.settings import Settings
 from llmlens.store import Store
 
 from .evaluate import Evaluation, EvaluationContext, evaluate_rule
 from .notify import NotificationDispatcher
-from .rules import RuleSpec, effective_rules
+from .rules import RuleLayers, RuleSpec, effective_rules, project_rules
 from .state import AlertHistory, Transition, next_state
 
 logger = logging.getLogger("llmlens.alerts")
 
 Clock = Callable[[], datetime]
+BudgetsFor = Callable[[str], Mapping[str, Any]]  # project -> its `[budgets]`-shaped table
 
 
 def utc_now() -> datetime:
@@ -50,12 +57,15 @@ class AlertEngine:
         dispatcher: NotificationDispatcher | None = None,
         clock: Clock = utc_now,
         history: AlertHistory | None = None,
+        budgets_for: BudgetsFor | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.dispatcher = dispatcher
         self.clock = clock
         self.history = history or AlertHistory(store)
+        # Without the server's per-project budgets (e.g. `llmlens alerts check --data`), the config's table.
+        self.budgets_for: BudgetsFor = budgets_for or (lambda project: settings.budgets)
         self.last_run: RunResult | None = None
         self._lock = threading.Lock()
 
@@ -63,11 +73,16 @@ class AlertEngine:
     def base_url(self) -> str:
         return self.settings.public_url or self.settings.url
 
-    def rules(self) -> list[RuleSpec]:
-        return effective_rules(self.settings.alerts, self.history.rule_overrides())
+    def rules(self, project: str | None = None, layers: RuleLayers | None = None) -> list[RuleSpec]:
+        """The server-wide rules (`project` None), or the rules that apply to one project."""
+        layers = layers or self.history.rule_layers()
+        server_wide = effective_rules(self.settings.alerts, layers.server)
+        if project is None:
+            return server_wide
+        return project_rules(server_wide, layers.projects.get(project, {}), project)
 
-    def rule(self, name: str) -> RuleSpec | None:
-        return next((r for r in self.rules() if r.name == name), None)
+    def rule(self, name: str, project: str | None = None) -> RuleSpec | None:
+        return next((r for r in self.rules(project) if r.name == name), None)
 
     def projects(self, now: datetime) -> list[str]:
         """Projects with traffic in the last day, the default project, and any with an active alert."""
@@ -86,13 +101,13 @@ class AlertEngine:
         """Evaluate every enabled rule once, without changing state or notifying (dry run)."""
         now = now or self.clock()
         result = RunResult(at=now)
-        rules = [r for r in self.rules() if r.enabled]
+        layers = self.history.rule_layers()
         for proj in [project] if project else self.projects(now):
             ctx = EvaluationContext(
-                store=self.store, project=proj, now=now, base_url=self.base_url, budgets=self.settings.budgets
+                store=self.store, project=proj, now=now, base_url=self.base_url, budgets=self.budgets_for(proj)
             )
-            for rule in rules:
-                if rule.project and rule.project != proj:
+            for rule in self.rules(proj, layers):
+                if not rule.enabled:
                     continue
                 try:
                     result.evaluations.append(evaluate_rule(rule, ctx))
@@ -105,15 +120,18 @@ class AlertEngine:
         """Evaluate, move each rule's state, record and notify the transitions this evaluator claimed."""
         with self._lock:
             result = self.evaluate_all(now)
-            rules = {r.name: r for r in self.rules()}
+            layers = self.history.rule_layers()
+            rules_of: dict[str, dict[str, RuleSpec]] = {}
             evaluated = {(e.project, e.rule.name) for e in result.evaluations}
             for evaluation in result.evaluations:
                 transition = self._advance(evaluation.rule, evaluation, result.at)
                 if transition is not None:
                     result.transitions.append(transition)
-            # An active alert whose rule was deleted or disabled resolves.
+            # An active alert whose rule was deleted or disabled (in its project) resolves.
             for active in self.history.active():
-                rule = rules.get(active.rule)
+                if active.project not in rules_of:
+                    rules_of[active.project] = {r.name: r for r in self.rules(active.project, layers)}
+                rule = rules_of[active.project].get(active.rule)
                 if (active.project, active.rule) in evaluated or (rule is not None and rule.enabled):
                     continue
                 transition = self._resolve_orphan(active, result.at)
@@ -165,6 +183,7 @@ class AlertEngine:
             self.dispatcher.submit(transition)
         return transition
 
-    def rule_notifiers(self, name: str) -> tuple[str, ...]:
-        rule = self.rule(name)
+    def rule_notifiers(self, transition: Transition) -> tuple[str, ...]:
+        """The notifiers the transition's rule names, as its project sees the rule (empty: all of them)."""
+        rule = self.rule(transition.rule, transition.project)
         return rule.notify if rule is not None else ()

@@ -149,7 +149,7 @@ class NotificationDispatcher:
         notifiers: list[NotifierConfig],
         *,
         transport: httpx.BaseTransport | None = None,
-        rule_notifiers: Callable[[str], tuple[str, ...]] | None = None,
+        rule_notifiers: Callable[[Transition], tuple[str, ...]] | None = None,
     ) -> None:
         self.notifiers = notifiers
         self._transport = transport
@@ -206,7 +206,7 @@ class NotificationDispatcher:
         event = event_name(transition)
         if event is None:
             return
-        wanted = self._rule_notifiers(transition.rule) if self._rule_notifiers else ()
+        wanted = self._rule_notifiers(transition) if self._rule_notifiers else ()
         for notifier in self.notifiers:
             if event not in notifier.events or (wanted and notifier.name not in wanted):
                 continue

@@ -315,11 +315,20 @@ def budget_limit(
     return (rule.threshold or None), tier
 
 
+@dataclass(slots=True)
+class RuleLayers:
+    """Rules changed through the API: name -> rule, or None where the API deleted (hid) one."""
+
+    server: dict[str, RuleSpec | None] = field(default_factory=dict)  # a server admin's, for every project
+    projects: dict[str, dict[str, RuleSpec | None]] = field(default_factory=dict)  # each project's own
+
+
 def effective_rules(
     configured: Iterable[Mapping[str, Any]],
     overrides: Mapping[str, RuleSpec | None] | None = None,
 ) -> list[RuleSpec]:
-    """Defaults, then the config file's rules (same name replaces), then API overrides (None deletes)."""
+    """The server-wide rules: defaults, then the config file's rules (same name replaces), then a server
+    admin's API changes (None deletes)."""
     rules: dict[str, RuleSpec] = {r.name: r for r in DEFAULT_RULES}
     for doc in configured:
         parsed = parse_rule(doc)
@@ -329,6 +338,19 @@ def effective_rules(
             rules.pop(name, None)
         else:
             rules[name] = override
+    return list(rules.values())
+
+
+def project_rules(server_wide: Iterable[RuleSpec], own: Mapping[str, RuleSpec | None], project: str) -> list[RuleSpec]:
+    """The rules of one project: the server-wide rules meant for every project or for this one, then the
+    project's own API changes: a rule of the same name replaces the server-wide one here only, None hides
+    it here only. A project's own rule applies to that project whatever its body said."""
+    rules = {r.name: r for r in server_wide if r.project in (None, project)}
+    for name, override in own.items():
+        if override is None:
+            rules.pop(name, None)
+        else:
+            rules[name] = replace(override, project=project)
     return list(rules.values())
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from llmlens.settings import Settings
 from llmlens.store import Store
 
-from .engine import AlertEngine, Clock, utc_now
+from .engine import AlertEngine, BudgetsFor, Clock, utc_now
 from .notify import NotificationDispatcher, parse_notifiers
 from .scheduler import AlertScheduler
 
@@ -18,9 +18,11 @@ logger = logging.getLogger("llmlens.alerts")
 class AlertService:
     """Kept in `AppState.services["alerts"]`; pages read `active_alerts(project)` from it."""
 
-    def __init__(self, store: Store, settings: Settings, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Clock = utc_now, budgets_for: BudgetsFor | None = None
+    ) -> None:
         self.store_url = store.url
-        self.engine = AlertEngine(store, settings, clock=clock)
+        self.engine = AlertEngine(store, settings, clock=clock, budgets_for=budgets_for)
         self.engine.rules()  # a bad [[alerts]] table stops start-up with its message
         self.dispatcher = NotificationDispatcher(
             parse_notifiers(settings.notifiers), rule_notifiers=self.engine.rule_notifiers

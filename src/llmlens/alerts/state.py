@@ -5,6 +5,11 @@ The current state of a rule is its latest transition. A transition is keyed (pro
 claimed through the store (`Store.claim_alert_transition`): when evaluators race, exactly one claim
 wins and only its evaluator notifies. Each backend keeps the tables and decides the winner its own
 way (see `llmlens/store/_alert_state.py`); nothing here is backend-specific SQL.
+
+Rules changed through the API are kept in two layers: server-wide (a server admin's) and per project.
+The store keeps one row per name, so a project's rule is stored under `<project>/<rule name>`; rule
+names cannot contain "/", so the last "/" separates the two, and a name without one is server-wide
+(as every rule stored before rules belonged to projects was).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from llmlens.store import AlertRecord, Store
 
 from .evaluate import Evaluation
-from .rules import RuleSpec, parse_rule
+from .rules import RuleLayers, RuleSpec, parse_rule
 
 logger = logging.getLogger("llmlens.alerts")
 
@@ -164,19 +169,31 @@ class AlertHistory:
 
     # -- rules managed through the API ----------------------------------------------------------
 
-    def rule_overrides(self) -> dict[str, RuleSpec | None]:
-        """name -> rule (created or replaced through the API), or None (deleted through the API)."""
-        overrides: dict[str, RuleSpec | None] = {}
+    def rule_layers(self) -> RuleLayers:
+        """Every rule created, replaced (a RuleSpec) or deleted (None) through the API, by layer."""
+        layers = RuleLayers()
         for stored in self.store.alert_rules():
+            project, _, name = stored.name.rpartition("/")
+            layer = layers.projects.setdefault(project, {}) if project else layers.server
             if stored.spec is None:
-                overrides[stored.name] = None
+                layer[name] = None
                 continue
             try:
-                overrides[stored.name] = parse_rule(json.loads(stored.spec))
+                layer[name] = parse_rule(json.loads(stored.spec))
             except ValueError as exc:
                 logger.warning("stored alert rule %r is invalid and ignored: %s", stored.name, exc)
-        return overrides
+        return layers
 
-    def save_rule(self, name: str, rule: RuleSpec | None, now: datetime) -> None:
-        """Store a rule made through the API; None records a deletion (hides a configured rule too)."""
-        self.store.save_alert_rule(name, None if rule is None else to_json(rule.to_dict()), now)
+    def rule_overrides(self, project: str | None = None) -> dict[str, RuleSpec | None]:
+        """name -> rule (created or replaced through the API), or None (deleted through the API), of the
+        server-wide layer (`project` None) or of one project."""
+        layers = self.rule_layers()
+        return layers.server if project is None else layers.projects.get(project, {})
+
+    def save_rule(self, name: str, rule: RuleSpec | None, now: datetime, *, project: str | None = None) -> None:
+        """Store a rule made through the API; None records a deletion (hides a configured rule too).
+        `project` None changes the server-wide layer, else only that project's."""
+        if "/" in name:
+            raise ValueError(f"alert rule names cannot contain '/', got {name!r}")
+        stored = name if project is None else f"{project}/{name}"
+        self.store.save_alert_rule(stored, None if rule is None else to_json(rule.to_dict()), now)

@@ -2,7 +2,7 @@
 
 from ._db import AUTH_FILE, ApiKey, AuthDB, AuthError, Session
 from ._policy import auth_enabled, is_loopback
-from ._roles import ANONYMOUS_ADMIN, KEY_ROLES, PERMISSIONS, USER_ROLES, Permission, Principal
+from ._roles import ANONYMOUS_ADMIN, KEY_ROLES, PERMISSIONS, SERVER_ADMIN_ROLE, USER_ROLES, Permission, Principal
 from ._secrets import KEY_PREFIX, hash_password, hash_token, new_api_key, verify_password
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "KEY_PREFIX",
     "KEY_ROLES",
     "PERMISSIONS",
+    "SERVER_ADMIN_ROLE",
     "USER_ROLES",
     "ApiKey",
     "AuthDB",

@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._roles import KEY_ROLES, USER_ROLES
+from llmlens._private_files import create_private_file, make_private_dir, restrict_to_owner
+
+from ._roles import KEY_ROLES, SERVER_ADMIN_ROLE, USER_ROLES
 from ._secrets import (
     _SCRYPT_N,
     _SCRYPT_P,
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
   display TEXT NOT NULL, name TEXT, created_at REAL NOT NULL, revoked_at REAL
 );
 CREATE TABLE IF NOT EXISTS users (
-  username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at REAL NOT NULL
+  username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at REAL NOT NULL,
+  server_admin INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS memberships (
   username TEXT NOT NULL, project TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (username, project)
@@ -80,13 +83,18 @@ class Session:
 class AuthDB:
     def __init__(self, path: Path, *, cache_ttl_s: float = 5.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
+        # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode.
+        create_private_file(self.path)
+        for companion in ("-wal", "-shm"):
+            restrict_to_owner(f"{self.path}{companion}")
         self._con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.Lock()
         with self._lock:
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=FULL")
             self._con.executescript(_SCHEMA)
+            _add_server_admin_column(self._con)
         self._cache_ttl_s = cache_ttl_s
         self._key_cache: dict[str, tuple[float, ApiKey | None]] = {}
 
@@ -146,6 +154,14 @@ class AuthDB:
         """A new key and its secret; the secret is not stored and cannot be shown again."""
         if role not in KEY_ROLES:
             raise AuthError(f"key roles are {', '.join(KEY_ROLES)}, got {role!r}")
+        return self._insert_key(project, role, name)
+
+    def create_server_admin_key(self, project: str, *, name: str | None = None) -> tuple[ApiKey, str]:
+        """A key that also manages server-wide settings. Only the CLI calls this: it needs the data folder,
+        so nobody can mint one through the API, whatever their role in a project."""
+        return self._insert_key(project, SERVER_ADMIN_ROLE, name)
+
+    def _insert_key(self, project: str, role: str, name: str | None) -> tuple[ApiKey, str]:
         self._require_project(project)
         secret = new_api_key()
         key = ApiKey(
@@ -172,8 +188,13 @@ class AuthDB:
         return [_key(r) for r in rows]
 
     def revoke_key(self, key_id: str, *, project: str | None = None) -> bool:
-        where = "id = ? AND revoked_at IS NULL" + (" AND project = ?" if project else "")
-        params: tuple[object, ...] = (time.time(), key_id, project) if project else (time.time(), key_id)
+        """Revoke a key; `project` confines it to that project's keys, server-admin keys excepted
+        (a project admin must not cut off the server's admin, only the CLI may)."""
+        where = "id = ? AND revoked_at IS NULL"
+        params: tuple[object, ...] = (time.time(), key_id)
+        if project:
+            where += " AND project = ? AND role != ?"
+            params = (*params, project, SERVER_ADMIN_ROLE)
         changed = self._exec(f"UPDATE api_keys SET revoked_at = ? WHERE {where}", params) > 0
         self._key_cache.clear()
         return changed
@@ -205,15 +226,29 @@ class AuthDB:
 
     # -- users ----------------------------------------------------------------------------------
 
-    def create_user(self, username: str, password: str) -> None:
+    def create_user(self, username: str, password: str, *, server_admin: bool = False) -> None:
         if not _USERNAME.match(username):
             raise AuthError(f"user names are letters, digits and . _ @ + -, got {username!r}")
         if len(password) < 8:
             raise AuthError("passwords must be at least 8 characters")
         try:
-            self._exec("INSERT INTO users VALUES (?, ?, ?)", (username, hash_password(password), time.time()))
+            self._exec(
+                "INSERT INTO users (username, password_hash, created_at, server_admin) VALUES (?, ?, ?, ?)",
+                (username, hash_password(password), time.time(), int(server_admin)),
+            )
         except sqlite3.IntegrityError:
             raise AuthError(f"user {username!r} already exists") from None
+
+    def set_server_admin(self, username: str, server_admin: bool) -> None:
+        """Let a user change server-wide settings (budget defaults, server-wide alert rules, all of /metrics)."""
+        if not self._exec("UPDATE users SET server_admin = ? WHERE username = ?", (int(server_admin), username)):
+            raise AuthError(f"no user {username!r}; create it with `llmlens users create {username}`")
+
+    def is_server_admin(self, username: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM users WHERE username = ? AND server_admin = 1", (username,)))
+
+    def server_admins(self) -> list[str]:
+        return [str(r[0]) for r in self._rows("SELECT username FROM users WHERE server_admin = 1 ORDER BY username")]
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < 8:
@@ -275,6 +310,13 @@ class AuthDB:
 # (zero salt, zero digest), and building it runs no scrypt at import (that cost ~50 ms of start-up).
 _ZERO_SALT = base64.b64encode(bytes(16)).decode()
 _DUMMY_HASH = f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_ZERO_SALT}${base64.b64encode(bytes(32)).decode()}"
+
+
+def _add_server_admin_column(con: sqlite3.Connection) -> None:
+    """Auth files written before server admins existed lack the column; nobody in them is one."""
+    columns = {str(row[1]) for row in con.execute("PRAGMA table_info(users)").fetchall()}
+    if "server_admin" not in columns:
+        con.execute("ALTER TABLE users ADD COLUMN server_admin INTEGER NOT NULL DEFAULT 0")
 
 
 def _key(row: tuple[object, ...]) -> ApiKey:

@@ -1,4 +1,8 @@
-"""`llmlens keys create|list|revoke`: API keys are shown once and stored as SHA-256 hashes."""
+"""`llmlens keys create|list|revoke`: API keys are shown once and stored as SHA-256 hashes.
+
+`--role server-admin` makes a key that is also the server's admin (budget defaults, server-wide alert
+rules, all of /metrics). Only this command makes one: it needs the data folder, not an API call.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = sub.add_parser("create", help="create a key (printed once)")
     create.add_argument("--project", required=True)
-    create.add_argument("--role", choices=("ingest", "read", "admin"), default="ingest")
+    create.add_argument(
+        "--role",
+        choices=("ingest", "read", "admin", "server-admin"),
+        default="ingest",
+        help="server-admin: the project's admin, and may change settings that apply to every project",
+    )
     create.add_argument("--name", help="a label, e.g. the app that uses the key")
     create.add_argument("--create-project", action="store_true", help="create the project if it does not exist")
     add_data_options(create)
@@ -26,14 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmlens.auth import AuthError
+    from llmlens.auth import SERVER_ADMIN_ROLE, AuthError
 
     auth = open_auth(args)
     try:
         if args.action == "create":
             if args.create_project:
                 auth.ensure_project(args.project)
-            key, secret = auth.create_key(args.project, args.role, name=args.name)
+            if args.role == SERVER_ADMIN_ROLE:
+                key, secret = auth.create_server_admin_key(args.project, name=args.name)
+            else:
+                key, secret = auth.create_key(args.project, args.role, name=args.name)
             print(secret)
             print(
                 f"# {key.id}: role {key.role} in project {key.project}. Shown once: store it now.",

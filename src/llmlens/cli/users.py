@@ -1,4 +1,6 @@
-"""`llmlens users create|grant|passwd|list`: UI accounts with a role (viewer, member, admin) per project."""
+"""`llmlens users create|grant|passwd|server-admin|list`: UI accounts with a role (viewer, member, admin) per
+project; a server admin may also change what applies to every project (budget defaults, server-wide alert
+rules) and sees all of /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--project", help="grant a role in this project too")
     create.add_argument("--role", choices=("viewer", "member", "admin"), default="viewer")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.add_argument(
+        "--server-admin", action="store_true", help="may also change settings that apply to every project"
+    )
     add_data_options(create)
     grant = sub.add_parser("grant", help="give a user a role in a project")
     grant.add_argument("username")
@@ -27,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
     add_data_options(passwd)
+    server_admin = sub.add_parser("server-admin", help="make a user a server admin (or no longer, with --revoke)")
+    server_admin.add_argument("username")
+    server_admin.add_argument("--revoke", action="store_true", help="take the server admin right away")
+    add_data_options(server_admin)
     listing = sub.add_parser("list", help="list users and their roles")
     add_data_options(listing)
 
@@ -46,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     auth = open_auth(args)
     try:
         if args.action == "create":
-            auth.create_user(args.username, _password(args.password_stdin))
+            auth.create_user(args.username, _password(args.password_stdin), server_admin=args.server_admin)
             if args.project:
                 auth.ensure_project(args.project)
                 auth.grant(args.username, args.project, args.role)
@@ -57,9 +66,14 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "passwd":
             auth.set_password(args.username, _password(args.password_stdin))
             print(f"password of {args.username} changed")
+        elif args.action == "server-admin":
+            auth.set_server_admin(args.username, not args.revoke)
+            print(f"{args.username}: {'no longer a' if args.revoke else 'now a'} server admin")
         else:
+            admins = set(auth.server_admins())
             for name, roles in auth.users():
-                print(f"{name}\t" + ", ".join(f"{p}={r}" for p, r in roles.items()))
+                flag = "\tserver-admin" if name in admins else ""
+                print(f"{name}\t" + ", ".join(f"{p}={r}" for p, r in roles.items()) + flag)
     except AuthError as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmlens._private_files import write_private_file
 from llmlens.query import utc_now
 from llmlens.store import Store
 
@@ -171,7 +172,4 @@ def _read_state(folder: Path) -> dict[str, str]:
 
 
 def _write_state(folder: Path, state: dict[str, str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    tmp.replace(folder / STATE_FILE)
+    write_private_file(folder / STATE_FILE, json.dumps(state, indent=2, sort_keys=True).encode())

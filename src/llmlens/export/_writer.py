@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmlens._private_files import make_private_dir, restrict_to_owner
 from llmlens.store import Store
 
 from ._schema import FORMATS, ExportKind
@@ -61,10 +62,11 @@ class ExportSpec:
 def export_to_file(store: Store, spec: ExportSpec, path: Path, *, native: bool | None = None) -> int:
     """Write the rows to `path` (replaced atomically); returns how many. `native` forces DuckDB COPY on/off."""
     use_copy = store.url.startswith("duckdb://") if native is None else native
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
     try:
         count = _duckdb_copy(store, spec, tmp) if use_copy else _generic(store, spec, tmp)
+        restrict_to_owner(tmp)  # exported rows are user data: 0600, whoever wrote the file
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,5 +1,9 @@
 """The Prometheus collector: server health (ingest, queue, rejections, commits, store size, forwarding)
-plus the traffic metrics, rendered in the Prometheus text format by `prometheus_client`."""
+plus the traffic metrics, rendered in the Prometheus text format by `prometheus_client`.
+
+`render()` is the whole server's view (a server admin's). `render(project)` is one project's: only the
+series labelled with that project, and none of the server-wide totals, which count every project.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from prometheus_client.metrics_core import Metric
 
 from llmlens.ingest import GroupCommitWriter
 
+from ._families import OTHER_VALUE
 from ._traffic import TrafficMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "ForwarderStatsView", "ServerMetrics"]
@@ -77,28 +82,45 @@ class ServerMetrics:
         """Write listener: the commit that just finished is `writer.stats.last_commit_ms`."""
         self.traffic.observe_commit(self.writer.stats.last_commit_ms)
 
-    def render(self) -> bytes:
-        return generate_latest(self._registry)
+    def render(self, project: str | None = None) -> bytes:
+        """Everything, or only what `project` may see."""
+        if project is None:
+            return generate_latest(self._registry)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_OneProject(self, project))
+        return generate_latest(registry)
 
     def collect(self) -> Iterator[Metric]:
         yield from self._health()
         yield from self._forwarding()
-        counters, histograms = self.traffic.snapshot()
-        for c in counters:
-            family = CounterMetricFamily(c.name, c.documentation, labels=list(c.labels))
-            for key, value in sorted(c.values.items()):
-                family.add_metric(list(key), value)
-            yield family
-        for h in histograms:
-            hist = HistogramMetricFamily(h.name, h.documentation, labels=list(h.labels))
-            for key, buckets, total in sorted(h.series()):
-                hist.add_metric(list(key), buckets, total)
-            yield hist
+        yield from self.traffic_families()
         yield _counter(
             "llmlens_metrics_label_overflow",
             "Label values replaced by 'other' because a label reached its cap of distinct values.",
             self.traffic.labels.overflowed,
         )
+
+    def traffic_families(self, project: str | None = None) -> Iterator[Metric]:
+        """The traffic series; with `project`, only families labelled by project and only its series."""
+        counters, histograms = self.traffic.snapshot()
+        for c in counters:
+            column = _project_column(c.labels, project)
+            if column is None:
+                continue
+            family = CounterMetricFamily(c.name, c.documentation, labels=list(c.labels))
+            for key, value in sorted(c.values.items()):
+                if _shown(key, column, project):
+                    family.add_metric(list(key), value)
+            yield family
+        for h in histograms:
+            column = _project_column(h.labels, project)
+            if column is None:
+                continue
+            hist = HistogramMetricFamily(h.name, h.documentation, labels=list(h.labels))
+            for key, buckets, total in sorted(h.series()):
+                if _shown(key, column, project):
+                    hist.add_metric(list(key), buckets, total)
+            yield hist
 
     def _health(self) -> Iterator[Metric]:
         stats = self.writer.stats
@@ -147,6 +169,29 @@ class ServerMetrics:
             dropped.add_metric([s.target, "failed"], s.dropped_failed)
             failed.add_metric([s.target], s.failed_requests)
         yield from (queued, sent, dropped, failed)
+
+
+class _OneProject:
+    """A collector showing one project's traffic series, for a scrape with that project's key."""
+
+    def __init__(self, metrics: ServerMetrics, project: str) -> None:
+        self.metrics = metrics
+        self.project = project
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.metrics.traffic_families(self.project)
+
+
+def _project_column(labels: Sequence[str], project: str | None) -> int | None:
+    """Where the project label is (-1: every series is shown); None when a project may not see the family."""
+    if project is None:
+        return -1
+    return labels.index("project") if "project" in labels else None
+
+
+def _shown(key: tuple[str, ...], column: int, project: str | None) -> bool:
+    # The "other" bucket mixes projects over the label caps, so a project named "other" does not see it.
+    return column < 0 or (key[column] == project and project != OTHER_VALUE)
 
 
 def _gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> GaugeMetricFamily:

@@ -8,7 +8,8 @@
     features = {code_generation = 500.0}    # feature -> USD per month, all users together
 
 A user's tier is, in order: `users`, the `tier` of the X-LLMLens-Properties header, `default_tier`.
-A call is blocked when the month-to-date spend has already reached the limit.
+A call is blocked when the month-to-date spend has already reached the limit. Each project has its
+own policy (`ProjectBudgets`): the table above is the default of projects without one.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._spend import MonthToDateSpend
 
-_KEYS = ("tiers", "default_tier", "users", "user_limits", "features")
+if TYPE_CHECKING:
+    from ._project_budgets import ProjectBudgets
+
+BUDGET_KEYS = ("tiers", "default_tier", "users", "user_limits", "features")
 
 
 def _usd_map(doc: Mapping[str, Any], key: str) -> dict[str, float]:
@@ -46,9 +50,9 @@ class BudgetPolicy:
     @classmethod
     def from_config(cls, doc: Mapping[str, Any]) -> BudgetPolicy:
         """Parse the `[budgets]` table; ValueError names the bad key."""
-        unknown = set(doc) - set(_KEYS)
+        unknown = set(doc) - set(BUDGET_KEYS)
         if unknown:
-            raise ValueError(f"unknown budgets keys {sorted(unknown)}; known: {', '.join(_KEYS)}")
+            raise ValueError(f"unknown budgets keys {sorted(unknown)}; known: {', '.join(BUDGET_KEYS)}")
         tiers = _usd_map(doc, "tiers")
         default_tier = doc.get("default_tier")
         if default_tier is not None and (not isinstance(default_tier, str) or default_tier not in tiers):
@@ -106,16 +110,19 @@ ALLOWED = BudgetDecision(blocked=False)
 
 
 class BudgetGuard:
-    """Decides whether a call may go upstream, from the policy and the month-to-date spend."""
+    """Decides whether a call may go upstream, from its project's policy and the month-to-date spend."""
 
-    def __init__(self, policy: BudgetPolicy, spend: MonthToDateSpend) -> None:
-        self.policy = policy
+    def __init__(self, policies: ProjectBudgets, spend: MonthToDateSpend) -> None:
+        self.policies = policies
         self.spend = spend
+
+    def enabled_for(self, project: str) -> bool:
+        return self.policies.policy_for(project).enabled
 
     async def check(
         self, project: str, user_id: str | None, tier_hint: str | None, feature: str | None
     ) -> BudgetDecision:
-        policy = self.policy
+        policy = self.policies.policy_for(project)
         if not policy.enabled:
             return ALLOWED
         if user_id is not None:
@@ -143,13 +150,14 @@ class BudgetGuard:
         return ALLOWED
 
     async def status(self, project: str, user_id: str | None, tier_hint: str | None, feature: str | None) -> Any:
-        out: dict[str, Any] = {"project": project, "enabled": self.policy.enabled}
+        policy = self.policies.policy_for(project)
+        out: dict[str, Any] = {"project": project, "enabled": policy.enabled}
         if user_id is not None:
-            limit, tier = self.policy.user_limit(user_id, tier_hint)
+            limit, tier = policy.user_limit(user_id, tier_hint)
             spent = await self.spend.spent(project, "user_id", user_id)
             out["user"] = _status_of(user_id, spent, limit) | {"tier": tier}
         if feature is not None:
-            limit = self.policy.features.get(feature)
+            limit = policy.features.get(feature)
             spent = await self.spend.spent(project, "feature", feature)
             out["feature"] = _status_of(feature, spent, limit)
         return out

@@ -1,4 +1,7 @@
-"""Monthly spend limits per user tier and per feature, read from `settings.budgets`.
+"""Monthly spend limits per user tier and per feature, as the Cost page shows them for one project.
+
+The table is the project's budget policy (its own, or the server-wide `[budgets]` default), never
+another project's; the server picks it (`server/_budgets.py`) and passes it to `budgets_from_settings`.
 
 [budgets]
 tiers = {free = 1.0, pro = 50.0}     # USD per user per calendar month (UTC)

@@ -3,6 +3,9 @@
 One file per batch (gzip NDJSON, exactly the body that will be POSTed), named so that sorting
 the names gives the order they were written. A batch is claimed by an atomic rename, so several
 processes (forked workers) may share one directory without sending a file twice.
+
+Batches hold prompts and responses: files are made 0600, and folders the spool creates 0700, whatever
+the app's umask (the SDK must not change the umask of the process it runs in).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 
 _SUFFIX = ".ndjson.gz"
 _CLAIM = ".claimed-"
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,19 @@ def _count_from_name(name: str) -> int:
         return 0
 
 
+def _make_private_dirs(path: Path) -> None:
+    """`mkdir -p` where each folder created is 0700 (existing ones keep their mode)."""
+    missing: list[Path] = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=_DIR_MODE)
+        except FileExistsError:
+            pass  # another process of the app made it first
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -46,7 +64,7 @@ class DiskSpool:
 
     def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
         self._dir = Path(directory)
-        self._dir.mkdir(parents=True, exist_ok=True)
+        _make_private_dirs(self._dir)
         self._max_bytes = max_bytes
         self._seq = 0
         self._recover_claims()
@@ -94,7 +112,9 @@ class DiskSpool:
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:09d}-{count}{_SUFFIX}"
         tmp = self._dir / f".tmp-{name}"
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+        os.fchmod(fd, _FILE_MODE)  # a leftover file keeps its old mode through O_CREAT
+        with os.fdopen(fd, "wb") as fh:
             fh.write(body)
         os.replace(tmp, self._dir / name)
         self._maybe_nonempty = True

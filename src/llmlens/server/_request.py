@@ -76,9 +76,11 @@ def admit_ingest(request: Request, events: int) -> None:
         )
 
 
-def only_project_samples(prometheus_text: bytes | str, project: str) -> bytes:
-    """Prometheus exposition text without the samples labelled with another project."""
-    text = prometheus_text.decode() if isinstance(prometheus_text, bytes) else prometheus_text
-    own = f'project="{project}"'
-    kept = [line for line in text.splitlines() if line.startswith("#") or 'project="' not in line or own in line]
-    return ("\n".join(kept) + "\n").encode()
+def require_server_admin(request: Request, action: str) -> None:
+    """403 unless the caller may change what applies to every project; `action` is what it tried."""
+    if not request_principal(request).server_admin:
+        raise HttpError(
+            403,
+            f"only a server admin may {action}: it applies to every project (use a `server-admin` key or a user "
+            "made with `llmlens users create --server-admin`, or the config file)",
+        )

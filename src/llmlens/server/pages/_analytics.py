@@ -7,11 +7,13 @@ from typing import Any
 
 from llmlens import query
 
+from .._budgets import project_budgets
 from .._http import HttpError
 from .._jsonable import jsonable
 from .._params import PageParams
 from .._state import AppState
 from ._context import active_alerts, plain, window_context
+from ._scores import score_columns_context
 
 
 def overview_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[str, Any]:
@@ -24,7 +26,9 @@ def overview_context(state: AppState, p: PageParams, path: dict[str, str]) -> di
 
 
 def cost_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[str, Any]:
-    budgets = query.budgets_from_settings(state.settings.budgets)
+    # The page's project's own policy, or the server-wide default: never another project's tiers.
+    policy = project_budgets(state).policy_for(p.project)
+    budgets = query.budgets_from_settings(policy.to_config() if policy.enabled else {})
     now = query.utc_now()
     return {
         "project": p.project,
@@ -72,6 +76,7 @@ def latency_context(state: AppState, p: PageParams, path: dict[str, str]) -> dic
         "window": window_context(p.window),
         "model": model,
         "latency": plain(query.latency_report(state.store, p.scope, model=model)),
+        "scores": score_columns_context(state, p, model=model),
     }
 
 
@@ -85,6 +90,7 @@ def prompts_context(state: AppState, p: PageParams, path: dict[str, str]) -> dic
         "prompt_length": plain(query.prompt_length_by_template(state.store, p.scope)),
         "thresholds": {"min_tokens": min_tokens, "min_cost": min_cost},
         "outliers": plain(query.outliers(state.store, p.scope, min_tokens=min_tokens, min_cost_usd=min_cost)),
+        "scores": score_columns_context(state, p),
     }
 
 
@@ -114,4 +120,5 @@ def feedback_context(state: AppState, p: PageParams, path: dict[str, str]) -> di
         "project": p.project,
         "window": window_context(p.window),
         "feedback": plain(query.feedback_report(state.store, p.scope)),
+        "scores": score_columns_context(state, p),
     }

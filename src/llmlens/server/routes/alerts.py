@@ -4,6 +4,7 @@ the Alerts page (its JSON twin is GET /api/v1/alerts)."""
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -12,11 +13,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from llmlens.alerts import AlertService, RuleError, RuleSpec, forecast_month, parse_rule, utc_now
-from llmlens.alerts.rules import DEFAULT_RULES
+from llmlens.alerts.rules import DEFAULT_RULES, RuleLayers
 
+from .._budgets import project_budgets
 from .._http import HttpError, read_json_object
 from .._jsonable import jsonable
-from .._request import request_principal, request_project
+from .._request import request_principal, request_project, require_server_admin
 from .._state import AppState, app_state
 
 SERVICE = "alerts"
@@ -33,67 +35,104 @@ def _project(request: Request, state: AppState) -> str:
     return request_project(request)  # the caller's project when auth is on
 
 
-def _rule_source(rule: RuleSpec, state: AppState, overrides: dict[str, RuleSpec | None]) -> str:
-    if rule.name in overrides:
+# The rules API acts on the caller's project: its rules are the server-wide ones with the project's own
+# changes on top, and a change made here applies to that project only. `?scope=server` acts on the
+# server-wide layer instead (every project's rules): a server admin's job.
+
+
+def _layer(request: Request, action: str) -> str | None:
+    """The project whose rules the request changes, or None for the server-wide rules."""
+    scope = request.query_params.get("scope", "project")
+    if scope not in ("project", "server"):
+        raise HttpError(400, f"scope must be 'project' (the default) or 'server', got {scope!r}")
+    if scope == "server":
+        require_server_admin(request, f"{action} the server-wide alert rules")
+        return None
+    return request_project(request)
+
+
+def _rule_source(rule: RuleSpec, state: AppState, layers: RuleLayers, project: str | None) -> str:
+    """api: changed through the API in this layer; server: by a server admin for every project;
+    config: the config file; default: built in."""
+    if project is not None and rule.name in layers.projects.get(project, {}):
         return "api"
+    if rule.name in layers.server:
+        return "api" if project is None else "server"
     if any(doc.get("name") == rule.name for doc in state.settings.alerts):
         return "config"
     return "default" if any(d.name == rule.name for d in DEFAULT_RULES) else "config"
 
 
-def _rules_doc(state: AppState) -> list[dict[str, Any]]:
+def _rules_doc(state: AppState, project: str | None) -> list[dict[str, Any]]:
     engine = _service(state).engine
-    overrides = engine.history.rule_overrides()
-    return [{**r.to_dict(), "source": _rule_source(r, state, overrides)} for r in engine.rules()]
+    layers = engine.history.rule_layers()
+    return [{**r.to_dict(), "source": _rule_source(r, state, layers, project)} for r in engine.rules(project, layers)]
 
 
 async def list_rules(request: Request) -> JSONResponse:
     state = app_state(request)
-    return JSONResponse(jsonable({"rules": await run_in_threadpool(_rules_doc, state)}))
+    project = _layer(request, "list")
+    return JSONResponse(jsonable({"rules": await run_in_threadpool(_rules_doc, state, project)}))
 
 
-def _parse(doc: dict[str, Any]) -> RuleSpec:
+def _parse(doc: dict[str, Any], project: str | None) -> RuleSpec:
+    named = doc.get("project")
+    if project is not None and named not in (None, project):
+        raise HttpError(403, f"this request changes the alert rules of project {project!r}, not of {named!r}")
     try:
-        return parse_rule(doc)
+        rule = parse_rule(doc)
     except RuleError as exc:
         raise HttpError(422, str(exc)) from None
+    return rule if project is None else dataclasses.replace(rule, project=project)
+
+
+def _where(project: str | None) -> str:
+    return "among the server-wide rules" if project is None else f"in project {project!r}"
 
 
 async def create_rule(request: Request) -> JSONResponse:
     state = app_state(request)
     engine = _service(state).engine
-    rule = _parse(await read_json_object(request))
+    project = _layer(request, "change")
+    rule = _parse(await read_json_object(request), project)
 
     def save() -> None:
-        if engine.rule(rule.name) is not None:
-            raise HttpError(409, f"alert rule {rule.name!r} exists: PUT /api/v1/alerts/rules/{rule.name} replaces it")
-        engine.history.save_rule(rule.name, rule, utc_now())
+        if engine.rule(rule.name, project) is not None:
+            raise HttpError(
+                409,
+                f"alert rule {rule.name!r} exists {_where(project)}: PUT /api/v1/alerts/rules/{rule.name} replaces it",
+            )
+        engine.history.save_rule(rule.name, rule, utc_now(), project=project)
 
     await run_in_threadpool(save)
     return JSONResponse(jsonable({"rule": {**rule.to_dict(), "source": "api"}}), status_code=201)
 
 
 async def replace_rule(request: Request) -> JSONResponse:
+    """Create or replace a rule: in a project, a server-wide rule of that name is replaced there only."""
     state = app_state(request)
     engine = _service(state).engine
+    project = _layer(request, "change")
     name = request.path_params["name"]
     doc = await read_json_object(request)
     if doc.setdefault("name", name) != name:
         raise HttpError(422, f"the body names rule {doc['name']!r} but the URL names {name!r}")
-    rule = _parse(doc)
-    await run_in_threadpool(engine.history.save_rule, name, rule, utc_now())
+    rule = _parse(doc, project)
+    await run_in_threadpool(lambda: engine.history.save_rule(name, rule, utc_now(), project=project))
     return JSONResponse(jsonable({"rule": {**rule.to_dict(), "source": "api"}}))
 
 
 async def delete_rule(request: Request) -> JSONResponse:
+    """Delete a rule: in a project, a server-wide rule of that name is hidden there only."""
     state = app_state(request)
     engine = _service(state).engine
+    project = _layer(request, "change")
     name = request.path_params["name"]
 
     def delete() -> None:
-        if engine.rule(name) is None:
-            raise HttpError(404, f"no alert rule named {name!r}")
-        engine.history.save_rule(name, None, utc_now())
+        if engine.rule(name, project) is None:
+            raise HttpError(404, f"no alert rule named {name!r} {_where(project)}")
+        engine.history.save_rule(name, None, utc_now(), project=project)
 
     await run_in_threadpool(delete)
     return JSONResponse({"deleted": name})
@@ -109,7 +148,7 @@ def alerts_context(state: AppState, project: str) -> dict[str, Any]:
             "project": project,
             "active": [t.to_dict() for t in engine.history.active(project)],
             "history": [t.to_dict() for t in engine.history.recent(project, limit=100)],
-            "rules": _rules_doc(state),
+            "rules": _rules_doc(state, project),
             "last_run": {"at": last.at if last else None, "evaluations": evaluations},
             "interval_s": state.settings.alert_interval_s,
         }
@@ -176,7 +215,10 @@ def _query(request: Request) -> str:
 
 
 async def startup(state: AppState) -> None:
-    service = AlertService(state.store, state.settings)
+    budgets = project_budgets(state)
+    service = AlertService(
+        state.store, state.settings, budgets_for=lambda project: budgets.policy_for(project).to_config()
+    )
     service.start()
     state.services[SERVICE] = service
 

@@ -1,4 +1,6 @@
-"""GET /metrics: Prometheus text format (server health and LLM traffic), kept in memory by a write listener."""
+"""GET /metrics: Prometheus text format (server health and LLM traffic), kept in memory by a write listener.
+
+With auth on, a project's key sees only its project's series; a server admin sees everything."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from llmlens.metrics import CONTENT_TYPE_LATEST, ForwarderStatsView, ServerMetrics, TrafficMetrics
 
 from .._http import HttpError
-from .._request import only_project_samples, request_principal
+from .._request import request_principal
 from .._state import AppState, app_state
 
 SERVICE = "metrics"
@@ -53,11 +55,13 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics: ServerMetrics | None = app_state(request).services.get(SERVICE)
     if metrics is None:
         raise HttpError(503, "metrics are not started yet")
-    text = metrics.render()
     principal = request_principal(request)
-    if principal.confined and principal.project is not None:  # a project's key sees its own series only
-        text = only_project_samples(text, principal.project)
-    return Response(text, media_type=CONTENT_TYPE_LATEST)
+    # A server admin (or anyone, without auth) sees every project and the server's own health; a project's
+    # key or login sees its project's series only: the server-wide totals would count other projects too.
+    project = None if principal.server_admin else principal.project
+    if project is None and not principal.server_admin:
+        raise HttpError(403, "/metrics needs a project or a server admin")
+    return Response(metrics.render(project), media_type=CONTENT_TYPE_LATEST)
 
 
 def routes() -> list[BaseRoute]:

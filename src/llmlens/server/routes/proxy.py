@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -24,27 +23,15 @@ from llmlens.proxy import (
     parse_upstreams,
 )
 
+from .._budgets import project_budgets
+from .._cached_features import cached_features
 from .._http import HttpError, read_json_object
+from .._request import request_principal, request_project, require_server_admin
 from .._state import AppState, app_state
 
 logger = logging.getLogger("llmlens.proxy")
 
 SERVICE = "gateway"
-BUDGETS_FILE = "budgets.json"  # budgets set through the API; they win over the config file
-
-
-def _budgets_path(state: AppState) -> Path:
-    return Path(state.settings.data_dir) / BUDGETS_FILE
-
-
-def _initial_policy(state: AppState) -> BudgetPolicy:
-    path = _budgets_path(state)
-    if path.is_file():
-        try:
-            return BudgetPolicy.from_config(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"budgets saved in {path} are unreadable ({exc}); fix or delete the file") from None
-    return BudgetPolicy.from_config(state.settings.budgets)
 
 
 async def startup(state: AppState) -> None:
@@ -54,7 +41,8 @@ async def startup(state: AppState) -> None:
     config = GatewayConfig.from_config(settings.gateway)
     spend = MonthToDateSpend(state.store)
     state.writer.add_listener(spend.on_write)
-    recorder = SpanRecorder(state.pipeline.ingest, state.pipeline.prices.price_span)
+    # The pipeline's book as it is at each call: `POST /api/v1/admin/reprice` may reload the server's prices.
+    recorder = SpanRecorder(state.pipeline.ingest, lambda span: state.pipeline.prices.price_span(span))
     recorder.start()
     cache = None
     if config.cache_max_entries > 0:
@@ -65,11 +53,13 @@ async def startup(state: AppState) -> None:
         upstreams=parse_upstreams(settings.upstreams),
         client=make_client(config),
         recorder=recorder,
-        budgets=BudgetGuard(_initial_policy(state), spend),
+        budgets=BudgetGuard(project_budgets(state), spend),
         config=config,
         cache=cache,
         default_project=settings.project,
         max_body_bytes=settings.max_body_bytes,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        cached_features=cached_features(state).enabled,
     )
 
 
@@ -97,54 +87,96 @@ class _GatewayEndpoint:
         await _gateway(state)(scope, receive, send)
 
 
+# Budgets belong to a project: GET, PUT and DELETE act on the caller's project. With `?scope=server` they
+# act on the server-wide default that every project without its own policy uses: a server admin's job.
+
+
+def _server_scope(request: Request) -> bool:
+    scope = request.query_params.get("scope", "project")
+    if scope not in ("project", "server"):
+        raise HttpError(400, f"scope must be 'project' (the default) or 'server', got {scope!r}")
+    return scope == "server"
+
+
+def _budgets_doc(request: Request, server: bool) -> dict[str, Any]:
+    book = project_budgets(app_state(request))
+    if server:
+        return {**book.defaults.to_config(), "scope": "server", "source": book.defaults_source}
+    project = request_project(request)
+    return {**book.policy_for(project).to_config(), "project": project, "source": book.source_of(project)}
+
+
+def _policy_from(doc: dict[str, Any], request: Request, server: bool) -> BudgetPolicy:
+    # The read-only fields of a GET answer may come back in a PUT; a project that is not the caller's may not.
+    doc = {k: v for k, v in doc.items() if k not in ("source", "scope")}
+    named = doc.pop("project", None)
+    if named is not None and (server or named != request_project(request)):
+        where = "the server-wide default" if server else f"project {request_project(request)!r}"
+        raise HttpError(403, f"this request sets the budgets of {where}, not of project {named!r}")
+    try:
+        return BudgetPolicy.from_config(doc)
+    except ValueError as exc:
+        raise HttpError(422, str(exc)) from None
+
+
 async def get_budgets(request: Request) -> JSONResponse:
-    gateway = _gateway(app_state(request))
-    return JSONResponse(gateway.budgets.policy.to_config())
+    server = _server_scope(request)
+    if server:
+        require_server_admin(request, "read the server-wide budget default")
+    return JSONResponse(_budgets_doc(request, server))
 
 
 async def put_budgets(request: Request) -> JSONResponse:
-    state = app_state(request)
-    gateway = _gateway(state)
-    doc = await read_json_object(request)
-    try:
-        policy = BudgetPolicy.from_config(doc)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    path = _budgets_path(state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(policy.to_config(), indent=2))
-    tmp.replace(path)
-    gateway.budgets.policy = policy
-    return JSONResponse(policy.to_config())
+    server = _server_scope(request)
+    if server:
+        require_server_admin(request, "change the server-wide budget default")
+    policy = _policy_from(await read_json_object(request), request, server)
+    book = project_budgets(app_state(request))
+    if server:
+        await run_in_threadpool(book.set_defaults, policy)
+    else:
+        await run_in_threadpool(book.set_project, request_project(request), policy)
+    return JSONResponse(_budgets_doc(request, server))
+
+
+async def delete_budgets(request: Request) -> JSONResponse:
+    """The project goes back to the server-wide default; with scope=server, the default to the config file's."""
+    server = _server_scope(request)
+    book = project_budgets(app_state(request))
+    if server:
+        require_server_admin(request, "change the server-wide budget default")
+        await run_in_threadpool(book.set_defaults, None)
+    else:
+        await run_in_threadpool(book.clear_project, request_project(request))
+    return JSONResponse(_budgets_doc(request, server))
 
 
 async def budget_status(request: Request) -> JSONResponse:
-    state = app_state(request)
-    gateway = _gateway(state)
+    gateway = _gateway(app_state(request))
     params = request.query_params
     user_id, feature = params.get("user_id"), params.get("feature")
     if not user_id and not feature:
         raise HttpError(400, "name a user_id and/or a feature, e.g. /api/v1/budgets/status?user_id=user-42")
-    project = request.headers.get("x-llmlens-project") or params.get("project") or state.settings.project
+    project = request_project(request)
     status = await gateway.budgets.status(project, user_id or None, params.get("tier"), feature or None)
     return JSONResponse(status)
 
 
 async def gateway_info(request: Request) -> JSONResponse:
     gateway = _gateway(app_state(request))
-    cache = gateway.cache
-    return JSONResponse(
-        {
-            "upstreams": {name: u.base_url for name, u in sorted(gateway.upstreams.items())},
-            "config": asdict(gateway.config),
-            "cache": None
-            if cache is None
-            else {"entries": len(cache), "bytes": cache.size_bytes, **asdict(cache.stats)},
-            "recorded": gateway.recorder.recorded,
-            "not_recorded": gateway.recorder.dropped,
-        }
-    )
+    doc: dict[str, Any] = {
+        "upstreams": {name: u.base_url for name, u in sorted(gateway.upstreams.items())},
+        "config": asdict(gateway.config),
+    }
+    # The counters add up every project's calls: like /metrics' totals, a server admin's to see.
+    if request_principal(request).server_admin:
+        cache = gateway.cache
+        doc["cache"] = (
+            None if cache is None else {"entries": len(cache), "bytes": cache.size_bytes, **asdict(cache.stats)}
+        )
+        doc["recorded"] = gateway.recorder.recorded
+        doc["not_recorded"] = gateway.recorder.dropped
+    return JSONResponse(doc)
 
 
 def routes() -> list[BaseRoute]:
@@ -152,6 +184,7 @@ def routes() -> list[BaseRoute]:
         Route("/proxy/{upstream}/{path:path}", _GatewayEndpoint()),
         Route("/api/v1/budgets", get_budgets, methods=["GET"]),
         Route("/api/v1/budgets", put_budgets, methods=["PUT"]),
+        Route("/api/v1/budgets", delete_budgets, methods=["DELETE"]),
         Route("/api/v1/budgets/status", budget_status, methods=["GET"]),
         Route("/api/v1/gateway", gateway_info, methods=["GET"]),
     ]

@@ -37,13 +37,13 @@ async def shutdown(state: AppState) -> None:
 
 
 async def run_retention(request: Request) -> JSONResponse:
-    """Run a retention pass now (admin). With auth on, only the whole server's admin may: it spans projects."""
+    """Run a retention pass now. With auth on, only a server admin may: it spans projects."""
     state = app_state(request)
     job: RetentionJob | None = state.services.get(SERVICE)
     if job is None:
         raise HttpError(503, "the retention job is not running")
-    if request_principal(request).confined:
-        raise HttpError(403, "retention runs across all projects; run it from the server host (auth off) instead")
+    if not request_principal(request).server_admin:
+        raise HttpError(403, "retention runs across all projects: only a server admin may run it now")
 
     def run() -> object:
         with confined_to(None):  # the job sees every project
