@@ -29,6 +29,7 @@ class Settings:
     price_file: Path | None = None
     project: str = "default"
     max_body_bytes: int = 50 * 1024 * 1024
+    max_decompressed_bytes: int = 50 * 1024 * 1024
     max_queued_events: int = 200_000
     decode_workers: int = -1
     sql_timeout_s: float = 30.0
@@ -41,6 +42,8 @@ class Settings:
     gateway: dict[str, Any] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     alert_interval_s: float = 60.0
+    insights_interval_s: float = 300.0
+    insights_max_calls: int = 500_000
     public_url: str = ""
     notifiers: list[dict[str, Any]] = field(default_factory=list)
     retention_days: int = 0
@@ -50,9 +53,12 @@ class Settings:
     max_field_chars: int = 200_000
     ingest_rate_limit: float = 0.0
     session_ttl_s: float = 7 * 24 * 3600.0
+    forwarded_allow_ips: list[str] = field(default_factory=list)
     forward: list[dict[str, Any]] = field(default_factory=list)
     replay: dict[str, Any] = field(default_factory=dict)
+    simulated_provider: str = "auto"
     exports: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,6 +87,11 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     ),
     "project": ("Project for events that name none.", "default"),
     "max_body_bytes": ("Largest accepted request body (413 above).", "52428800"),
+    "max_decompressed_bytes": (
+        "Most bytes a compressed body (gzip or deflate, also gRPC compression) may expand to; 413 above, found while"
+        " decompressing, so a small body cannot take the server's memory.",
+        "52428800",
+    ),
     "max_queued_events": ("Events waiting for the writer before ingest answers 503 + Retry-After.", "200000"),
     "decode_workers": (
         "Processes that decode large OTLP bodies beside the server (-1: one fewer than the CPU cores, at most 4;"
@@ -104,6 +115,16 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     ),
     "alerts": ("Alert rules (array of tables).", "see Alerts"),
     "alert_interval_s": ("How often the alert evaluator runs.", "60"),
+    "insights_interval_s": (
+        "How often the Insights findings are recomputed in the background (also at once when a project has new"
+        " data and someone looks); 0: only when someone looks.",
+        "300",
+    ),
+    "insights_max_calls": (
+        "Most LLM calls the Insights findings read per refresh: a window holding more is examined over its most"
+        " recent hours up to this many calls, and savings are extrapolated from them.",
+        "500000",
+    ),
     "public_url": (
         "Base URL people use to reach this server; alert messages link to traces under it (default: host:port).",
         "https://llmlens.example.com",
@@ -119,6 +140,11 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     ),
     "ingest_rate_limit": ("Events per second each API key may ingest (429 + Retry-After above); 0: no limit.", "0"),
     "session_ttl_s": ("How long a UI login lasts, in seconds.", "604800"),
+    "forwarded_allow_ips": (
+        "Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For and X-Forwarded-Proto are believed:"
+        " the client address for login throttling and logs. Empty: the headers are ignored, whoever sends them.",
+        '["10.0.0.5"]',
+    ),
     "forward": (
         "Forward every received span as OTLP to these collectors (url, headers, timeout_s, max_queue, ...).",
         "see Integrations",
@@ -128,10 +154,21 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
         "concurrency, timeout_s. Keys come from OPENAI_API_KEY, ANTHROPIC_API_KEY, <UPSTREAM>_API_KEY.",
         '{scorers = ["myapp.evals:polite"], concurrency = 4}',
     ),
+    "simulated_provider": (
+        "`auto` (on with `--demo` only), `on` or `off`: Replay and Compare through a built-in stand-in that answers in"
+        " the OpenAI and Anthropic formats with text labelled simulated, so they work offline and without keys."
+        " Upstreams you configure keep theirs.",
+        "auto",
+    ),
     "exports": (
         "Scheduled exports to a folder: array of tables with folder, kind (llm, tool, retrieval, feedback, spans), "
         "format (parquet, jsonl, csv), every (e.g. 1d), delay (default 5m), project.",
         '[{folder = "exports", kind = "llm", format = "parquet", every = "1d"}]',
+    ),
+    "quality": (
+        "Scores and inferred feedback (docs/quality.md): inferred (on/off), retry_window_s, retry_similarity,"
+        " edit_similarity, abandon_after_s, session_idle_s, scan_interval_s, lookback_s.",
+        "{retry_window_s = 120, retry_similarity = 0.9, edit_similarity = 0.6, abandon_after_s = 30}",
     ),
     "extra": ("Free-form settings for extensions.", "{}"),
 }
@@ -204,6 +241,8 @@ def load_settings(
             raise SettingsError(f"unknown setting {name!r}")
         values[name] = _coerce(name, raw, annotations[name], "the command line")
     settings = replace(Settings(), **values)
+    if settings.simulated_provider not in ("on", "off", "auto"):
+        raise SettingsError(f"simulated_provider must be on, off or auto, got {settings.simulated_provider!r}")
     if settings.auth not in ("on", "off", "auto"):
         raise SettingsError(f"auth must be on, off or auto, got {settings.auth!r}")
     if not 0 <= settings.port < 65536:

@@ -383,6 +383,7 @@ def test_public_names_are_pinned() -> None:
         "DecodedLogs",
         "DecodedTraces",
         "LogContent",
+        "OtlpBodyTooLarge",
         "OtlpDecodeError",
         "UnsupportedContentType",
         "content_from_logs_request",

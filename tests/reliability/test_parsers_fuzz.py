@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tests.reliability._hostile_shapes import HUGE_NUMBERS, NEARLY_TOO_DEEP, TOO_DEEP
 from tests.support.llmlens_server import LLMLensServer
 
 from llmlens.codec.native import BodyError, EventError, decode_events, event_from_log_line, parse_body
@@ -66,8 +67,20 @@ VALID = st.builds(
 )
 
 
+def _deep(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300), st.sampled_from(["application/json", "application/x-ndjson", "", "text/plain"]))
+@example(TOO_DEEP.encode(), "application/json")
+@example(TOO_DEEP.encode(), "application/x-ndjson")
+@example(NEARLY_TOO_DEEP.encode(), "application/json")
+@example(HUGE_NUMBERS.encode(), "application/json")
+@example(("\n".join([HUGE_NUMBERS[1:-1], TOO_DEEP])).encode(), "application/x-ndjson")
 def test_parse_body_raises_only_body_error(body: bytes, content_type: str) -> None:
     try:
         events = parse_body(body, content_type)
@@ -78,6 +91,15 @@ def test_parse_body_raises_only_body_error(body: bytes, content_type: str) -> No
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(JSON, EVENTLIKE), max_size=8))
+@example([{"type": "tool", "tool_name": "t", "args": _deep(900), "metadata": _deep(900)}, _deep(900)])
+@example(
+    [
+        {"type": "llm", "model": "m", name: value}
+        for name in ("latency_ms", "cost_usd", "temperature", "ttft_ms", "prompt_tokens", "timestamp")
+        for value in (10**400, -(10**400), "9" * 5000, float("inf"), float("nan"))
+    ]
+)
+@example([{"type": "retrieval", "query": "q", "documents": [{"score": 10**400}]}])
 def test_decode_events_never_raises(raw: list[Any]) -> None:
     decoded = decode_events(raw, project="p")
     assert decoded.accepted + len(decoded.rejected) == len(raw)
@@ -109,6 +131,9 @@ def test_ndjson_keeps_valid_lines(lines: list[str]) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=200), JSON.map(lambda v: "INFO:llm_observability:" + json.dumps(v))))
+@example("INFO:llm_observability:" + "{" + '"a": {' * 100_000)
+@example("INFO:llm_observability:" + HUGE_NUMBERS[1:-1])
+@example("INFO:llm_observability:" + NEARLY_TOO_DEEP[1:].split(", {")[0])
 def test_log_lines_raise_only_event_error(line: str) -> None:
     try:
         event = event_from_log_line(line)
@@ -143,6 +168,14 @@ _TARGETS = [
     ),
     st.booleans(),
 )
+@example(("/api/v1/ingest", "application/json"), TOO_DEEP.encode(), False)
+@example(("/api/v1/ingest", "application/json"), NEARLY_TOO_DEEP.encode(), True)
+@example(("/api/v1/ingest", "application/json"), HUGE_NUMBERS.encode(), False)
+@example(("/api/v1/ingest", "application/x-ndjson"), TOO_DEEP.encode(), True)
+@example(("/v1/traces", "application/json"), TOO_DEEP.encode(), False)
+@example(("/v1/logs", "application/json"), TOO_DEEP.encode(), True)
+@example(("/api/v1/sql", "application/json"), TOO_DEEP.encode(), False)
+@example(("/api/v1/sql", "application/json"), HUGE_NUMBERS.encode(), False)
 def test_the_server_never_answers_500(
     server: LLMLensServer, target: tuple[str, str], body: bytes, gzipped: bool
 ) -> None:

@@ -5,25 +5,27 @@ Pure: bytes in, `Span`/`Feedback` out, with a per-event error naming the field f
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
 import re
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmlens.model import (
     DEFAULT_PROJECT,
+    MAX_JSON_DEPTH,
+    NUMBER_LIMITS,
     CostSource,
     ErrorType,
     Feedback,
     FeedbackType,
+    Score,
     Span,
     SpanKind,
     Status,
+    bounded_json,
     classify_error,
     new_trace_id,
     normalize_span_id,
@@ -33,6 +35,10 @@ from llmlens.model import (
     span_id_from_text,
     trace_id_from_text,
 )
+
+from .compressed import MAX_DECOMPRESSED_BYTES, DecompressedTooLarge, InvalidCompressedBody, decompress_body
+from .json_text import JsonTooDeep, loads_untrusted
+from .scores import ScoreEventError, score_from_event
 
 # Read at top level or inside `metadata` (top level wins).
 CONTEXT_FIELDS = (
@@ -103,6 +109,10 @@ class BodyError(ValueError):
     """The request body as a whole cannot be decoded (HTTP 400)."""
 
 
+class BodyTooLarge(BodyError):
+    """The body expands past the decompressed-size limit (HTTP 413)."""
+
+
 class EventError(ValueError):
     """One event is invalid; the message names the field."""
 
@@ -114,45 +124,56 @@ class DecodedEvents:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     # Per input index: the message id of an LLM call (generated when absent), else None.
     message_ids: list[str | None] = field(default_factory=list)
+    # `{"type": "score"}` events with their input index; not counted in `accepted` until the receiver
+    # has stored them (the name's type is checked against the store, see `quality.record_scores`).
+    scores: list[tuple[int, Score]] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
         return len(self.spans) + len(self.feedback)
 
 
-def decompress(body: bytes, content_encoding: str | None) -> bytes:
-    enc = (content_encoding or "identity").strip().lower()
-    if enc in ("", "identity"):
-        return body
-    if enc in ("gzip", "x-gzip"):
-        try:
-            return gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BodyError(f"body is not valid gzip: {exc}") from None
-    if enc == "deflate":
-        try:
-            return zlib.decompress(body)
-        except zlib.error as exc:
-            raise BodyError(f"body is not valid deflate: {exc}") from None
-    raise BodyError(f"unsupported Content-Encoding {content_encoding!r} (use gzip or identity)")
+def decompress(body: bytes, content_encoding: str | None, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes | bytearray:
+    """Undo `Content-Encoding` (gzip, deflate), refusing output past `max_bytes` as it is produced:
+    BodyTooLarge past it, BodyError for data that is not valid in its encoding."""
+    try:
+        return decompress_body(body, content_encoding, max_bytes)
+    except DecompressedTooLarge as exc:
+        raise BodyTooLarge(str(exc)) from None
+    except InvalidCompressedBody as exc:
+        raise BodyError(str(exc)) from None
 
 
-def parse_body(body: bytes, content_type: str | None) -> list[Any]:
+def parse_body(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None = None,
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+) -> list[Any]:
     """A JSON array, {"events": [...]}, one event object, or NDJSON -> list of raw events.
 
-    An NDJSON line that is not JSON becomes a `BodyError` instance in the list, so that the valid
-    lines are still kept and the bad one is reported by index.
+    `body` is decompressed first when `content_encoding` says so (see `decompress`). An NDJSON line
+    that is not JSON becomes a `BodyError` instance in the list, so that the valid lines are still
+    kept and the bad one is reported by index.
     """
     ctype = (content_type or "").split(";")[0].strip().lower()
+    # Decompressed here, not by the caller, so the decompressed bytes are dropped as soon as they are
+    # text: a body near the limit is then held twice at most, not three times.
+    data: bytes | bytearray = body
+    if content_encoding:
+        data = decompress(body, content_encoding, max_decompressed_bytes)
     try:
-        text = body.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BodyError(f"body is not UTF-8: {exc}") from None
+    del data
     if not text.strip():
         raise BodyError("body is empty")
     if "\\u" in text and _SURROGATE_ESCAPE.search(text):
-        # JSON may escape lone UTF-16 surrogates, which are not text: repair them once parsed.
-        return [_repair_surrogates(e) for e in _parse_body_text(text, ctype)]
+        # JSON may escape lone UTF-16 surrogates, which are not text: repair them once parsed (after
+        # cutting deep values, as the repair walks every level; an event's fields keep MAX_JSON_DEPTH).
+        events = _parse_body_text(text, ctype)
+        return [_repair_surrogates(bounded_json(e, MAX_JSON_DEPTH + 1)) for e in events]
     return _parse_body_text(text, ctype)
 
 
@@ -177,7 +198,9 @@ def _parse_body_text(text: str, ctype: str) -> list[Any]:
     if ctype in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
         return _parse_ndjson(text)
     try:
-        doc = json.loads(text)
+        doc = loads_untrusted(text)
+    except JsonTooDeep as exc:
+        raise BodyError(f"body is not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         # NDJSON sent without its content type still works.
         if "\n" in text.strip():
@@ -201,7 +224,9 @@ def _parse_ndjson(text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
+            out.append(loads_untrusted(line))
+        except JsonTooDeep as exc:
+            out.append(BodyError(f"line {lineno}: {exc}"))
         except json.JSONDecodeError as exc:
             out.append(BodyError(f"line {lineno} is not JSON: {exc.msg}"))
     return out
@@ -239,15 +264,20 @@ def decode_events(
                 raise EventError(str(raw))
             if not isinstance(raw, dict):
                 raise EventError(f"event must be a JSON object, got {type(raw).__name__}")
+            # The event itself is a level: each of its fields keeps MAX_JSON_DEPTH levels.
+            raw = bounded_json(raw, MAX_JSON_DEPTH + 1)
             kind = event_type(raw)
             if kind == "feedback":
                 out.feedback.append(feedback_from_event(raw, project=project, now=now))
+                out.message_ids.append(None)
+            elif kind == "score":
+                out.scores.append((index, score_from_event(raw, project=project, now_us=now)))
                 out.message_ids.append(None)
             else:
                 span = span_from_event(raw, kind, project=project, now=now)
                 out.spans.append(span)
                 out.message_ids.append(span.message_id if span.kind == SpanKind.LLM else None)
-        except EventError as exc:
+        except (EventError, ScoreEventError) as exc:
             out.rejected.append((index, str(exc)))
             out.message_ids.append(None)
     return out
@@ -295,18 +325,29 @@ def _as_int(name: str, value: Any) -> int | None:
         raise EventError(f"{name} must be a non-negative integer, got a boolean")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        if len(value.strip()) > 19:
+            raise EventError(f"{name} is too large: {_shown(value)}")
         value = int(value)
     if not isinstance(value, int):
-        raise EventError(f"{name} must be a non-negative integer, got {value!r}")
+        raise EventError(f"{name} must be a non-negative integer, got {_shown(value)}")
     if value < 0:
-        raise EventError(f"{name} must be non-negative, got {value}")
+        raise EventError(f"{name} must be non-negative, got {_shown(value)}")
     if value > 2**62:
-        raise EventError(f"{name} is too large: {value}")
+        raise EventError(f"{name} is too large: {_shown(value)}")
     return value
 
 
+def _shown(value: Any) -> str:
+    """`value` as an error message shows it: short, and never by converting a huge int to text."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} chars)"
+
+
 def _as_float(name: str, value: Any, *, non_negative: bool = True) -> float | None:
+    """A finite number, within NUMBER_LIMITS[name] when the field has a limit."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -314,11 +355,17 @@ def _as_float(name: str, value: Any, *, non_negative: bool = True) -> float | No
     try:
         x = float(value)
     except ValueError:
-        raise EventError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise EventError(f"{name} must be finite, got {value!r}")
+        raise EventError(f"{name} must be a number, got {_shown(value)}") from None
+    except OverflowError:  # an int too large for a float
+        x = math.inf
+    if math.isnan(x):
+        raise EventError(f"{name} must be a number, got {_shown(value)}")
     if non_negative and x < 0:
-        raise EventError(f"{name} must be non-negative, got {value!r}")
+        raise EventError(f"{name} must be non-negative, got {_shown(value)}")
+    limit = NUMBER_LIMITS.get(name, math.inf)
+    if not -limit <= x <= limit or math.isinf(x):
+        where = f"at most {limit:g}" if math.isfinite(limit) else "a finite number"
+        raise EventError(f"{name} is out of range: must be {where}, got {_shown(value)}")
     return x
 
 
@@ -416,7 +463,7 @@ def span_from_event(event: dict[str, Any], kind: str, *, project: str | None, no
         except ValueError:
             raise EventError(f"kind must be one of {', '.join(k.value for k in SpanKind)}, got {raw_kind!r}") from None
     elif span_kind is None:
-        raise EventError(f"unknown event type {kind!r} (use llm, tool, retrieval, feedback or span)")
+        raise EventError(f"unknown event type {kind!r} (use llm, tool, retrieval, feedback, span or score)")
 
     span = Span(trace_id="", span_id="", kind=span_kind.value)
     span.project = _as_str("project", ctx.get("project") or project) or DEFAULT_PROJECT
@@ -605,7 +652,9 @@ def event_from_log_line(line: str) -> dict[str, Any] | None:
     if start < 0:
         raise EventError("no JSON object on this line")
     try:
-        obj = json.loads(stripped[start:])
+        obj = loads_untrusted(stripped[start:])
+    except JsonTooDeep as exc:
+        raise EventError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise EventError(f"invalid JSON: {exc.msg} at column {start + exc.colno}") from None
     if not isinstance(obj, dict):

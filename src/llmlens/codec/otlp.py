@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +36,15 @@ from ._otlp_logs import (
     records_from_proto,
 )
 from ._otlp_traces import Rejection, StructureError, span_data_from_json, span_data_from_proto
+from .compressed import MAX_DECOMPRESSED_BYTES, DecompressedTooLarge, InvalidCompressedBody, decompress_body
+from .json_text import JsonTooDeep, loads_untrusted
 
 __all__ = [
     "MAX_DECOMPRESSED_BYTES",
     "DecodedLogs",
     "DecodedTraces",
     "LogContent",
+    "OtlpBodyTooLarge",
     "OtlpDecodeError",
     "UnsupportedContentType",
     "content_from_logs_request",
@@ -57,9 +59,6 @@ __all__ = [
     "spans_from_trace_request",
 ]
 
-# A compressed body may not expand beyond this (a gzip bomb is a 400, not an OOM).
-MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
-
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PROTOBUF_TYPES = frozenset({PROTOBUF, "application/protobuf", "application/vnd.google.protobuf"})
@@ -67,6 +66,10 @@ _PROTOBUF_TYPES = frozenset({PROTOBUF, "application/protobuf", "application/vnd.
 
 class OtlpDecodeError(ValueError):
     """The body is not a valid OTLP export (answer 400, do not retry)."""
+
+
+class OtlpBodyTooLarge(OtlpDecodeError):
+    """The body expands past the decompressed-size limit (answer 413)."""
 
 
 class UnsupportedContentType(ValueError):
@@ -88,27 +91,15 @@ class DecodedLogs:
 # -- bodies -----------------------------------------------------------------------------------
 
 
-def gunzip_body(body: bytes, encoding: str | None, *, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Undo `Content-Encoding` (gzip, deflate or identity); raise OtlpDecodeError if it cannot."""
-    enc = (encoding or "identity").strip().lower()
-    if enc in ("", "identity"):
-        return body
-    if enc in ("gzip", "x-gzip"):
-        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    elif enc == "deflate":
-        # RFC 9110 deflate is zlib-wrapped, but some clients send raw deflate: accept both.
-        decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS)
-    else:
-        raise OtlpDecodeError(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or identity")
+def gunzip_body(body: bytes, encoding: str | None, *, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes | bytearray:
+    """Undo `Content-Encoding` (gzip, deflate or identity) in a stream: OtlpBodyTooLarge as soon as
+    the output passes `max_bytes`, OtlpDecodeError for data that is not valid in its encoding."""
     try:
-        out = decompressor.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise OtlpDecodeError(f"body is not valid {enc} data: {exc}") from exc
-    if len(out) > max_bytes:
-        raise OtlpDecodeError(f"decompressed body is larger than {max_bytes} bytes")
-    if not decompressor.eof:
-        raise OtlpDecodeError(f"{enc} body is truncated")
-    return out
+        return decompress_body(body, encoding, max_bytes)
+    except DecompressedTooLarge as exc:
+        raise OtlpBodyTooLarge(str(exc)) from None
+    except InvalidCompressedBody as exc:
+        raise OtlpDecodeError(str(exc)) from None
 
 
 def _media_type(content_type: str | None) -> str:
@@ -122,16 +113,16 @@ def _media_type(content_type: str | None) -> str:
     )
 
 
-def _load_json(body: bytes) -> Any:
+def _load_json(body: bytes | bytearray) -> Any:
     try:
-        return json.loads(body)
-    except RecursionError:
-        raise OtlpDecodeError("JSON body is nested too deeply") from None
+        return loads_untrusted(body)
+    except JsonTooDeep as exc:
+        raise OtlpDecodeError(f"body is not valid JSON: {exc}") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise OtlpDecodeError(f"body is not valid JSON: {exc}") from None
 
 
-def _parse_proto(message: Any, body: bytes, what: str) -> None:
+def _parse_proto(message: Any, body: bytes | bytearray, what: str) -> None:
     try:
         message.ParseFromString(body)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -159,10 +150,16 @@ def spans_from_trace_request(req: ExportTraceServiceRequest) -> tuple[list[Span]
     return _spans(data, rejected)
 
 
-def decode_traces(body: bytes, content_type: str, content_encoding: str | None = None) -> DecodedTraces:
-    """The server's entry point for POST /v1/traces. Raises OtlpDecodeError or UnsupportedContentType."""
+def decode_traces(
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None = None,
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+) -> DecodedTraces:
+    """The server's entry point for POST /v1/traces. Raises OtlpDecodeError (OtlpBodyTooLarge past
+    `max_decompressed_bytes`) or UnsupportedContentType."""
     media = _media_type(content_type)
-    raw = gunzip_body(body, content_encoding)
+    raw = gunzip_body(body, content_encoding, max_bytes=max_decompressed_bytes)
     if media == PROTOBUF:
         request = ExportTraceServiceRequest()
         _parse_proto(request, raw, "ExportTraceServiceRequest")
@@ -208,10 +205,16 @@ def content_from_logs_request(req: ExportLogsServiceRequest) -> list[LogContent]
     return contents_from_records(records)
 
 
-def decode_logs(body: bytes, content_type: str, content_encoding: str | None = None) -> DecodedLogs:
-    """The server's entry point for POST /v1/logs. Non-GenAI log records are ignored, not rejected."""
+def decode_logs(
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None = None,
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+) -> DecodedLogs:
+    """The server's entry point for POST /v1/logs and gRPC LogsService/Export. Non-GenAI log records
+    are ignored, not rejected. Raises like `decode_traces`."""
     media = _media_type(content_type)
-    raw = gunzip_body(body, content_encoding)
+    raw = gunzip_body(body, content_encoding, max_bytes=max_decompressed_bytes)
     if media == PROTOBUF:
         request = ExportLogsServiceRequest()
         _parse_proto(request, raw, "ExportLogsServiceRequest")

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from llmlens.model import Span
+from llmlens.model import Span, bounded_json
 
 # Token counts and byte sizes above this are nonsense (and would overflow BIGINT columns).
 _MAX_COUNT = 10**15
@@ -52,7 +52,10 @@ def as_float(value: Any) -> float | None:
         except ValueError:
             return None
     if isinstance(value, int | float):
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond any float
+            return None
         return x if math.isfinite(x) else None
     return None
 
@@ -78,7 +81,8 @@ def parse_json(value: Any) -> Any:
         if not s or s[0] not in '[{"':
             return None
         try:
-            return json.loads(s)
+            # Bounded: an attribute can hold JSON nested far deeper than anything that walks it can follow.
+            return bounded_json(json.loads(s))
         except (ValueError, RecursionError):
             return None
     if isinstance(value, list | dict):

@@ -1,7 +1,8 @@
-"""What every stored span's content goes through, in order: redaction, then truncation."""
+"""What every stored span's content goes through, in order: numbers checked, redaction, then truncation."""
 
 from __future__ import annotations
 
+from llmlens.model import drop_out_of_range_numbers
 from llmlens.redaction import Redactor
 
 from ._pipeline import FeedbackTransform, SpanTransform
@@ -15,7 +16,8 @@ def content_transforms(redactor: Redactor, max_field_chars: int) -> tuple[list[S
     through them again. The truncator is always there: besides cutting long text it repairs text
     no store can encode. (Redaction of text with lone surrogates works on str.)
     """
-    spans: list[SpanTransform] = []
+    # First, numbers no store or sketch can take (an infinite latency fails the commit it is in) are cleared.
+    spans: list[SpanTransform] = [drop_out_of_range_numbers]
     feedback: list[FeedbackTransform] = []
     if redactor.active:
         spans.append(redactor.redact_span)

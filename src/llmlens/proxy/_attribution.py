@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmlens.model import is_span_id, is_trace_id, trace_id_from_text
+from llmlens.model import bounded_json, is_span_id, is_trace_id, trace_id_from_text
 
 # Request headers never forwarded: hop-by-hop ones, and ones the upstream client sets itself.
 _HOP_BY_HOP = frozenset(
@@ -62,11 +62,11 @@ def _traceparent(value: str, into: Attribution) -> None:
 def _properties(value: str, into: Attribution) -> None:
     try:
         doc = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser follows
         into.problems.append("X-LLMLens-Properties is not JSON")
         return
     if isinstance(doc, dict):
-        into.properties = doc
+        into.properties = bounded_json(doc)
     else:
         into.problems.append("X-LLMLens-Properties must be a JSON object")
 

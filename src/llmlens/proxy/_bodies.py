@@ -1,18 +1,35 @@
-"""Non-streamed answers (JSON bodies) of OpenAI chat/responses/completions/embeddings and Anthropic messages."""
+"""Bodies the gateway reads: non-streamed answers (JSON) of OpenAI chat/responses/completions/embeddings and
+Anthropic messages, and compressed request bodies, expanded within a byte limit."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from llmlens.codec.compressed import InvalidCompressedBody, decompress_body
+from llmlens.model import bounded_json
+
 from ._call import CallResult, Operation, apply_anthropic_usage, apply_error, apply_openai_usage, text_of
 
 
-def read_body(operation: Operation, status: int, body: bytes) -> CallResult:
+def request_content(body: bytes, encoding: str | None, max_bytes: int) -> bytes | bytearray | None:
+    """A request body with its Content-Encoding undone, to read the call from (the upstream still gets
+    the body as sent). None when it has no encoding, or one that cannot be undone here: the call is
+    then forwarded and recorded without its request details. Raises DecompressedTooLarge past
+    `max_bytes`, found while expanding, so a small compressed body cannot take the server's memory."""
+    if (encoding or "identity").strip().lower() in ("", "identity"):
+        return None
+    try:
+        return decompress_body(body, encoding, max_bytes)
+    except InvalidCompressedBody:
+        return None
+
+
+def read_body(operation: Operation, status: int, body: bytes | bytearray) -> CallResult:
     result = CallResult()
     try:
-        doc = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+        doc = bounded_json(json.loads(body)) if body else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         if status >= 400:
             result.error_message = body[:500].decode("utf-8", errors="replace") or None
         return result

@@ -31,7 +31,7 @@ def canonical_body(body: bytes) -> bytes:
     """JSON with sorted keys and no whitespace, so key order and spacing do not split the cache."""
     try:
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to parse
         return body
 
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llmlens.model import bounded_json
+
 Operation = Literal["chat", "responses", "completions", "embeddings", "messages", "other"]
 
 # Fields that become their own span columns rather than request_params.
@@ -57,11 +59,12 @@ class CallRequest:
     prompt: str | None = None
 
 
-def read_request(operation: Operation, body: bytes) -> CallRequest:
+def read_request(operation: Operation, body: bytes | bytearray) -> CallRequest:
     call = CallRequest(operation=operation)
     try:
-        doc = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+        # Bounded: request parameters and messages are stored, and walked by redaction.
+        doc = bounded_json(json.loads(body)) if body else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         return call
@@ -70,7 +73,10 @@ def read_request(operation: Operation, body: bytes) -> CallRequest:
     call.stream = doc.get("stream") is True
     temperature = doc.get("temperature")
     if isinstance(temperature, int | float) and not isinstance(temperature, bool):
-        call.temperature = float(temperature)
+        try:
+            call.temperature = float(temperature)
+        except OverflowError:  # an int beyond any float is no temperature
+            call.temperature = None
     for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = doc.get(key)
         if isinstance(value, int) and not isinstance(value, bool):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmlens.codec.compressed import (
+    MAX_DECOMPRESSED_BYTES,
+    DecompressedTooLarge,
+    InvalidCompressedBody,
+    decompress_body,
+)
 from llmlens.model import ErrorType, Span, SpanKind, Status, classify_error
 
 from ._attribution import Attribution
@@ -40,37 +44,31 @@ class Exchange:
     error_message: str | None = None
     cache_hit: bool = False
     blocked: bool = False
+    # The request body with its Content-Encoding undone (None: it had none, or one not read here).
+    request_content: bytes | bytearray | None = None
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
 
     @property
     def streamed(self) -> bool:
         return self.content_type.startswith("text/event-stream")
 
 
-def _decoded(data: bytes, encoding: str) -> bytes:
-    """The body as the client's library would read it; undecodable encodings give b''."""
-    encoding = encoding.strip().lower()
+def _decoded(data: bytes, encoding: str, max_bytes: int) -> bytes | bytearray:
+    """The body as the client's library would read it; undecodable encodings, and answers that expand
+    past `max_bytes`, give b'' (the call is then recorded without its answer's details)."""
     try:
-        if encoding in ("", "identity"):
-            return data
-        if encoding in ("gzip", "x-gzip"):
-            return gzip.decompress(data)
-        if encoding == "deflate":
-            try:
-                return zlib.decompress(data)
-            except zlib.error:
-                return zlib.decompress(data, -zlib.MAX_WBITS)
-    except (OSError, EOFError, zlib.error):
-        pass
-    return b""
+        return decompress_body(data, encoding, max_bytes)
+    except (InvalidCompressedBody, DecompressedTooLarge):
+        return b""
 
 
 def _result(ex: Exchange) -> CallResult:
     if ex.status is None:
         return CallResult()
     if ex.content_encoding:
-        data = _decoded(b"".join(ex.chunks), ex.content_encoding)
+        data = _decoded(b"".join(ex.chunks), ex.content_encoding, ex.max_decompressed_bytes)
         if ex.streamed:
-            result = read_stream(ex.operation, [data])
+            result = read_stream(ex.operation, [bytes(data)])
             result.first_content_chunk = None  # arrival times are lost under compression
             return result
         return read_body(ex.operation, ex.status, data)
@@ -90,7 +88,7 @@ def _error_type(ex: Exchange, result: CallResult) -> str | None:
 
 
 def exchange_to_span(ex: Exchange) -> Span:
-    request = read_request(ex.operation, ex.request_body)
+    request = read_request(ex.operation, ex.request_body if ex.request_content is None else ex.request_content)
     result = _result(ex)
     a = ex.attribution
     latency_ms = max(0.0, (ex.ended - ex.started) * 1000)

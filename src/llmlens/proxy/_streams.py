@@ -40,7 +40,7 @@ class _StreamState:
                 doc = json.loads(data.decode("utf-8", "replace"))
             except ValueError:
                 return False
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser follows
             return False
         if not isinstance(doc, dict):
             return False

@@ -38,12 +38,18 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json_object(request: Request, limit: int = 1_000_000) -> dict[str, Any]:
-    import json
-
+    """The body as a JSON object, or HttpError 400 (not JSON, nested too deeply, not an object) / 413."""
     body = await read_body(request, limit)
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """`body` parsed as a JSON object (empty: {}), or HttpError 400 naming what is wrong with it."""
+    from llmlens.codec.json_text import loads_untrusted
+
     try:
-        doc = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = loads_untrusted(body or b"{}")
+    except ValueError as exc:  # not JSON, not UTF-8, or nested deeper than the parser follows
         raise HttpError(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise HttpError(400, "body must be a JSON object")

@@ -2,7 +2,10 @@
 
 Many SDKs export over gRPC by default (port 4317). It runs on the server's event loop (grpc.aio), so
 batches reach the pipeline exactly as OTLP/HTTP ones do; trace requests are decoded from their bytes
-like OTLP/HTTP bodies (in a decode worker process when large), log requests in a thread. With
+like OTLP/HTTP bodies (in a decode worker process when large), log requests in a thread; a request
+that is not protobuf is refused with INVALID_ARGUMENT and the decoder's message. Messages may be at
+most `max_decompressed_bytes`, compressed (grpc-encoding) or not: grpc refuses larger ones with
+RESOURCE_EXHAUSTED while decompressing, before they reach Python. With
 auth on, a call needs an ingest API key in its metadata (`authorization: Bearer KEY` or
 `x-llmlens-api-key`) and writes only to that key's project, as over HTTP.
 """
@@ -14,9 +17,8 @@ import logging
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
+    ExportLogsPartialSuccess,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -25,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from llmlens.auth import Principal
-from llmlens.codec.otlp import PROTOBUF, OtlpDecodeError, content_from_logs_request
+from llmlens.codec.otlp import PROTOBUF, OtlpDecodeError, decode_logs
 from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
 from llmlens.store import current_project
@@ -33,12 +35,13 @@ from llmlens.store import current_project
 from .._decode_pool import decode_traces_off_loop
 from .._security import SERVICE as SECURITY_SERVICE
 from .._state import AppState
-from ._otlp_common import assign_project, rejection_message
+from ._otlp_common import assign_log_project, assign_project, rejection_message
 
 logger = logging.getLogger("llmlens.server.otlp")
 
 SERVICE = "otlp_grpc"
 _TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+_LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 _PROJECT_HEADER = "x-llmlens-project"
 
 
@@ -104,16 +107,29 @@ class _TraceService:
         return response
 
 
-class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
+class _LogsService:
+    """LogsService/Export taking the serialized request, decoded here (in a thread) so that a body
+    that is not protobuf is an INVALID_ARGUMENT naming the problem, as for traces."""
+
     def __init__(self, state: AppState, assembler: TraceAssembler) -> None:
         self._state = state
         self._assembler = assembler
 
-    async def Export(
-        self, request: ExportLogsServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> ExportLogsServiceResponse:
+    def handler(self) -> grpc.GenericRpcHandler:
+        export = grpc.unary_unary_rpc_method_handler(
+            self.Export, response_serializer=ExportLogsServiceResponse.SerializeToString
+        )
+        return grpc.method_handlers_generic_handler(_LOGS_SERVICE, {"Export": export})
+
+    async def Export(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> ExportLogsServiceResponse:
         confined = await _authorize(self._state, context)
-        contents = await asyncio.to_thread(content_from_logs_request, request)
+        try:
+            decoded = await asyncio.to_thread(decode_logs, request, PROTOBUF)
+        except OtlpDecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        contents = decoded.contents
+        requested = confined or _metadata(context).get(_PROJECT_HEADER)
+        contents = assign_log_project(contents, requested, self._state.settings.project)
         token = current_project.set(confined)
         try:
             await self._assembler.ingest_log_content(contents)
@@ -121,18 +137,28 @@ class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[m
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         finally:
             current_project.reset(token)
-        return ExportLogsServiceResponse()
+        response = ExportLogsServiceResponse()
+        if decoded.rejected:
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(
+                    rejected_log_records=len(decoded.rejected), error_message=rejection_message(decoded.rejected)
+                )
+            )
+        return response
 
 
 async def start(state: AppState, assembler: TraceAssembler) -> None:
     """Bind `host:otlp_grpc_port`; a port that is taken is logged, not fatal (a collector may own 4317)."""
     settings = state.settings
-    limit = max(4 * 1024 * 1024, settings.max_body_bytes)
+    # grpc checks this on the message as received and again as it decompresses it, refusing a
+    # compressed message that expands past it before the whole of it is held.
+    limit = settings.max_decompressed_bytes
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
     )
-    server.add_generic_rpc_handlers((_TraceService(state, assembler).handler(),))
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsService(state, assembler), server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers(
+        (_TraceService(state, assembler).handler(), _LogsService(state, assembler).handler())
+    )
     address = f"{settings.host}:{settings.otlp_grpc_port}"
     try:
         port = server.add_insecure_port(address)

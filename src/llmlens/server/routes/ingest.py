@@ -7,12 +7,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from llmlens.codec.native import BodyError, DecodedEvents, decode_events, decompress, parse_body
+from llmlens.codec.native import BodyError, BodyTooLarge, DecodedEvents, decode_events, parse_body
 from llmlens.ingest import Backpressure
 
 from .._http import HttpError, read_body
 from .._request import admit_ingest, request_project
 from .._state import app_state
+from .scores import store_scores
 
 _ACCEPTED_TYPES = (
     "application/json",
@@ -27,8 +28,10 @@ _ACCEPTED_TYPES = (
 _INLINE_DECODE_BYTES = 32 * 1024
 
 
-def _decode(body: bytes, encoding: str | None, content_type: str, project: str) -> DecodedEvents:
-    raw = parse_body(decompress(body, encoding), content_type)
+def _decode(
+    body: bytes, encoding: str | None, content_type: str, project: str, max_decompressed_bytes: int
+) -> DecodedEvents:
+    raw = parse_body(body, content_type, encoding, max_decompressed_bytes)
     return decode_events(raw, project=project)
 
 
@@ -42,18 +45,32 @@ async def ingest(request: Request) -> JSONResponse:
     body = await read_body(request, state.settings.max_body_bytes)
     project = request_project(request)
     try:
-        decoded = await run_in_threadpool(_decode, body, request.headers.get("content-encoding"), content_type, project)
+        decoded = await state.pipeline.cpu.run(  # a few threads at once: the event loop keeps its turn
+            _decode,
+            body,
+            request.headers.get("content-encoding"),
+            content_type,
+            project,
+            state.settings.max_decompressed_bytes,
+            input_bytes=None if request.headers.get("content-encoding") else len(body),  # compressed: may be large
+        )
+    except BodyTooLarge as exc:
+        raise HttpError(413, str(exc)) from None
     except BodyError as exc:
         raise HttpError(400, str(exc)) from None
-    admit_ingest(request, len(decoded.spans) + len(decoded.feedback) + len(decoded.rejected))
+    admit_ingest(request, len(decoded.spans) + len(decoded.feedback) + len(decoded.scores) + len(decoded.rejected))
     try:
         await state.pipeline.ingest(decoded.spans, decoded.feedback)
     except Backpressure as exc:
         raise HttpError(503, str(exc), {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
+    accepted, rejected = decoded.accepted, decoded.rejected
+    if decoded.scores:  # `{"type": "score"}` events (the SDK's llmlens.score): checked against the store
+        scored = await run_in_threadpool(store_scores, state, state.store, decoded.scores)
+        accepted, rejected = accepted + scored.accepted, sorted(rejected + scored.rejected)
     return JSONResponse(
         {
-            "accepted": decoded.accepted,
-            "rejected": [{"index": i, "error": e} for i, e in decoded.rejected],
+            "accepted": accepted,
+            "rejected": [{"index": i, "error": e} for i, e in rejected],
             "message_ids": decoded.message_ids,
         }
     )

@@ -2,7 +2,8 @@
 
 A 200 carries an `Export*ServiceResponse` in the request's encoding, with `partial_success` naming
 how many spans (log records) were rejected and why. Failures carry a `google.rpc.Status`: 400 for a
-body that cannot be decoded, 413 above `max_body_bytes`, 415 for a content type that is neither
+body that cannot be decoded, 413 above `max_body_bytes` (or, compressed, expanding past
+`max_decompressed_bytes`), 415 for a content type that is neither
 protobuf nor JSON, 503 + Retry-After when the writer is behind. The OTLP/gRPC receiver
 (`_otlp_grpc.py`) starts and stops with this module.
 """
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from llmlens.codec.otlp import (
     DecodedLogs,
+    OtlpBodyTooLarge,
     OtlpDecodeError,
     UnsupportedContentType,
     decode_logs,
@@ -31,7 +33,7 @@ from .._decode_pool import INLINE_BODY_BYTES, decode_pool, decode_traces_off_loo
 from .._http import HttpError, read_body
 from .._request import admit_ingest
 from .._state import AppState, app_state
-from ._otlp_common import assign_project, rejection_message
+from ._otlp_common import assign_log_project, assign_project, rejection_message
 
 SERVICE = "otlp"
 PROTOBUF = "application/x-protobuf"
@@ -92,10 +94,11 @@ class _Failed(Exception):
         self.response = response
 
 
-async def _decode_logs(body: bytes, content_type: str, encoding: str | None) -> DecodedLogs:
-    if len(body) <= INLINE_BODY_BYTES:
-        return decode_logs(body, content_type, encoding)
-    return await run_in_threadpool(decode_logs, body, content_type, encoding)
+async def _decode_logs(body: bytes, content_type: str, encoding: str | None, max_decompressed: int) -> DecodedLogs:
+    if len(body) <= INLINE_BODY_BYTES and not encoding:
+        return decode_logs(body, content_type, encoding, max_decompressed)
+    # A compressed body may expand up to max_decompressed bytes: decode it off the event loop.
+    return await run_in_threadpool(decode_logs, body, content_type, encoding, max_decompressed)
 
 
 def _busy(exc: Backpressure, media: str) -> Response:
@@ -116,6 +119,8 @@ async def export_traces(request: Request) -> Response:
         return failed.response
     except UnsupportedContentType as exc:
         return status_response(415, str(exc), JSON, _INVALID_ARGUMENT)
+    except OtlpBodyTooLarge as exc:
+        return status_response(413, str(exc), media, _INVALID_ARGUMENT)
     except OtlpDecodeError as exc:
         return status_response(400, str(exc), media, _INVALID_ARGUMENT)
     admit_ingest(request, len(decoded.spans) + len(decoded.rejected))  # batch size and per-key rate: 413/429
@@ -134,15 +139,20 @@ async def export_logs(request: Request) -> Response:
     media = _answer_type(content_type)
     try:
         body = await _read(request, state, media)
-        decoded = await _decode_logs(body, content_type, request.headers.get("content-encoding"))
+        decoded = await _decode_logs(
+            body, content_type, request.headers.get("content-encoding"), state.settings.max_decompressed_bytes
+        )
     except _Failed as failed:
         return failed.response
     except UnsupportedContentType as exc:
         return status_response(415, str(exc), JSON, _INVALID_ARGUMENT)
+    except OtlpBodyTooLarge as exc:
+        return status_response(413, str(exc), media, _INVALID_ARGUMENT)
     except OtlpDecodeError as exc:
         return status_response(400, str(exc), media, _INVALID_ARGUMENT)
+    contents = assign_log_project(decoded.contents, request.headers.get("x-llmlens-project"), state.settings.project)
     try:
-        await assembler(state).ingest_log_content(decoded.contents)
+        await assembler(state).ingest_log_content(contents)
     except Backpressure as exc:
         return _busy(exc, media)
     answer = encode_logs_response(len(decoded.rejected), rejection_message(decoded.rejected), media)
