@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.security._support import bearer, create_key, llmlens_cli
+from tests.security._support import bearer, create_key, llmlens_cli, login
 from tests.support.llmlens_server import LLMLensServer
 
 from llmlens.auth import auth_enabled, is_loopback
@@ -161,7 +161,7 @@ def test_revoked_key_stops_working(secured: Secured) -> None:
 
 
 def _login(c: httpx.Client, user: str, password: str) -> httpx.Response:
-    return c.post("/login", data={"username": user, "password": password, "next": "/cost"})
+    return login(c, user, password, next="/cost")
 
 
 def test_login_sets_a_safe_cookie_and_forms_need_the_csrf_token(secured: Secured) -> None:
@@ -198,7 +198,5 @@ def test_viewer_reads_but_cannot_write(secured: Secured) -> None:
 
 def test_login_redirect_stays_on_this_site(secured: Secured) -> None:
     with httpx.Client(base_url=secured.srv.url) as c:
-        r = c.post(
-            "/login", data={"username": "alice", "password": "correct horse battery", "next": "https://evil.example/"}
-        )
+        r = login(c, "alice", "correct horse battery", next="https://evil.example/")
         assert r.status_code == 303 and r.headers["location"] == "/"

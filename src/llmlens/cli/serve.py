@@ -6,6 +6,7 @@ import argparse
 import gc
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow serving a non-loopback address with auth off (anyone who can reach it can read everything)",
     )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed "
+        "(default: none)",
+    )
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
 
 
@@ -63,6 +70,25 @@ def _check_public_exposure(settings: Any, *, insecure_public: bool) -> None:
         f"refusing to serve {settings.host} with auth off: anyone who can reach it could read every prompt. "
         "Turn auth on (--auth on, then `llmlens keys create`), bind 127.0.0.1, or pass --insecure-public"
     )
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _check_forwarded_allow_ips(entries: list[str]) -> None:
+    """uvicorn would take a mistyped address as a literal that never matches: say so instead."""
+    import ipaddress
+
+    for entry in map(str, entries):
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise CliError(
+                f"forwarded_allow_ips: {entry!r} is not an IP address or CIDR range (or * for every address)"
+            ) from None
 
 
 def _check_redaction(settings: Any) -> None:
@@ -97,9 +123,22 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = None) -> int:
-    """Serve every route module, or only `route_modules` (`llmlens proxy`)."""
+def run(
+    args: argparse.Namespace,
+    *,
+    route_modules: tuple[str, ...] | None = None,
+    announce: Callable[[str], str] | None = None,
+) -> int:
+    """Serve every route module, or only `route_modules` (`llmlens proxy`, which `announce`s what it serves)."""
+    import os
+
     import uvicorn
+
+    from llmlens._private_files import SERVER_UMASK
+
+    # Every file this server makes holds its users' data (the store and its WAL, auth, budgets, exports):
+    # readable by its owner only, including files libraries create on their own.
+    os.umask(SERVER_UMASK)
 
     overrides: dict[str, Any] = {
         "host": args.host,
@@ -112,10 +151,12 @@ def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = Non
         "otlp_grpc_port": args.otlp_grpc_port,
         "log_level": args.log_level,
         "auth": getattr(args, "auth", None),
+        "forwarded_allow_ips": _split_list(getattr(args, "forwarded_allow_ips", None)),
     }
     settings = load_cli_settings(args, **overrides)
     _check_public_exposure(settings, insecure_public=getattr(args, "insecure_public", False))
     _check_redaction(settings)
+    _check_forwarded_allow_ips(settings.forwarded_allow_ips)
     upstreams = _upstreams(args.upstream, settings.upstreams)
     if upstreams is not None:
         from dataclasses import replace
@@ -150,6 +191,10 @@ def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = Non
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: any local process (or a
+        # request relayed through one) could then pick the client address the login throttle counts.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=[str(entry) for entry in settings.forwarded_allow_ips],
     )
     server = uvicorn.Server(config)
     ready_file: Path | None = args.ready_file
@@ -164,8 +209,9 @@ def run(args: argparse.Namespace, *, route_modules: tuple[str, ...] | None = Non
             for sock in s.sockets:
                 port = sock.getsockname()[1]
         url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{port}"
+        serving = announce(url) if announce is not None else f"UI {url}/, OTLP {url}/v1/traces"
         print(
-            f"llmlens: serving on {url}  (UI {url}/, OTLP {url}/v1/traces, data {settings.store or settings.data_dir})",
+            f"llmlens: serving on {url}  ({serving}, data {settings.store or settings.data_dir})",
             file=sys.stderr,
             flush=True,
         )

@@ -70,6 +70,17 @@ class GroupCommitWriter:
     def queued_events(self) -> int:
         return self._queued_events
 
+    @property
+    def max_queued_events(self) -> int:
+        return self._max_queued
+
+    @property
+    def full(self) -> bool:
+        """No room for another batch: `submit` would refuse it. A reading without the lock, for callers
+        that turn requests away before decoding them; `submit` still decides under the lock."""
+        queued = self._queued_events
+        return queued > 0 and queued >= self._max_queued
+
     def add_listener(self, listener: WriteListener) -> None:
         """Called in the writer thread after each commit with what was committed."""
         self._listeners.append(listener)

@@ -15,9 +15,11 @@ from typing import Any
 
 from yarl import URL
 
+from llmlens.codec.compressed import MAX_DECOMPRESSED_BYTES, DecompressedTooLarge
 from llmlens.model import ErrorType, new_span_id, new_trace_id, now_us
 
 from ._attribution import split_headers
+from ._bodies import request_content
 from ._budgets import BudgetGuard
 from ._cache import ResponseCache, cache_key
 from ._call import operation_for
@@ -26,7 +28,7 @@ from ._errors import NO_RETRY, provider_error
 from ._exchange import Exchange
 from ._recorder import SpanRecorder
 from ._transport import UpstreamClient, UpstreamError
-from ._upstreams import Upstream, WireFormat, wire_format
+from ._upstreams import UnsafePath, Upstream, WireFormat, check_relative_path, wire_format
 
 logger = logging.getLogger("llmlens.proxy")
 
@@ -102,6 +104,8 @@ class Gateway:
         cache: ResponseCache | None,
         default_project: str,
         max_body_bytes: int,
+        max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+        cached_features: Callable[[str, str | None], bool] | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.client = client
@@ -111,6 +115,9 @@ class Gateway:
         self.cache = cache
         self.default_project = default_project
         self.max_body_bytes = max_body_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+        # (project, feature) -> cache its calls even when the upstream is not cached (the Insights action).
+        self.cached_features = cached_features
         self._in_flight: dict[str, int] = {}
         self._urls: dict[tuple[str, str, bytes], URL] = {}
 
@@ -126,6 +133,11 @@ class Gateway:
             return
         wire = wire_format(upstream, rest)
         try:
+            check_relative_path(rest)
+        except UnsafePath as exc:
+            await _answer(send, *provider_error(wire, 400, f"llmlens gateway: {exc}", code="invalid_path"))
+            return
+        try:
             body = await _read_body(receive, self.max_body_bytes)
         except _ClientGone:
             return
@@ -133,6 +145,14 @@ class Gateway:
             message = f"llmlens gateway: request body is over the {self.max_body_bytes}-byte limit"
             await _answer(send, *provider_error(wire, 413, message, code="request_too_large"))
             return
+        encoding = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-encoding"), None)
+        content = None
+        if encoding:
+            try:  # off the event loop: a small body may expand up to the limit
+                content = await asyncio.to_thread(request_content, body, encoding, self.max_decompressed_bytes)
+            except DecompressedTooLarge as exc:
+                await _answer(send, *provider_error(wire, 413, f"llmlens gateway: {exc}", code="request_too_large"))
+                return
         attribution, forward_headers = split_headers(scope["headers"])
         ex = Exchange(
             upstream=upstream,
@@ -147,6 +167,8 @@ class Gateway:
             span_id=new_span_id(),
             start_us=now_us(),
             started=time.perf_counter(),
+            request_content=content,
+            max_decompressed_bytes=self.max_decompressed_bytes,
         )
         if await self._blocked_by_budget(ex, send):
             return
@@ -178,7 +200,7 @@ class Gateway:
 
     async def _blocked_by_budget(self, ex: Exchange, send: Send) -> bool:
         a = ex.attribution
-        if not self.budgets.policy.enabled or (a.user_id is None and a.feature is None):
+        if not self.budgets.enabled_for(ex.project) or (a.user_id is None and a.feature is None):
             return False
         decision = await self.budgets.check(ex.project, a.user_id, a.tier, a.feature)
         if not decision.blocked:
@@ -206,7 +228,9 @@ class Gateway:
             return None
         wanted = ex.attribution.cache
         if wanted is None:
-            wanted = self.config.caches(ex.upstream.name)
+            wanted = self.config.caches(ex.upstream.name) or (
+                self.cached_features is not None and self.cached_features(ex.project, ex.attribution.feature)
+            )
         if not wanted:
             return None
         query = scope.get("query_string", b"").decode("latin-1")
@@ -295,7 +319,7 @@ class Gateway:
             return
         except UpstreamError as exc:
             ex.ended = time.perf_counter()
-            ex.error_type = ErrorType.TIMEOUT.value if exc.timeout else ErrorType.SERVER_ERROR.value
+            ex.error_type = ErrorType.TIMEOUT.value if exc.timeout else ErrorType.CONNECTION_ERROR.value
             ex.error_message = f"upstream {ex.upstream.name!r} broke off the answer: {exc}"
             self.recorder.record(ex)
             if started_response:
@@ -326,7 +350,7 @@ class Gateway:
         await _answer(send, status, headers, body)
         ex.ended = time.perf_counter()
         ex.status = status
-        ex.error_type = ErrorType.TIMEOUT.value if status == 504 else ErrorType.SERVER_ERROR.value
+        ex.error_type = ErrorType.TIMEOUT.value if status == 504 else ErrorType.CONNECTION_ERROR.value
         ex.error_message = message
         self.recorder.record(ex)
 

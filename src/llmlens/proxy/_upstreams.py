@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote
 
 WireFormat = Literal["openai", "anthropic"]
 
@@ -12,6 +13,35 @@ DEFAULT_UPSTREAMS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
 }
+
+
+class UnsafePath(ValueError):
+    """A proxied path that could reach outside its upstream's base URL; the message says why."""
+
+
+# Enough for any real path; more layers of percent-encoding than this only hide something.
+_MAX_ENCODING_LAYERS = 4
+
+
+def check_relative_path(path: str) -> None:
+    """Raise UnsafePath if `path` could climb out of the upstream's base URL once resolved.
+
+    URL libraries (yarl here, and the upstream's own server) resolve `..` segments, and decode
+    `%2e%2e` into `..` on the way; some servers read `\\` as `/`. So a `..` segment is refused under
+    any number of percent-encoding layers, and so is a backslash, plain or encoded.
+    """
+    text = path
+    for _ in range(_MAX_ENCODING_LAYERS):
+        if "\\" in text:
+            raise UnsafePath(f"the path {path!r} holds a backslash")
+        # `..;x` is `..` to servers that strip path parameters.
+        if any(segment.split(";", 1)[0] == ".." for segment in text.split("/")):
+            raise UnsafePath(f"the path {path!r} climbs out of the upstream's base URL with '..'")
+        decoded = unquote(text)
+        if decoded == text:
+            return
+        text = decoded
+    raise UnsafePath(f"the path {path!r} is percent-encoded {_MAX_ENCODING_LAYERS} times or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +56,14 @@ class Upstream:
         return self.name == "anthropic" or "anthropic.com" in self.base_url
 
     def url_for(self, path: str, query: str) -> str:
-        """The upstream URL of a proxied path. The base URL's last segment may repeat in the path.
+        """The upstream URL of a proxied path (UnsafePath if it could leave the base URL). The base
+        URL's last segment may repeat in the path.
 
         `--upstream openai=https://api.openai.com/v1` with `/proxy/openai/v1/chat/completions` goes to
         `.../v1/chat/completions` (not `/v1/v1/...`), so the client's base URL can be either
         `<llmlens>/proxy/openai/v1` or `<llmlens>/proxy/openai`.
         """
+        check_relative_path(path)
         path = path.lstrip("/")
         last = self.base_url.rsplit("/", 1)[-1]
         if "/" in self.base_url.split("://", 1)[-1] and last and (path == last or path.startswith(last + "/")):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._patterns import BUILTIN, DEFAULT_PATTERNS, Pattern
@@ -66,6 +66,9 @@ class Redactor:
             raise RedactionConfigError(f"redaction.mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.patterns = patterns
         self.mode = mode
+        # Object keys that name a secret (`api_key`, `password`): their values are masked whole.
+        self._secret_keys = [(p.secret_keys, f"[REDACTED_{_label(p)}]") for p in patterns if p.secret_keys is not None]
+        self._secret_key_masks: dict[str, str | None] = {}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | bool | None) -> Redactor:
@@ -116,10 +119,13 @@ class Redactor:
         for pattern in self.patterns:
             if pattern.may_match is not None and not pattern.may_match(text):
                 continue  # the cheap pre-check rules the regex out
-            if pattern.check is None:
-                text = pattern.regex.sub(pattern.replacement, text)
+            replacement: str | Callable[[re.Match[str]], str] = (
+                pattern.replacement if pattern.check is None else functools.partial(_checked, pattern)
+            )
+            if pattern.starts:
+                text = _sub_where_matches_start(pattern, text, replacement)
             else:
-                text = pattern.regex.sub(functools.partial(_checked, pattern), text)
+                text = pattern.regex.sub(replacement, text)
         return text
 
     def redact_value(self, value: Any, memo: dict[str, str] | None = None) -> Any:
@@ -135,10 +141,26 @@ class Redactor:
                 done = memo[value] = self.redact_text(value)
             return done
         if isinstance(value, dict):
-            return {k: self.redact_value(v, memo) for k, v in value.items()}
+            if not self._secret_keys:
+                return {k: self.redact_value(v, memo) for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                mask = self._mask_for_key(k) if isinstance(k, str) else None
+                out[k] = self.redact_value(v, memo) if mask is None else _mask_strings(v, mask)
+            return out
         if isinstance(value, list | tuple):
             return [self.redact_value(v, memo) for v in value]
         return value
+
+    def _mask_for_key(self, key: str) -> str | None:
+        # Spans repeat the same few keys: remember each answer (bounded; keys are names, not content).
+        found = self._secret_key_masks.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = next((mask for names, mask in self._secret_keys if names.fullmatch(key)), None)
+            if len(self._secret_key_masks) >= _MAX_REMEMBERED_KEYS:
+                self._secret_key_masks.clear()
+            self._secret_key_masks[key] = found
+        return found if isinstance(found, str) else None
 
     def redact_span(self, span: Any) -> None:
         if self.mode == "off":
@@ -172,6 +194,67 @@ class Redactor:
             feedback.feedback_text = self.redact_text(feedback.feedback_text)
         if feedback.metadata:
             feedback.metadata = self.redact_value(feedback.metadata)
+
+
+_UNSEEN = object()
+_MAX_REMEMBERED_KEYS = 4096
+
+
+def _label(pattern: Pattern) -> str:
+    """The label of a pattern's replacement (`\\1[REDACTED_TOKEN]` -> TOKEN)."""
+    found = re.search(r"\[REDACTED_(\w+)\]", pattern.replacement)
+    return found.group(1) if found else pattern.name.upper()
+
+
+def _mask_strings(value: Any, mask: str) -> Any:
+    """Every non-empty string in `value` replaced by `mask`; numbers, booleans and structure kept."""
+    if isinstance(value, str):
+        return mask if value else value
+    if isinstance(value, dict):
+        return {k: _mask_strings(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_strings(v, mask) for v in value]
+    return value
+
+
+# Letters IGNORECASE matches to ASCII ones (`(?i)k` matches KELVIN SIGN) that str.lower() leaves alone.
+_FOLDED_BY_REGEX_ONLY = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def _sub_where_matches_start(pattern: Pattern, text: str, replacement: str | Callable[[re.Match[str]], str]) -> str:
+    """`pattern.regex.sub(replacement, text)`, trying the regex only where one of `pattern.starts` occurs.
+
+    The same result: `sub` takes the leftmost match, then the next one from its end, and a match can
+    only begin where a start word does. Text whose lower-casing moves characters (a letter that
+    lower-cases to two) or hides a start from `str.find` goes through `sub` itself.
+    """
+    lowered = text.lower()
+    if len(lowered) != len(text) or (not text.isascii() and any(c in text for c in _FOLDED_BY_REGEX_ONLY)):
+        return pattern.regex.sub(replacement, text)
+    starts: set[int] = set()
+    for word in pattern.starts:
+        at = lowered.find(word)
+        while at != -1:
+            starts.add(at)
+            at = lowered.find(word, at + 1)
+    if not starts:
+        return text
+    parts: list[str] = []
+    done = 0
+    match = pattern.regex.match
+    for at in sorted(starts):
+        if at < done:
+            continue
+        found = match(text, at)
+        if found is None:
+            continue
+        parts.append(text[done:at])
+        parts.append(found.expand(replacement) if isinstance(replacement, str) else replacement(found))
+        done = found.end()
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _checked(pattern: Pattern, match: re.Match[str]) -> str:

@@ -21,6 +21,7 @@ from llmlens.store import Store, open_store
 
 from ._auth_middleware import AuthMiddleware
 from ._http import HttpError, error_response
+from ._ingest_admission import IngestAdmission
 from ._security import install_security
 from ._state import AppState
 
@@ -31,6 +32,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "llmlens.server.routes.health",
     "llmlens.server.routes.auth",
     "llmlens.server.routes.retention",
+    "llmlens.server.routes.reprice",
     "llmlens.server.routes.openapi",
     "llmlens.server.routes.ingest",
     "llmlens.server.routes.otlp",
@@ -104,7 +106,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HttpError: _http_error, Exception: _unexpected},
-        middleware=[Middleware(AuthMiddleware, state=state)],
+        middleware=[Middleware(AuthMiddleware, state=state), Middleware(IngestAdmission, state=state)],
     )
     app.state.llmlens = state
     return app

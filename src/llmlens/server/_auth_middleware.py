@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmlens.auth import ANONYMOUS_ADMIN, KEY_PREFIX, Principal
+from llmlens.auth import ANONYMOUS_ADMIN, KEY_PREFIX, SERVER_ADMIN_ROLE, Principal
 from llmlens.store import current_project
 
 from ._security import security_of
@@ -35,7 +35,8 @@ CSRF_FIELD = "csrf_token"
 
 _PUBLIC_PATHS = frozenset({"/healthz", "/login", "/favicon.ico", "/openapi.json"})
 _PUBLIC_PREFIXES = ("/static/",)
-_INGEST_PATHS = frozenset({"/api/v1/ingest", "/v1/traces", "/v1/logs", "/v1/metrics"})
+# Scores are data an app sends about its own calls (llmlens.score), so an ingest key may post them too.
+_INGEST_PATHS = frozenset({"/api/v1/ingest", "/api/v1/scores", "/v1/traces", "/v1/logs", "/v1/metrics"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_POSTS = frozenset({"/api/v1/sql", "/logout"})
 _MAX_FORM_BYTES = 1_000_000
@@ -153,7 +154,13 @@ class AuthMiddleware:
             key = security.auth.key_for_secret(secret)
             if key is None:
                 return None
-            return Principal(kind="key", name=key.id, role=key.role, project=key.project)
+            return Principal(
+                kind="key",
+                name=key.id,
+                role=key.role,
+                project=key.project,
+                server_admin=key.role == SERVER_ADMIN_ROLE,
+            )
         token = _cookie(headers, SESSION_COOKIE)
         if token:
             session = security.auth.session(token)
@@ -166,6 +173,7 @@ class AuthMiddleware:
                     project=None,
                     memberships=memberships,
                     csrf_token=session.csrf_token,
+                    server_admin=security.auth.is_server_admin(session.username),
                 )
         return None
 

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from llmlens.codec.otlp import DecodedTraces, decode_traces
+from llmlens.codec.otlp import MAX_DECOMPRESSED_BYTES, DecodedTraces, decode_traces
 from llmlens.codec.span_batch import unpack_spans
 from llmlens.ingest import otlp_worker
 
@@ -69,7 +69,13 @@ class DecodePool:
         self._start()
         return self._ready
 
-    async def decode_traces(self, body: bytes, content_type: str, encoding: str | None) -> DecodedTraces | None:
+    async def decode_traces(
+        self,
+        body: bytes,
+        content_type: str,
+        encoding: str | None,
+        max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+    ) -> DecodedTraces | None:
         """Spans already through the content transforms; None if the pool broke (decode elsewhere).
 
         Raises what `decode_traces` raises (OtlpDecodeError, UnsupportedContentType).
@@ -78,7 +84,9 @@ class DecodePool:
         self._in_flight += 1
         self._last_used = time.monotonic()
         try:
-            future = executor.submit(otlp_worker.decode_transformed, body, content_type, encoding)
+            future = executor.submit(
+                otlp_worker.decode_transformed, body, content_type, encoding, max_decompressed_bytes
+            )
             packed, rejected = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             logger.warning("a decode worker died; restarting the pool, decoding this body in a thread")
@@ -96,7 +104,7 @@ class DecodePool:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=otlp_worker.init,
-                initargs=self._worker_config,
+                initargs=(*self._worker_config, os.getpid()),
             )
             self._ready = False
             warm_up = self._executor.submit(otlp_worker.ready)
@@ -151,10 +159,13 @@ async def decode_traces_off_loop(
     """An OTLP trace body decoded by a worker process, a thread or inline, by size; and whether its
     spans went through the content transforms already (a worker's did). Raises what `decode_traces` raises."""
     pool = decode_pool(state)
+    limit = state.settings.max_decompressed_bytes
     if pool.wants(body):
-        decoded = await pool.decode_traces(body, content_type, encoding)
+        decoded = await pool.decode_traces(body, content_type, encoding, limit)
         if decoded is not None:
             return decoded, True
-    if len(body) <= INLINE_BODY_BYTES:
-        return decode_traces(body, content_type, encoding), False
-    return await asyncio.to_thread(decode_traces, body, content_type, encoding), False
+    if len(body) <= INLINE_BODY_BYTES and not encoding:
+        return decode_traces(body, content_type, encoding, limit), False
+    # Compressed bodies go to a thread whatever their size, and count as large: they may expand up to `limit`.
+    size = None if encoding else len(body)
+    return await state.pipeline.cpu.run(decode_traces, body, content_type, encoding, limit, input_bytes=size), False

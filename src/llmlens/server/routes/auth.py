@@ -14,6 +14,14 @@ from llmlens.auth import AuthError
 
 from .._auth_middleware import SESSION_COOKIE, principal_of
 from .._http import HttpError, read_json_object
+from .._login_csrf import (
+    LOGIN_CSRF_COOKIE,
+    LOGIN_CSRF_FIELD,
+    cross_site_reason,
+    login_token_for,
+    login_token_matches,
+    set_login_token_cookie,
+)
 from .._request import request_principal, request_project
 from .._security import security_of
 from .._state import app_state
@@ -28,11 +36,16 @@ def _safe_next(target: str) -> str:
     return target
 
 
-def _login_page(request: Request, *, error: str = "", status: int = 200, username: str = "") -> Response:
-    nxt = _safe_next(request.query_params.get("next", "/"))
-    return templates.TemplateResponse(
-        request, "login.html", {"error": error, "next": nxt, "username": username}, status_code=status
-    )
+def _login_page(
+    request: Request, *, error: str = "", status: int = 200, username: str = "", nxt: str | None = None
+) -> Response:
+    """The form, with an anti-CSRF token in it and in its cookie."""
+    nxt = _safe_next(request.query_params.get("next", "/") if nxt is None else nxt)
+    token = login_token_for(request)
+    context = {"error": error, "next": nxt, "username": username, "csrf_token": token}
+    response = templates.TemplateResponse(request, "login.html", context, status_code=status)
+    set_login_token_cookie(response, token, secure=request.url.scheme == "https")
+    return response
 
 
 async def login_form(request: Request) -> Response:
@@ -49,10 +62,16 @@ async def login(request: Request) -> Response:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     nxt = _safe_next(str(form.get("next", "/")))
+    cross_site = cross_site_reason(request, state.settings.public_url)
+    if cross_site is not None:
+        raise HttpError(403, f"login refused: {cross_site}")
+    if not login_token_matches(request, str(form.get(LOGIN_CSRF_FIELD, ""))):
+        message = "This login form has expired or was not sent from this site; please log in again."
+        return _login_page(request, error=message, status=403, username=username, nxt=nxt)
     ok = await run_in_threadpool(security.auth.check_password, username, password)
     if not ok:
         security.login_throttle.failed(client)
-        return _login_page(request, error="Wrong user name or password.", status=401, username=username)
+        return _login_page(request, error="Wrong user name or password.", status=401, username=username, nxt=nxt)
     token, _ = security.auth.create_session(username, state.settings.session_ttl_s)
     response = RedirectResponse(nxt, status_code=303)
     response.set_cookie(
@@ -64,6 +83,7 @@ async def login(request: Request) -> Response:
         secure=request.url.scheme == "https",
         path="/",
     )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")  # used up
     return response
 
 
@@ -85,6 +105,7 @@ async def whoami(request: Request) -> JSONResponse:
             "role": principal.role,
             "project": request_project(request),
             "projects": sorted(principal.memberships) if principal.kind == "user" else None,
+            "server_admin": principal.server_admin,
             "auth": security_of(app_state(request)).enabled,
         }
     )

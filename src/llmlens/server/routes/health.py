@@ -1,4 +1,8 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+`/healthz` reads two attributes and answers: no store call, no thread hop, nothing that could queue
+behind ingest work (decoding and pricing run in their own threads), so it answers under any load.
+"""
 
 from __future__ import annotations
 
