@@ -52,6 +52,18 @@ def test_cache_hit_answers_without_the_upstream_and_records_the_saving(
     assert hit["cost_usd"] == 0 and hit["cost_saved_usd"] == paid["cost_usd"]
 
 
+def test_cached_answers_stay_in_their_project(gateway: Gateway, upstream: FakeProvider) -> None:
+    """The same provider key and body from two projects: the second project's call goes upstream."""
+    client = gateway.openai()
+    seen = []
+    for project in ("cache-alpha", "cache-beta", "cache-alpha", "cache-beta"):
+        headers = CACHE | {"X-LLMLens-Project": project}
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=HELLO, extra_headers=headers)  # type: ignore[arg-type]
+        seen.append((project, raw.headers["x-llmlens-cache"]))
+    assert seen == [("cache-alpha", "MISS"), ("cache-beta", "MISS"), ("cache-alpha", "HIT"), ("cache-beta", "HIT")]
+    assert len(upstream.requests) == 2
+
+
 def test_streamed_cache_hit_is_streamed_again(gateway: Gateway, upstream: FakeProvider) -> None:
     kwargs = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}}
     headers = CACHE | {"X-LLMLens-Session-Id": "sess-cache-stream"}

@@ -90,11 +90,12 @@ def test_budget_policy_tiers_and_errors() -> None:
         BudgetPolicy.from_config({"tiers": {"free": 1}, "users": {"x": "gold"}})
 
 
-def test_cache_key_is_canonical_and_per_credential() -> None:
-    a = cache_key("openai", "v1/chat/completions", "", b'{"model": "m", "n": 1}', b"Bearer k1")
-    b = cache_key("openai", "v1/chat/completions", "", b'{"n":1,"model":"m"}', b"Bearer k1")
-    c = cache_key("openai", "v1/chat/completions", "", b'{"n":1,"model":"m"}', b"Bearer k2")
-    assert a == b != c
+def test_cache_key_is_canonical_and_per_project_and_credential() -> None:
+    a = cache_key("alpha", "openai", "v1/chat/completions", "", b'{"model": "m", "n": 1}', b"Bearer k1")
+    b = cache_key("alpha", "openai", "v1/chat/completions", "", b'{"n":1,"model":"m"}', b"Bearer k1")
+    c = cache_key("alpha", "openai", "v1/chat/completions", "", b'{"n":1,"model":"m"}', b"Bearer k2")
+    d = cache_key("beta", "openai", "v1/chat/completions", "", b'{"n":1,"model":"m"}', b"Bearer k1")
+    assert a == b and len({a, c, d}) == 3
 
 
 def test_cache_bounds_ttl_and_lru() -> None:

@@ -35,9 +35,11 @@ def canonical_body(body: bytes) -> bytes:
         return body
 
 
-def cache_key(upstream: str, path: str, query: str, body: bytes, credential: bytes) -> bytes:
+def cache_key(project: str, upstream: str, path: str, query: str, body: bytes, credential: bytes) -> bytes:
+    """Project first: two projects sharing a provider key never see each other's cached answers."""
     h = hashlib.sha256()
-    for part in (upstream.encode(), path.encode(), query.encode(), hashlib.sha256(credential).digest()):
+    parts = (project.encode(), upstream.encode(), path.encode(), query.encode(), hashlib.sha256(credential).digest())
+    for part in parts:
         h.update(len(part).to_bytes(4, "big"))
         h.update(part)
     h.update(canonical_body(body))

@@ -234,7 +234,7 @@ class Gateway:
         if not wanted:
             return None
         query = scope.get("query_string", b"").decode("latin-1")
-        return cache_key(ex.upstream.name, rest, query, ex.request_body, ex.attribution.credential)
+        return cache_key(ex.project, ex.upstream.name, rest, query, ex.request_body, ex.attribution.credential)
 
     async def _replay(
         self, ex: Exchange, send: Send, status: int, headers: list[tuple[bytes, bytes]], chunks: tuple[bytes, ...]
