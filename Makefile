@@ -1,5 +1,5 @@
 # The two commands: `make demo` runs llmlens with demo data; `make test` runs the whole test suite.
-.PHONY: demo test lint bench venv
+.PHONY: demo test lint bench venv dist
 
 PY ?= python3
 
@@ -26,3 +26,8 @@ lint:
 bench:
 	./scripts/setup-test-env.sh
 	.venv/bin/python -m benchmarks
+
+# A wheel in dist/ for installing without a clone: pip install 'dist/llmlens-<version>-py3-none-any.whl[server]'.
+dist: venv
+	rm -rf dist
+	.venv/bin/python -m pip wheel -q --no-deps --wheel-dir dist .
