@@ -129,3 +129,58 @@ def test_exception_event_classifies_the_error() -> None:
     )
     assert (span.status, span.error_type, span.error_message) == ("error", "rate_limit", "Error code: 429")
     assert span.attributes["exception.stacktrace"] == "tb"
+
+
+def test_the_provider_response_id_in_the_raw_output_is_the_message_id() -> None:
+    # OpenInference records the answer's id only inside the raw response; feedback refers to calls by it.
+    chat = {"id": "chatcmpl-1", "object": "chat.completion", "choices": []}
+    anthropic = {"id": "msg_01abc", "type": "message", "content": [{"type": "text", "text": "Hi"}]}
+    responses = {"id": "resp_9", "object": "response", "output": []}
+    langchain = {"generations": [[{"text": "Hi"}]], "llm_output": {"id": "chatcmpl-lc", "model_name": "gpt-4o"}}
+    embedding = {"data": [{"embedding": [0.1]}], "id": "not-an-answer"}
+    for raw, expected in (
+        (chat, "chatcmpl-1"),
+        (anthropic, "msg_01abc"),
+        (responses, "resp_9"),
+        (langchain, "chatcmpl-lc"),
+        (embedding, None),
+    ):
+        span = mapped(
+            {
+                "openinference.span.kind": "LLM",
+                "llm.output_messages.0.message.role": "assistant",
+                "llm.output_messages.0.message.content": "Hi",
+                "output.value": json.dumps(raw),
+                "output.mime_type": "application/json",
+            }
+        )
+        assert span.message_id == expected, raw
+    plain = mapped({"openinference.span.kind": "LLM", "output.value": "just text with an id"})
+    assert plain.message_id is None and plain.response == "just text with an id"
+
+
+def test_an_anthropic_call_keeps_anthropic_input_tokens() -> None:
+    # OpenInference adds cache reads and writes into its prompt count; Anthropic's own count leaves them out.
+    span = mapped(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "anthropic",
+            "llm.model_name": "claude-sonnet-4-5",
+            "llm.token_count.prompt": 40,
+            "llm.token_count.completion": 12,
+            "llm.token_count.total": 52,
+            "llm.token_count.prompt_details.cache_read": 16,
+            "llm.token_count.prompt_details.cache_write": 6,
+        }
+    )
+    assert (span.prompt_tokens, span.cached_tokens, span.cache_write_tokens, span.total_tokens) == (18, 16, 6, 52)
+    openai = mapped(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "openai",
+            "llm.token_count.prompt": 40,
+            "llm.token_count.completion": 12,
+            "llm.token_count.prompt_details.cache_read": 16,
+        }
+    )
+    assert (openai.prompt_tokens, openai.cached_tokens) == (40, 16)  # OpenAI's count includes the cache

@@ -12,15 +12,36 @@ from pathlib import Path
 import pytest
 from tests.support.fake_provider import FakeProvider
 from tests.support.llmlens_server import LLMLensServer
+from tests.support.prices import CUSTOM_RATES, assert_cost, write_price_file
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
+# What the stand-in provider reports for every call (cache reads and reasoning inside the totals, as
+# OpenAI counts them), so each stored cost can be worked out here from the test's own price file.
+USAGE = {"input_tokens": 64, "output_tokens": 9, "cached_tokens": 24, "reasoning_tokens": 3}
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeProvider, LLMLensServer]]:
-    with FakeProvider() as provider, LLMLensServer(tmp_path_factory.mktemp("examples")) as server:
+    data = tmp_path_factory.mktemp("examples")
+    args = ["--price-file", str(write_price_file(data))]
+    with FakeProvider(usage=USAGE) as provider, LLMLensServer(data, args=args) as server:
         yield provider, server
+
+
+def assert_priced(call: dict[str, object], *, cached: bool, reasoning: bool) -> None:
+    """The call's tokens are the provider's and its cost is theirs at the test's gpt-4o-mini rates; token
+    details the framework does not pass on are billed at the plain input or output rate."""
+    assert (call["prompt_tokens"], call["completion_tokens"]) == (USAGE["input_tokens"], USAGE["output_tokens"])
+    expected = CUSTOM_RATES["gpt-4o-mini"].openai_cost(
+        USAGE["input_tokens"],
+        USAGE["output_tokens"],
+        cached_tokens=USAGE["cached_tokens"] if cached else 0,
+        reasoning_tokens=USAGE["reasoning_tokens"] if reasoning else 0,
+    )
+    assert_cost(call["cost_usd"], expected)
 
 
 def run_example(name: str, stack: tuple[FakeProvider, LLMLensServer]) -> str:
@@ -42,7 +63,8 @@ def run_example(name: str, stack: tuple[FakeProvider, LLMLensServer]) -> str:
 
 def spans_of(server: LLMLensServer, service: str) -> list[dict[str, object]]:
     return server.sql(
-        "SELECT kind, name, model, response_model, provider, prompt_tokens, completion_tokens, cost_usd, user_id, "
+        "SELECT kind, name, model, response_model, provider, prompt_tokens, completion_tokens, cached_tokens, "
+        "reasoning_tokens, cost_usd, user_id, "
         "session_id, feature, environment, prompt, response, attributes, parent_span_id, trace_id "
         f"FROM spans WHERE service = '{service}' ORDER BY timestamp"
     )
@@ -64,7 +86,7 @@ def test_langchain_through_openinference(stack: tuple[FakeProvider, LLMLensServe
     assert len(llm) == 1
     call = llm[0]
     assert call["model"] == "gpt-4o-mini" and call["provider"] == "openai"
-    assert call["prompt_tokens"] and call["completion_tokens"] and call["cost_usd"]
+    assert_priced(call, cached=True, reasoning=True)
     assert call["user_id"] == "user-langchain" and call["session_id"] == "session-langchain"
     assert call["feature"] == "faq" and call["environment"] == "dev"
     assert "What is the refund window?" in str(call["prompt"])
@@ -86,7 +108,7 @@ def test_llamaindex_through_openinference(stack: tuple[FakeProvider, LLMLensServ
     # OpenInference's LlamaIndex spans name the model only as the response's model.
     assert (call["model"] or call["response_model"] or "").startswith("gpt-4o-mini")
     assert call["provider"] == "openai"
-    assert call["prompt_tokens"] and call["completion_tokens"] and call["cost_usd"]
+    assert_priced(call, cached=True, reasoning=True)
     assert call["user_id"] == "user-llamaindex" and call["feature"] == "search"
     assert call["response"] == "Fake reply to: Which plan includes SSO?"
 
@@ -98,7 +120,9 @@ def test_litellm_through_its_otel_callback(stack: tuple[FakeProvider, LLMLensSer
     assert len(llm) == 1
     call = llm[0]
     assert call["model"] == "gpt-4o-mini" and call["provider"] == "openai"
-    assert call["prompt_tokens"] and call["completion_tokens"] and call["cost_usd"]
+    # LiteLLM's callback exports the usage details only as a Python repr in `metadata.usage_object`, not as
+    # token attributes: its cache reads and reasoning are billed at the plain input and output rates.
+    assert_priced(call, cached=False, reasoning=False)
     assert call["user_id"] == "user-litellm" and call["environment"] == "dev"
     assert call["response"] == "Fake reply to: How do I rotate an API key?"
     attributes = json.loads(str(call["attributes"]))

@@ -77,6 +77,20 @@ def _instrument(lib: str, tracer_provider: TracerProvider, logger_provider: Any)
         raise SystemExit(f"unknown library {lib!r}")
 
 
+def _openai_usage(usage: Any) -> dict[str, Any]:
+    """The token counts of an OpenAI answer as the app received them (cache reads inside the prompt)."""
+    if usage is None:
+        return {"prompt_tokens": None, "completion_tokens": None}
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
+    reasoning = usage.completion_tokens_details.reasoning_tokens if usage.completion_tokens_details else None
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cached_tokens": cached or 0,
+        "reasoning_tokens": reasoning or 0,
+    }
+
+
 def _openai_calls(provider: str) -> list[dict[str, Any]]:
     import openai
 
@@ -88,8 +102,7 @@ def _openai_calls(provider: str) -> list[dict[str, Any]]:
         {
             "streamed": False,
             "id": plain.id,
-            "prompt_tokens": plain.usage.prompt_tokens if plain.usage else None,
-            "completion_tokens": plain.usage.completion_tokens if plain.usage else None,
+            **_openai_usage(plain.usage),
             "text": plain.choices[0].message.content,
         }
     )
@@ -106,15 +119,7 @@ def _openai_calls(provider: str) -> list[dict[str, Any]]:
             text += chunk.choices[0].delta.content
         if chunk.usage is not None:
             usage = chunk.usage
-    calls.append(
-        {
-            "streamed": True,
-            "id": stream_id,
-            "prompt_tokens": usage.prompt_tokens if usage else None,
-            "completion_tokens": usage.completion_tokens if usage else None,
-            "text": text,
-        }
-    )
+    calls.append({"streamed": True, "id": stream_id, **_openai_usage(usage), "text": text})
     try:
         client.chat.completions.create(
             model="gpt-4o-mini",
@@ -141,8 +146,11 @@ def _anthropic_calls(provider: str) -> list[dict[str, Any]]:
         {
             "streamed": False,
             "id": msg.id,
+            # Anthropic's own counts: `input_tokens` leaves out the cache reads and writes.
             "prompt_tokens": msg.usage.input_tokens,
             "completion_tokens": msg.usage.output_tokens,
+            "cached_tokens": msg.usage.cache_read_input_tokens or 0,
+            "cache_write_tokens": msg.usage.cache_creation_input_tokens or 0,
             "text": text,
         }
     ]
@@ -169,9 +177,12 @@ def _langchain_calls(provider: str) -> list[dict[str, Any]]:
     return [
         {
             "streamed": False,
-            "id": reply.id,
+            # The provider's id of the answer (`reply.id` is LangChain's own run id).
+            "id": reply.response_metadata.get("id"),
             "prompt_tokens": usage.get("input_tokens"),
             "completion_tokens": usage.get("output_tokens"),
+            "cached_tokens": (usage.get("input_token_details") or {}).get("cache_read", 0),
+            "reasoning_tokens": (usage.get("output_token_details") or {}).get("reasoning", 0),
             "text": reply.content,
         }
     ]
@@ -209,13 +220,7 @@ def _rag_calls(provider: str) -> list[dict[str, Any]]:
             "text": question,
         },
         {"kind": "retrieval", "query": question, "documents": [d.page_content for d in docs]},
-        {
-            "streamed": False,
-            "id": answer.id,
-            "prompt_tokens": answer.usage.prompt_tokens if answer.usage else None,
-            "completion_tokens": answer.usage.completion_tokens if answer.usage else None,
-            "text": answer.choices[0].message.content,
-        },
+        {"streamed": False, "id": answer.id, **_openai_usage(answer.usage), "text": answer.choices[0].message.content},
     ]
 
 
@@ -251,12 +256,14 @@ def main() -> None:
         else:
             calls = _openai_calls(args.provider)
         context = root.get_span_context()
-    tracer_provider.force_flush()
+    # True once every span (and log record) was exported: llmlens answers an export after committing it.
+    flushed = tracer_provider.force_flush()
     tracer_provider.shutdown()
     if logger_provider is not None:
-        logger_provider.force_flush()
+        flushed = logger_provider.force_flush() and flushed
         logger_provider.shutdown()
-    print(json.dumps({"trace_id": f"{context.trace_id:032x}", "root": f"{context.span_id:016x}", "calls": calls}))
+    trace_id, root_id = f"{context.trace_id:032x}", f"{context.span_id:016x}"
+    print(json.dumps({"trace_id": trace_id, "root": root_id, "calls": calls, "flushed": flushed}))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from tests.otlp._workers import warm_decode_workers
 from tests.security._support import bearer, create_key
 from tests.support.llmlens_server import LLMLensServer
+from tests.support.prices import CUSTOM_RATES, assert_cost, write_price_file
 
 NOW_NS = time.time_ns()
 
@@ -37,6 +38,7 @@ def _request(trace: str, *span_ids: bytes, project: str | None = None) -> Export
         KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
         KeyValue(key="gen_ai.usage.input_tokens", value=AnyValue(int_value=10)),
         KeyValue(key="gen_ai.usage.output_tokens", value=AnyValue(int_value=5)),
+        KeyValue(key="gen_ai.usage.cache_read.input_tokens", value=AnyValue(int_value=4)),
     ]
     spans = [
         Span(
@@ -69,7 +71,9 @@ def _wait_rows(srv: LLMLensServer, query: str, n: int, **kwargs: object) -> list
 @pytest.fixture(scope="module")
 def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LLMLensServer, int]]:
     port = _free_port()
-    with LLMLensServer(tmp_path_factory.mktemp("grpc"), args=["--otlp-grpc-port", str(port)]) as srv:
+    data = tmp_path_factory.mktemp("grpc")
+    args = ["--otlp-grpc-port", str(port), "--price-file", str(write_price_file(data))]
+    with LLMLensServer(data, args=args) as srv:
         yield srv, port
 
 
@@ -80,9 +84,11 @@ def test_export_keeps_valid_spans_and_reports_partial_success(grpc_server: tuple
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)
         answer = stub.Export(_request(trace, b"\x01" * 8, b"\x02" * 3), timeout=20)
     assert answer.partial_success.rejected_spans == 1
-    rows = _wait_rows(srv, f"SELECT span_id, cost_usd FROM spans WHERE trace_id = '{trace}'", 1)
+    rows = _wait_rows(srv, f"SELECT span_id, cost_usd, cost_source FROM spans WHERE trace_id = '{trace}'", 1)
     assert [r["span_id"] for r in rows] == ["01" * 8]
-    assert rows[0]["cost_usd"]
+    # 10 input tokens of which 4 read from the cache, 5 output tokens, each at its own rate.
+    assert_cost(rows[0]["cost_usd"], CUSTOM_RATES["gpt-4o"].openai_cost(10, 5, cached_tokens=4))
+    assert rows[0]["cost_source"] == "custom"
 
 
 def test_large_export_is_decoded_by_a_worker_and_redacted(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from tests.proxy._support import Gateway, free_port
 from tests.support.fake_provider import FakeProvider
 from tests.support.llmlens_server import LLMLensServer
+from tests.support.prices import write_price_file
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         f"dead=http://127.0.0.1:{dead}/v1",
     ]
     data: Path = tmp_path_factory.mktemp("gateway-data")
+    # Claude calls are priced from the test's own file, OpenAI calls by genai-prices: the gateway tests
+    # check the stored cost of both exactly.
+    args += ["--price-file", str(write_price_file(data, ("claude-3-5-sonnet", "claude-3-5-haiku")))]
     with LLMLensServer(data, args=args) as srv:
         yield Gateway(srv, port, dead)
 

@@ -7,6 +7,7 @@ import json
 import anthropic
 from tests.proxy._support import Gateway, headers_of, same_bytes
 from tests.support.fake_provider import FakeProvider
+from tests.support.prices import CUSTOM_RATES, assert_cost
 
 HELLO = [{"role": "user", "content": "hello claude"}]
 WEATHER_TOOL = {
@@ -21,7 +22,8 @@ def _direct(fp: FakeProvider) -> anthropic.Anthropic:
 
 
 def test_message_passes_through_and_is_recorded(gateway: Gateway, upstream: FakeProvider, direct: FakeProvider) -> None:
-    upstream.usage = direct.usage = {"input_tokens": 1200, "output_tokens": 5, "cached_tokens": 1000}
+    usage = {"input_tokens": 1200, "output_tokens": 5, "cached_tokens": 1000, "cache_creation_tokens": 50}
+    upstream.usage = direct.usage = usage
     kwargs = {"model": "claude-3-5-sonnet-latest", "max_tokens": 100, "system": "be brief", "messages": HELLO}
     want = _direct(direct).messages.with_raw_response.create(**kwargs)  # type: ignore[call-overload]
     got = gateway.anthropic().messages.with_raw_response.create(
@@ -35,9 +37,16 @@ def test_message_passes_through_and_is_recorded(gateway: Gateway, upstream: Fake
 
     row = gateway.wait_rows("SELECT * FROM llm_logs WHERE session_id = 'sess-claude'")[0]
     assert row["provider"] == "anthropic" and row["response_model"] == "claude-3-5-sonnet-20241022"
-    # Anthropic's shape: input_tokens excludes the 1000 cache reads, which are kept beside it.
-    assert (row["prompt_tokens"], row["cached_tokens"], row["completion_tokens"]) == (200, 1000, 5)
-    assert row["cost_usd"] > 0
+    # Anthropic's shape: input_tokens excludes the 1000 cache reads and 50 writes, which are kept beside it.
+    assert (row["prompt_tokens"], row["cached_tokens"], row["cache_write_tokens"], row["completion_tokens"]) == (
+        150,
+        1000,
+        50,
+        5,
+    )
+    expected = CUSTOM_RATES["claude-3-5-sonnet"].anthropic_cost(150, 5, cache_read_tokens=1000, cache_write_tokens=50)
+    assert_cost(row["cost_usd"], expected)
+    assert row["cost_source"] == "custom"
     messages = json.loads(row["input_messages"])
     assert messages[0] == {"role": "system", "content": "be brief"}
     assert row["finish_reason"] == "end_turn"
@@ -68,4 +77,6 @@ def test_stream_and_tool_use_pass_through(gateway: Gateway, upstream: FakeProvid
         assert row["streamed"] is True and row["finish_reason"] == "tool_use"
         assert row["ttft_ms"] >= 100
         assert json.loads(row["tool_calls"])[0]["name"] == "get_weather"
-        assert row["completion_tokens"] > 0 and row["cost_usd"] > 0
+        assert (row["prompt_tokens"], row["completion_tokens"]) == (final.usage.input_tokens, final.usage.output_tokens)
+        expected = CUSTOM_RATES["claude-3-5-haiku"].anthropic_cost(final.usage.input_tokens, final.usage.output_tokens)
+        assert_cost(row["cost_usd"], expected)

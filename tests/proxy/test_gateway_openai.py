@@ -7,6 +7,7 @@ import json
 import openai
 from tests.proxy._support import Gateway, headers_of, same_bytes
 from tests.support.fake_provider import FakeProvider
+from tests.support.prices import PUBLISHED_RATES, assert_cost
 
 HELLO = [{"role": "user", "content": "hello there"}]
 WEATHER_TOOL = {
@@ -35,6 +36,7 @@ def test_chat_completion_passes_through_byte_for_byte_and_is_recorded(
         "X-LLMLens-Properties": json.dumps({"tier": "pro", "region": "eu"}),
     }
     kwargs = {"model": "gpt-4o", "messages": HELLO, "temperature": 0.2, "max_tokens": 50}
+    upstream.usage = direct.usage = {"input_tokens": 30, "cached_tokens": 12, "reasoning_tokens": 2}
     want = _direct(direct).chat.completions.with_raw_response.create(**kwargs)  # type: ignore[call-overload]
     got = gateway.openai().chat.completions.with_raw_response.create(**kwargs, extra_headers=attribution)  # type: ignore[call-overload]
 
@@ -62,7 +64,12 @@ def test_chat_completion_passes_through_byte_for_byte_and_is_recorded(
     usage = got.parse().usage
     assert usage is not None
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
-    assert row["cost_usd"] > 0 and row["cost_source"] == "library"
+    assert (row["cached_tokens"], row["reasoning_tokens"]) == (12, 2)
+    expected = PUBLISHED_RATES["gpt-4o"].openai_cost(
+        usage.prompt_tokens, usage.completion_tokens, cached_tokens=12, reasoning_tokens=2
+    )
+    assert_cost(row["cost_usd"], expected)
+    assert row["cost_source"] == "library"
     assert row["temperature"] == 0.2 and row["max_tokens"] == 50
     assert row["response"] == "Fake reply to: hello there" and "hello there" in row["prompt"]
     assert row["message_id"] == got.parse().id
@@ -91,13 +98,17 @@ def test_chat_stream_passes_through_and_records_ttft_and_usage(
     chunks = list(gateway.openai().chat.completions.create(**kwargs, extra_headers=headers))  # type: ignore[call-overload]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Fake reply to: hello there"
+    usage = chunks[-1].usage
+    assert usage is not None
+    expected = PUBLISHED_RATES["gpt-4o-mini"].openai_cost(usage.prompt_tokens, usage.completion_tokens)
 
     rows = gateway.wait_rows("SELECT * FROM llm_logs WHERE session_id = 'sess-stream' ORDER BY timestamp", 2)
     assert len(rows) == 2
     for row in rows:
         assert row["streamed"] is True and row["status"] == "ok"
         assert row["response"] == "Fake reply to: hello there"
-        assert row["completion_tokens"] == 5 and row["prompt_tokens"] > 0 and row["cost_usd"] > 0
+        assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, 5)
+        assert_cost(row["cost_usd"], expected)
         assert 150 <= row["ttft_ms"] < row["latency_ms"]
         assert row["tokens_per_second"] > 0
         assert row["finish_reason"] == "stop"

@@ -10,6 +10,7 @@ import pytest
 from tests.sdk._e2e import new_session, spans_of
 from tests.support.fake_provider import FakeProvider
 from tests.support.llmlens_server import LLMLensServer
+from tests.support.prices import CUSTOM_RATES, assert_cost, write_price_file
 
 import llmlens
 
@@ -22,6 +23,14 @@ MODEL = "claude-3-5-sonnet-20241022"
 def provider() -> Iterator[FakeProvider]:
     with FakeProvider(hang_s=5.0, retry_after_s=3) as fp:
         yield fp
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMLensServer]:
+    """A server pricing with the test's own rates, so every stored cost can be checked exactly."""
+    data = tmp_path_factory.mktemp("anthropic-sdk")
+    with LLMLensServer(data, args=["--price-file", str(write_price_file(data))]) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -47,11 +56,21 @@ def test_message_with_cache_usage(server: LLMLensServer, provider: FakeProvider,
     assert isinstance(message, anthropic.types.Message)
     (llm,) = spans_of(server, session, 1)
     assert llm["provider"] == "anthropic" and llm["model"] == MODEL and llm["message_id"] == message.id
-    assert (llm["prompt_tokens"], llm["cached_tokens"], llm["cache_write_tokens"]) == (100, 60, 10)
+    # Anthropic's own counts, as the gateway stores them: the 30 uncached input tokens, the cache beside.
+    assert (llm["prompt_tokens"], llm["cached_tokens"], llm["cache_write_tokens"]) == (30, 60, 10)
+    assert llm["total_tokens"] == 100 + message.usage.output_tokens
     assert llm["completion_tokens"] == message.usage.output_tokens
     assert llm["response"] == message.content[0].text  # type: ignore[union-attr]
     assert llm["input_messages"][0] == {"role": "system", "content": "Be brief."}
     assert llm["finish_reason"] == "end_turn" and llm["max_tokens"] == 64
+    # What Anthropic bills: the uncached input, cache reads and cache writes each at their own rate.
+    usage = message.usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (30, 60, 10)
+    expected = CUSTOM_RATES["claude-3-5-sonnet"].anthropic_cost(
+        usage.input_tokens, usage.output_tokens, cache_read_tokens=60, cache_write_tokens=10
+    )
+    assert_cost(llm["cost_usd"], expected)
+    assert llm["cost_source"] == "custom"
 
 
 def test_stream_with_tool_use(server: LLMLensServer, provider: FakeProvider, session: str) -> None:
@@ -75,6 +94,10 @@ def test_stream_helper(server: LLMLensServer, provider: FakeProvider, session: s
     (llm,) = spans_of(server, session, 1)
     assert llm["response"] == text and llm["message_id"] == final.id and llm["streamed"] is True
     assert llm["tokens_per_second"] is not None
+    usage = final.usage
+    assert_cost(
+        llm["cost_usd"], CUSTOM_RATES["claude-3-5-sonnet"].anthropic_cost(usage.input_tokens, usage.output_tokens)
+    )
 
 
 def test_async_create_and_stream_helper(server: LLMLensServer, provider: FakeProvider, session: str) -> None:

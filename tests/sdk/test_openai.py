@@ -11,6 +11,7 @@ import pytest
 from tests.sdk._e2e import new_session, spans_of
 from tests.support.fake_provider import FakeProvider
 from tests.support.llmlens_server import LLMLensServer
+from tests.support.prices import CUSTOM_RATES, assert_cost, write_price_file
 
 import llmlens
 
@@ -30,6 +31,14 @@ TOOLS = [
 def provider() -> Iterator[FakeProvider]:
     with FakeProvider(hang_s=5.0, retry_after_s=7) as fp:
         yield fp
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMLensServer]:
+    """A server pricing with the test's own rates, so every stored cost can be checked exactly."""
+    data = tmp_path_factory.mktemp("openai-sdk")
+    with LLMLensServer(data, args=["--price-file", str(write_price_file(data))]) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -69,7 +78,13 @@ def test_chat_completion(server: LLMLensServer, provider: FakeProvider, session:
     assert llm["response"] == result.choices[0].message.content
     assert llm["input_messages"] == MESSAGES and "Hello there" in llm["prompt"]
     assert llm["finish_reason"] == "stop" and llm["status"] == "ok" and llm["streamed"] is False
-    assert llm["cost_usd"] is not None  # priced by the server
+    usage = result.usage
+    assert usage is not None
+    expected = CUSTOM_RATES["gpt-4o-mini"].openai_cost(
+        usage.prompt_tokens, usage.completion_tokens, cached_tokens=3, reasoning_tokens=2
+    )
+    assert_cost(llm["cost_usd"], expected)
+    assert llm["cost_source"] == "custom"
 
 
 def test_streaming_with_usage_chunk_and_tool_calls(server: LLMLensServer, provider: FakeProvider, session: str) -> None:
@@ -87,6 +102,7 @@ def test_streaming_with_usage_chunk_and_tool_calls(server: LLMLensServer, provid
     assert llm["streamed"] is True and llm["ttft_ms"] is not None and llm["ttft_ms"] <= llm["latency_ms"]
     assert llm["completion_tokens"] == chunks[-1].usage.completion_tokens
     assert llm["tokens_per_second"] is not None and llm["tokens_per_second"] > 0
+    assert llm["cost_usd"] is None and llm["cost_source"] == "unpriced"  # no price for `fake-tool`: unknown, not 0
     assert llm["finish_reason"] == "tool_calls"
     (call,) = llm["tool_calls"]
     assert call["name"] == "get_weather" and "location" in call["arguments"]
@@ -197,14 +213,27 @@ def test_async_streaming_and_responses_api(server: LLMLensServer, provider: Fake
     assert resp["response"] == response.output_text
     assert resp["prompt_tokens"] == response.usage.input_tokens  # type: ignore[union-attr]
     assert resp["input_messages"][0] == {"role": "system", "content": "Be nice"}
+    usage = response.usage
+    assert usage is not None
+    assert_cost(resp["cost_usd"], CUSTOM_RATES["gpt-4o"].openai_cost(usage.input_tokens, usage.output_tokens))
+    assert chat["prompt_tokens"] is None and chat["cost_usd"] is None  # the stream reported no usage
 
 
 def test_responses_stream(server: LLMLensServer, provider: FakeProvider, session: str) -> None:
-    events = list(_client(provider).responses.create(model="gpt-4o", input="Stream please", stream=True))
+    provider.usage = {"cached_tokens": 4, "reasoning_tokens": 3}
+    try:
+        events = list(_client(provider).responses.create(model="gpt-4o", input="Stream please", stream=True))
+    finally:
+        provider.usage = None
     final = events[-1].response  # type: ignore[union-attr]
     (llm,) = spans_of(server, session, 1)
     assert llm["streamed"] is True and llm["response"] == final.output_text
     assert llm["completion_tokens"] == final.usage.output_tokens and llm["ttft_ms"] is not None
+    assert (llm["cached_tokens"], llm["reasoning_tokens"]) == (4, 3)
+    expected = CUSTOM_RATES["gpt-4o"].openai_cost(
+        final.usage.input_tokens, final.usage.output_tokens, cached_tokens=4, reasoning_tokens=3
+    )
+    assert_cost(llm["cost_usd"], expected)
 
 
 def test_capture_content_false_keeps_metrics_only(server: LLMLensServer, provider: FakeProvider) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from tests.sdk._e2e import new_session, spans_of
 from tests.support.llmlens_server import LLMLensServer
+from tests.support.prices import PUBLISHED_RATES, assert_cost
 
 import llmlens
 
@@ -36,7 +37,11 @@ def test_article_functions(sdk: LLMLensServer) -> None:
         llmlens.log_tool_call("search_web", {"q": "x"}, {"hits": 3}, 120.0, False, error="timeout")
         llmlens.feedback(message_id, "thumbs_down", text="missed a bug")
     llm, tool = spans_of(sdk, session_id, 2)
-    assert llm["message_id"] == message_id and llm["cost_usd"] == pytest.approx(0.0006)
+    assert llm["message_id"] == message_id
+    # The caller's cost is the call's cost; the server's own, from genai-prices' gpt-4o rates, sits beside it.
+    assert_cost(llm["cost_usd"], 0.0006)
+    assert llm["cost_source"] == "caller"
+    assert_cost(llm["computed_cost_usd"], PUBLISHED_RATES["gpt-4o"].openai_cost(120, 30))
     assert (llm["template_id"], llm["template_version"]) == ("code_review_v3", "2026-03-15")
     assert (llm["user_id"], llm["feature"], llm["service"], llm["environment"]) == (
         "alice",
@@ -92,6 +97,8 @@ def test_logging_handler_sends_the_article_lines_unchanged(sdk: LLMLensServer) -
         logger.removeHandler(handler)
     llm, tool = sorted(spans_of(sdk, session_id, 2), key=lambda r: r["kind"])
     assert llm["kind"] == "llm" and llm["prompt"] == "hi" and llm["feature"] == "chat"
+    assert_cost(llm["cost_usd"], 0.00001)
+    assert_cost(llm["computed_cost_usd"], PUBLISHED_RATES["gpt-4o-mini"].openai_cost(5, 7))
     assert llm["service"] is None  # the line went out unchanged
     assert tool["tool_name"] == "calc"
     assert handler.ignored == 1

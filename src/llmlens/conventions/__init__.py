@@ -12,7 +12,7 @@ from typing import Any
 
 from llmlens.model import DEFAULT_PROJECT, Span, SpanKind, Status, classify_error
 
-from . import http, openinference, openllmetry, otel_genai
+from . import evaluations, http, openinference, openllmetry, otel_genai
 from ._record import (
     SPAN_KIND_CLIENT,
     SPAN_KIND_CONSUMER,
@@ -96,6 +96,7 @@ def span_from_otlp(data: OtlpSpanData) -> Span:
         openllmetry.apply(span, attrs, consumed, data.events)
     if http.detect(attrs):
         http.apply(span, attrs, consumed)
+    evaluations.apply(span, attrs, consumed, data.events, data.start_ns)
     span.kind = _kind(kinds, http.is_request(attrs, data.kind)).value
 
     if span.model is None and span.response_model is not None:
@@ -106,6 +107,7 @@ def span_from_otlp(data: OtlpSpanData) -> Span:
         span.feature = span.metadata["feature"]
     _status(span, data, attrs, consumed)
     _derived(span)
+    _anthropic_input_tokens(span)
 
     kept = {k: v for k, v in attrs.items() if k not in consumed}
     kept.update(span.attributes)
@@ -170,6 +172,21 @@ def _status(span: Span, data: OtlpSpanData, attrs: dict[str, Any], consumed: set
         trace = as_str(exc.attributes.get("exception.stacktrace"))
         if trace:
             span.attributes["exception.stacktrace"] = trace[-_MAX_STACKTRACE:]
+
+
+def _anthropic_input_tokens(span: Span) -> None:
+    """Keep an Anthropic call's input tokens the way Anthropic reports them, as every other path does.
+
+    Anthropic's `input_tokens` leave out cache reads and writes, and llmlens stores and prices Anthropic
+    calls that way (see `llmlens.pricing`). OpenInference and OpenLLMetry add the cache tokens into their
+    prompt count (the OTel GenAI convention's "whole input"), so they are taken out again here; a count
+    smaller than its cache tokens was already Anthropic's own and is left alone. The total stays whole.
+    """
+    if span.prompt_tokens is None or (span.provider or "").strip().lower() != "anthropic":
+        return
+    cache = (span.cached_tokens or 0) + (span.cache_write_tokens or 0)
+    if 0 < cache <= span.prompt_tokens:
+        span.prompt_tokens -= cache
 
 
 def _derived(span: Span) -> None:

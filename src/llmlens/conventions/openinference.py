@@ -141,12 +141,15 @@ def _messages(span: Span, attrs: Mapping[str, Any], consumed: set[str], kind: Sp
                 inputs = messages_from_otel(request.get("messages"))
             elif request is None:
                 set_if_none(span, "prompt", as_str(raw_in))
+        # The raw response is also the only place OpenInference keeps the provider's id of the answer,
+        # which feedback refers to; it is parsed when it may hold one.
+        response = parse_json(raw_out) if outputs is None or _may_hold_id(raw_out) else None
         if outputs is None:
-            response = parse_json(raw_out)
             if isinstance(response, dict) and isinstance(response.get("choices"), list):
                 outputs = _choices(response["choices"])
             elif response is None:
                 set_if_none(span, "response", as_str(raw_out))
+        set_if_none(span, "message_id", _response_id(response))
         fill_content(span, inputs, outputs)
     elif kind is SpanKind.TOOL:
         set_if_none(span, "tool_args", parse_arguments(raw_in))
@@ -157,6 +160,23 @@ def _messages(span: Span, attrs: Mapping[str, Any], consumed: set[str], kind: Sp
         fill_content(span, inputs, outputs)
         set_if_none(span, "prompt", as_str(raw_in))
         set_if_none(span, "response", as_str(raw_out))
+
+
+def _may_hold_id(raw: Any) -> bool:
+    return (isinstance(raw, str) and '"id"' in raw) or isinstance(raw, dict)
+
+
+def _response_id(response: Any) -> str | None:
+    """The provider's id in a raw response: the top-level `id` of an OpenAI answer (chat, completions,
+    Responses) or an Anthropic message, or the `llm_output.id` of a LangChain result."""
+    if not isinstance(response, dict):
+        return None
+    llm_output = response.get("llm_output")
+    if isinstance(llm_output, dict):
+        return as_str(llm_output.get("id"))
+    if "choices" in response or "output" in response or response.get("type") == "message":
+        return as_str(response.get("id"))
+    return None
 
 
 def _choices(choices: list[Any]) -> list[dict[str, Any]] | None:

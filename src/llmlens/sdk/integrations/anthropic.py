@@ -1,7 +1,8 @@
 """Anthropic: `messages.create` (streaming or not) and `messages.stream()` become `llm` spans.
 
-`prompt_tokens` is the whole input (uncached + cache reads + cache writes), as OpenAI counts it;
-`cached_tokens` are the cache reads and `cache_write_tokens` the cache writes.
+Token counts are Anthropic's, as llmlens keeps them for every Anthropic call (see `llmlens.pricing`):
+`prompt_tokens` is the uncached input (`input_tokens`), `cached_tokens` the cache reads and
+`cache_write_tokens` the cache writes beside it; `total_tokens` counts all of them and the output.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class MessagesCall(LLMCall):
         cached = u.get("cache_read_input_tokens")
         written = u.get("cache_creation_input_tokens")
         if "input_tokens" in u:
-            ev["prompt_tokens"] = u["input_tokens"] + (cached or 0) + (written or 0)
+            # The price book reads an Anthropic call's cache tokens as beside its prompt tokens.
+            ev["prompt_tokens"] = u["input_tokens"]
         if cached is not None:
             ev["cached_tokens"] = cached
         if written is not None:
@@ -73,7 +75,7 @@ class MessagesCall(LLMCall):
         if "output_tokens" in u:
             ev["completion_tokens"] = u["output_tokens"]
         if "prompt_tokens" in ev and "completion_tokens" in ev:
-            ev["total_tokens"] = ev["prompt_tokens"] + ev["completion_tokens"]
+            ev["total_tokens"] = ev["prompt_tokens"] + (cached or 0) + (written or 0) + ev["completion_tokens"]
 
     def _identity(self, message: Any) -> None:
         message_id = get(message, "id")
