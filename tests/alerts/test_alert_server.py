@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.alerts._evaluator import wait_for_evaluations
 from tests.alerts._receiver import WebhookReceiver
 from tests.alerts._traffic import Traffic, as_event, new_store, utc_now_minute
 from tests.support.llmlens_server import LLMLensServer
@@ -69,9 +69,8 @@ def test_evaluator_in_a_real_server(tmp_path: Path) -> None:
     with WebhookReceiver() as hook:
         config = _config(tmp_path, hook.url)
         with LLMLensServer(data_dir, args=["--config", str(config)]) as server, server.client() as client:
-            time.sleep(2.0)  # several evaluations of the baseline alone
+            doc = wait_for_evaluations(server.url, 3)  # the baseline alone, evaluated and nothing sent
             assert hook.received == []
-            doc = client.get("/api/v1/alerts").json()
             assert doc["active"] == [] and doc["last_run"]["at"] is not None
             assert {e["rule"] for e in doc["last_run"]["evaluations"]} >= {"cost spike", "error rate"}
             assert not any(e["firing"] for e in doc["last_run"]["evaluations"])
@@ -80,7 +79,8 @@ def test_evaluator_in_a_real_server(tmp_path: Path) -> None:
             _whale(traffic, utc_now_minute())
             server.ingest([as_event(s) for s in traffic.spans])
             received = hook.wait_for(1, timeout_s=20)
-            time.sleep(2.0)  # more evaluations while it keeps firing: no more notifications
+            doc = wait_for_evaluations(server.url, 3)  # more evaluations while it keeps firing: no more notifications
+            assert [e["firing"] for e in doc["last_run"]["evaluations"] if e["rule"] == "cost spike"] == [True]
             assert len(hook.received) == 1
             (firing,) = received
             assert verify_signature(firing.body, SECRET, firing.headers[SIGNATURE_HEADER.lower()])
@@ -115,7 +115,7 @@ def test_evaluator_in_a_real_server(tmp_path: Path) -> None:
             # Deleting the firing rule resolves its alert: the second and last notification.
             assert client.delete("/api/v1/alerts/rules/cost spike").status_code == 200
             received = hook.wait_for(2, timeout_s=20)
-            time.sleep(1.0)
+            wait_for_evaluations(server.url, 3)  # and nothing after it
             assert [r.json()["event"] for r in hook.received] == ["alert.firing", "alert.resolved"]
             assert all(verify_signature(r.body, SECRET, r.headers[SIGNATURE_HEADER.lower()]) for r in received)
             assert client.get("/api/v1/alerts").json()["active"] == []

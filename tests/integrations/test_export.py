@@ -314,8 +314,9 @@ def test_server_runs_scheduled_exports(tmp_path: Path) -> None:
     folder = tmp_path / "exports"
     exports = [{"folder": str(folder), "kind": "llm", "format": "csv", "every": "1s", "delay": "0s"}]
     with LLMLensServer(tmp_path / "data", env={"LLMLENS_EXPORTS": json.dumps(exports)}) as server:
-        server.ingest([{"type": "llm", "model": "gpt-4o-mini", "prompt": "p", "response": "r"}])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not list(folder.glob("llm_logs/*.csv")):
-            time.sleep(0.2)
-        assert list(folder.glob("llm_logs/*.csv")), server.log()
+        server.ingest([{"type": "llm", "model": "gpt-4o-mini", "prompt": "scheduled-p", "response": "r"}])
+        # Wait for the row itself, not just a file: an interval exported before the row came has none.
+        deadline = time.monotonic() + 30
+        while not any("scheduled-p" in f.read_text() for f in folder.glob("llm_logs/*.csv")):
+            assert time.monotonic() < deadline, f"no scheduled export holds the row:\n{server.log()}"
+            time.sleep(0.05)

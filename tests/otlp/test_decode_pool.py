@@ -166,16 +166,12 @@ def test_log_content_merged_after_a_worker_decoded_the_span_is_redacted(tmp_path
     with LLMLensServer(tmp_path, env={"LLMLENS_DECODE_WORKERS": "1"}) as srv:
         warm_decode_workers(srv, _large_body())
 
-        async def send() -> None:
-            async with httpx.AsyncClient(base_url=srv.url, timeout=60) as client:
-                logs = client.post("/v1/logs", json=log)
-                # The log's answer waits for the span; send the span while it waits.
-                await asyncio.sleep(0.3)
-                traces = client.post("/v1/traces", content=_body([span, *filler]), headers=PROTOBUF)
-                for answer in await asyncio.gather(logs, traces):
-                    assert answer.status_code == 200, answer.text
-
-        asyncio.run(send())
+        with httpx.Client(base_url=srv.url, timeout=60) as client:
+            # The log record first: it is answered once its content is buffered, waiting for its span.
+            logs = client.post("/v1/logs", json=log)
+            assert logs.status_code == 200, logs.text
+            traces = client.post("/v1/traces", content=_body([span, *filler]), headers=PROTOBUF)
+            assert traces.status_code == 200, traces.text
         row = srv.sql(
             f"SELECT response, finish_reason FROM spans WHERE span_id = '{(trace + 1).to_bytes(8, 'big').hex()}'"
         )
@@ -190,7 +186,10 @@ def test_a_killed_worker_costs_no_request(tmp_path: Path) -> None:
         assert httpx.post(f"{srv.url}/v1/traces", content=body, headers=PROTOBUF, timeout=60).status_code == 200
         (pid,) = _worker_pids(srv.proc.pid)
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while _running(pid):  # dead before the next request, so that request meets the dead worker
+            assert time.monotonic() < deadline, "the killed worker is still running"
+            time.sleep(0.01)
         second = _body([_llm_span(1000 + i, prompt="lorem ipsum " * 60) for i in range(120)])
         r = httpx.post(f"{srv.url}/v1/traces", content=second, headers=PROTOBUF, timeout=60)
         assert r.status_code == 200, r.text
@@ -206,8 +205,10 @@ def test_idle_pool_stops_its_workers() -> None:
         decoded = await pool.decode_traces(_large_body(100), "application/x-protobuf", None)
         assert decoded is not None and len(decoded.spans) == 100
         assert pool.running
-        await asyncio.sleep(1.0)
-        assert not pool.running
+        deadline = time.monotonic() + 10
+        while pool.running:
+            assert time.monotonic() < deadline, "the idle pool kept its workers"
+            await asyncio.sleep(0.05)
         pool.close()
 
     asyncio.run(go())

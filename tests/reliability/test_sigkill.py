@@ -48,6 +48,7 @@ class Client(threading.Thread):
         self.acked: list[str] = []
         self.sent_ids: set[str] = set()
         self.retries = 0
+        self.unreachable = 0  # attempts that got no answer at all (the server was down)
         self.errors: list[str] = []
 
     def run(self) -> None:
@@ -65,7 +66,7 @@ class Client(threading.Thread):
                         if r.status_code != 503:
                             self.errors.append(f"{r.status_code}: {r.text[:200]}")
                     except httpx.HTTPError:
-                        pass  # the server is down: retry the same batch
+                        self.unreachable += 1  # the server is down: retry the same batch
                     self.retries += 1
                     time.sleep(0.1)
                 seq += 1
@@ -84,8 +85,13 @@ def test_sigkill_during_sustained_ingest_loses_and_duplicates_nothing(tmp_path: 
             time.sleep(0.05)
         acked_before_kill = {i for c in clients for i in c.acked}
         assert acked_before_kill, "no batch acknowledged before the kill"
+        unreachable_before = [c.unreachable for c in clients]
         srv.stop(kill=True)  # SIGKILL: no shutdown, no flush
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        # Restart only once every client has found the server gone (and so holds a batch to retry).
+        while any(c.unreachable == n for c, n in zip(clients, unreachable_before, strict=True)):
+            assert time.monotonic() < deadline, "a client never noticed the server was gone"
+            time.sleep(0.05)
         srv.start()  # same port and data directory
         restart_mark = sum(len(c.acked) for c in clients)
         deadline = time.monotonic() + 30

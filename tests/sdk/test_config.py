@@ -37,7 +37,16 @@ def test_arguments_win_over_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("LLMLENS_URL", "ftp://x"), ("LLMLENS_CAPTURE_CONTENT", "maybe"), ("LLMLENS_TIMEOUT", "x")]
+    ("name", "value"),
+    [
+        ("LLMLENS_URL", "ftp://x"),
+        ("LLMLENS_URL", "http://host:port"),  # used to raise later, in init, past its error handling
+        ("LLMLENS_CAPTURE_CONTENT", "maybe"),
+        ("LLMLENS_TIMEOUT", "x"),
+        ("LLMLENS_MAX_BATCH_SIZE", "0"),  # used to leave every event in the queue
+        ("LLMLENS_SCHEDULE_DELAY", "-1"),  # used to spin the exporter thread
+        ("LLMLENS_API_KEY", "sk-key\n"),  # a key read from a file with its newline: every send used to fail
+    ],
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     env = {"LLMLENS_URL": "http://ok:1", name: value}

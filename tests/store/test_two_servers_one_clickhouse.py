@@ -5,7 +5,6 @@ a webhook gets exactly one signed notification per transition."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.alerts._evaluator import wait_for_evaluations
 from tests.alerts._receiver import WebhookReceiver
 from tests.alerts._traffic import Traffic, as_event, utc_now_minute
 from tests.proxy._support import free_port
@@ -180,9 +180,14 @@ def _evaluate_at_once(*servers: LLMLensServer) -> int:
     return sum(claimed)
 
 
+def _evaluations_on_both(cluster: Cluster, more: int) -> list[dict[str, Any]]:
+    """Both servers' alerts documents once each has evaluated `more` more times and sent what it had to."""
+    return [wait_for_evaluations(srv.url, more, project=ALERTS_PROJECT) for srv in (cluster.a, cluster.b)]
+
+
 def test_one_notification_per_transition_although_both_servers_evaluate(cluster: Cluster) -> None:
     hook = cluster.hook
-    time.sleep(1.5)  # both evaluators have run over the baseline alone: nothing fires
+    _evaluations_on_both(cluster, 3)  # over the baseline alone: nothing fires
     assert hook.received == []
 
     whale = Traffic(seed=42)
@@ -195,7 +200,9 @@ def test_one_notification_per_transition_although_both_servers_evaluate(cluster:
     assert claimed in (0, 1)  # 0 when a scheduled evaluation had already claimed it
 
     (firing,) = hook.wait_for(1, timeout_s=30)
-    time.sleep(6.0)  # both servers keep evaluating (and racing to claim) while it fires: nothing more
+    # Both servers keep evaluating (and racing to claim) while it fires: nothing more.
+    for doc in _evaluations_on_both(cluster, 3):
+        assert [e["firing"] for e in doc["last_run"]["evaluations"] if e["rule"] == "cost spike"] == [True]
     assert len(hook.received) == 1
     assert verify_signature(firing.body, SECRET, firing.headers[SIGNATURE_HEADER.lower()])
     payload = firing.json()
@@ -208,9 +215,13 @@ def test_one_notification_per_transition_although_both_servers_evaluate(cluster:
         assert [(a["rule"], a["state"]) for a in doc["active"]] == [("cost spike", "firing")]
         assert [(h["rule"], h["seq"], h["state"]) for h in doc["history"]] == [("cost spike", 1, "firing")]
 
-    # Deleting the rule through one server resolves the alert once: the second and last notification.
-    assert httpx.delete(cluster.b.url + "/api/v1/alerts/rules/cost spike").status_code == 200
+    # Deleting the rule (in the alerts project: rules are per project) through one server resolves the
+    # alert once: the second and last notification.
+    deleted = httpx.delete(
+        cluster.b.url + "/api/v1/alerts/rules/cost spike", headers={"X-LLMLens-Project": ALERTS_PROJECT}
+    )
+    assert deleted.status_code == 200, deleted.text
     hook.wait_for(2, timeout_s=30)
-    time.sleep(4.0)
+    _evaluations_on_both(cluster, 3)  # and nothing after it
     assert [r.json()["event"] for r in hook.received] == ["alert.firing", "alert.resolved"]
     assert all(verify_signature(r.body, SECRET, r.headers[SIGNATURE_HEADER.lower()]) for r in hook.received)

@@ -158,6 +158,7 @@ class NotificationDispatcher:
         self._stop = threading.Event()
         self._idle = threading.Condition()
         self._pending = 0
+        self._pending_by_project: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
@@ -172,8 +173,14 @@ class NotificationDispatcher:
             return
         with self._idle:
             self._pending += 1
+            self._pending_by_project[transition.project] = self._pending_by_project.get(transition.project, 0) + 1
         self.start()
         self._queue.put(transition)
+
+    def pending(self, project: str) -> int:
+        """Transitions of `project` submitted and not yet delivered or given up."""
+        with self._idle:
+            return self._pending_by_project.get(project, 0)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every submitted transition is delivered or given up; False on timeout."""
@@ -199,6 +206,9 @@ class NotificationDispatcher:
             finally:
                 with self._idle:
                     self._pending -= 1
+                    left = self._pending_by_project.pop(transition.project) - 1
+                    if left:
+                        self._pending_by_project[transition.project] = left
                     self._idle.notify_all()
 
     def deliver(self, transition: Transition) -> None:

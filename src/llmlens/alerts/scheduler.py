@@ -20,7 +20,9 @@ class AlertScheduler:
         self.first_run_delay_s = min(self.interval_s, 5.0) if first_run_delay_s is None else first_run_delay_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.runs = 0
+        # Counted so that a wait for "N more evaluations" can be observed (GET /api/v1/alerts `evaluator`).
+        self.runs = 0  # scheduled evaluations that completed
+        self.failed_runs = 0  # scheduled evaluations that raised (and were logged)
 
     def start(self) -> None:
         if self._thread is None:
@@ -41,5 +43,7 @@ class AlertScheduler:
             except Exception:
                 # Logged, never raised: a broken rule or a busy store must not stop the schedule.
                 logger.exception("alert evaluation failed")
-            self.runs += 1
+                self.failed_runs += 1
+            else:
+                self.runs += 1
             delay = self.interval_s

@@ -47,5 +47,15 @@ class AlertService:
         self.dispatcher.flush(timeout_s=5.0)
         self.dispatcher.close()
 
+    def evaluator_status(self, project: str) -> dict[str, int]:
+        """How far the schedule got: evaluations done (or failed) since start, and the project's
+        notifications still on their way. A check that nothing more was sent waits on these."""
+        scheduler = self.scheduler
+        return {
+            "runs": scheduler.runs if scheduler is not None else 0,
+            "failed_runs": scheduler.failed_runs if scheduler is not None else 0,
+            "notifications_pending": self.dispatcher.pending(project),
+        }
+
     def active_alerts(self, project: str) -> list[dict[str, Any]]:
         return [t.to_dict() for t in self.engine.history.active(project)]

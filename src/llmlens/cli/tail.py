@@ -155,11 +155,19 @@ def run(args: argparse.Namespace) -> int:
     seen: deque[str] = deque(maxlen=_SEEN)
     seen_set: set[str] = set()
     shown = 0
-    if args.format == "table":
-        print("Waiting for LLM calls (Ctrl-C to stop)...", file=sys.stderr)
+    watching = False
     try:
         while True:
             page = source.rows(build_query(low, args))
+            if not watching:
+                # On stderr in both formats, once the first look succeeded: from here on every call
+                # stamped at or after `low` is shown (scripts and tests wait for this line).
+                print(
+                    f"Watching for LLM calls from {low.isoformat(sep=' ')[:19]} UTC on (Ctrl-C to stop)",
+                    file=sys.stderr,
+                )
+                sys.stderr.flush()
+                watching = True
             if len(page) >= _PAGE:  # a full page: move past it even if its rows were all seen
                 low = max(low, max(_time(r["timestamp"]) for r in page))
             rows = [r for r in page if r["span_id"] not in seen_set]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,31 @@ def _env_number(value: str | None, name: str) -> float | None:
         raise ValueError(f"{name} must be a number, got {value!r}") from None
 
 
+def _check_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    problem = "" if url.startswith(("http://", "https://")) else "it is not http(s)"
+    if not problem:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsing the port is the check: a bad one raises here, not later
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            problem = "" if parts.hostname else "it names no host"
+    if problem:
+        raise ValueError(
+            f"llmlens url (init(url=...) or LLMLENS_URL) must be http(s)://host[:port][/prefix], got {url!r}: {problem}"
+        )
+
+
+def _check_header_value(value: str | None, name: str) -> None:
+    # Sent as an HTTP header: a line break (a key read from a file with its newline) would make every
+    # send fail in the exporter thread, so it is refused here, where the app can be told.
+    if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(f"llmlens {name} must not contain line breaks or other control characters")
+
+
 def resolve_config(
     *,
     url: str | None = None,
@@ -78,15 +104,10 @@ def resolve_config(
         value = env.get(var)
         return value if value else None
 
-    from urllib.parse import urlsplit
-
     resolved_url = pick(url, "LLMLENS_URL")
     if resolved_url is None:
         return None
-    if not resolved_url.startswith(("http://", "https://")) or not urlsplit(resolved_url).hostname:
-        raise ValueError(
-            f"llmlens url (init(url=...) or LLMLENS_URL) must be http(s)://host[:port][/prefix], got {resolved_url!r}"
-        )
+    _check_url(resolved_url)
     if capture_content is None:
         capture_content = _env_bool(env.get("LLMLENS_CAPTURE_CONTENT"), "LLMLENS_CAPTURE_CONTENT")
     defaults = SDKConfig(url="")
@@ -95,10 +116,29 @@ def resolve_config(
     delay = schedule_delay_s or _env_number(env.get("LLMLENS_SCHEDULE_DELAY"), "LLMLENS_SCHEDULE_DELAY")
     timeout = request_timeout_s or _env_number(env.get("LLMLENS_TIMEOUT"), "LLMLENS_TIMEOUT")
     spool_bytes = spool_max_bytes or _env_number(env.get("LLMLENS_SPOOL_MAX_BYTES"), "LLMLENS_SPOOL_MAX_BYTES")
+    # Checked here, where a bad value is logged and leaves the SDK off: later it would stall the
+    # exporter thread (a batch of 0) or spin it (a delay of 0).
+    for value, name in (
+        (queue, "max_queue_size or LLMLENS_MAX_QUEUE_SIZE"),
+        (batch, "max_batch_size or LLMLENS_MAX_BATCH_SIZE"),
+    ):
+        if value is not None and not (math.isfinite(value) and value >= 1 and value == int(value)):
+            raise ValueError(f"llmlens {name} must be a whole number of at least 1, got {value!r}")
+    for value, name in (
+        (delay, "schedule_delay_s or LLMLENS_SCHEDULE_DELAY"),
+        (timeout, "request_timeout_s or LLMLENS_TIMEOUT"),
+        (spool_bytes, "spool_max_bytes or LLMLENS_SPOOL_MAX_BYTES"),
+    ):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"llmlens {name} must be a number above 0, got {value!r}")
+    resolved_key = pick(api_key, "LLMLENS_API_KEY")
+    resolved_project = pick(project, "LLMLENS_PROJECT")
+    _check_header_value(resolved_key, "api_key (init(api_key=...) or LLMLENS_API_KEY)")
+    _check_header_value(resolved_project, "project (init(project=...) or LLMLENS_PROJECT)")
     return SDKConfig(
         url=resolved_url.rstrip("/"),
-        api_key=pick(api_key, "LLMLENS_API_KEY"),
-        project=pick(project, "LLMLENS_PROJECT"),
+        api_key=resolved_key,
+        project=resolved_project,
         service=pick(service, "LLMLENS_SERVICE"),
         environment=pick(environment, "LLMLENS_ENVIRONMENT"),
         capture_content=defaults.capture_content if capture_content is None else capture_content,

@@ -11,7 +11,6 @@ Ids make every event idempotent, so a batch retried after a lost answer is store
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import random
 import threading
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._config import SDKConfig
+from ._encode import MAX_BATCH_CHARS, EventTooLarge, event_line
 from ._internal import forget_warning, logger, report_internal_error, warn_once
 from ._spool import DiskSpool, SpooledBatch
 from ._transport import SendResult, Transport
@@ -46,20 +46,6 @@ class _Batch:
     body: bytes
     count: int
     spooled: SpooledBatch | None = None
-
-
-def _json_default(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)  # pydantic models (provider SDK objects)
-    if callable(dump):
-        try:
-            return dump(mode="json")
-        except Exception:
-            pass
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 def _strip_content(event: dict[str, Any]) -> None:
@@ -90,6 +76,7 @@ _REDACTED_KEYS = (
     "error",
     "error_message",
     "feedback_text",
+    "comment",
     "variables",
     "attributes",
 )
@@ -145,6 +132,7 @@ class BatchExporter:
         self._progress = threading.Condition()
         self._count_lock = threading.Lock()
         self._pending: _Batch | None = None
+        self._carry: str | None = None  # an encoded event that did not fit in the last batch
         self._busy = False
         self._cycles = 0
         self._failures = 0
@@ -193,8 +181,10 @@ class BatchExporter:
     def stats(self) -> dict[str, int]:
         pending = self._pending
         return {
-            "queued": len(self._queue) + (pending.count if pending is not None and not pending.spooled else 0),
-            "spooled": self._spool.event_count() if self._spool is not None else 0,
+            "queued": len(self._queue)
+            + (pending.count if pending is not None and not pending.spooled else 0)
+            + (self._carry is not None),
+            "spooled": self._spooled_events(),
             "sent": self._sent,
             "dropped": self._dropped,
             "retried": self._retried,
@@ -203,6 +193,15 @@ class BatchExporter:
             "batches": self._batches,
         }
 
+    def _spooled_events(self) -> int:
+        spool = self._spool
+        if spool is None:
+            return 0
+        try:
+            return spool.event_count()
+        except OSError:
+            return 0  # the folder went away: the worker notices and carries on without it
+
     def flush(self, timeout_s: float) -> bool:
         """Send everything queued now; True when done within the timeout."""
         deadline = time.monotonic() + timeout_s
@@ -210,7 +209,7 @@ class BatchExporter:
             start = self._cycles
             self._retry_now.set()
             self._wake.set()
-            while self._cycles <= start or self._busy or self._queue:
+            while self._cycles <= start or self._busy or self._queue or self._carry is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._worker.is_alive():
                     return False
@@ -261,7 +260,16 @@ class BatchExporter:
                 self._pending = self._take_batch()
                 if self._pending is None:
                     return
-            result = self._transport.send(self._pending.body)
+            try:
+                result = self._transport.send(self._pending.body)
+            except Exception as exc:
+                # The transport maps network and HTTP failures to results; an exception is a bug (or a
+                # library patching http.client). Retrying would repeat it forever: count the batch failed.
+                report_internal_error(exc, "sending a batch", reraise=False)
+                self._failed += self._pending.count
+                self._forget_spooled(self._pending)
+                self._pending = None
+                continue
             if result.ok or not result.retryable:
                 self._settle(self._pending, result)
                 self._pending = None
@@ -314,9 +322,22 @@ class BatchExporter:
             if self._spool is not None and len(self._queue) >= self._batch_size:
                 self._spill_queue(full_batches_only=True)
 
+    def _spool_failed(self, exc: OSError) -> None:
+        """The spool folder stopped working (removed, read-only, full disk): carry on without it."""
+        warn_once(
+            "spool-unusable",
+            "llmlens: the spool folder cannot be used any more (%s); events now wait in memory during an outage",
+            exc,
+        )
+        self._spool = None
+
     def _take_batch(self) -> _Batch | None:
         if self._spool is not None:
-            spooled = self._spool.take()
+            try:
+                spooled = self._spool.take()
+            except OSError as exc:
+                self._spool_failed(exc)
+                spooled = None
             if spooled is not None:
                 return _Batch(body=spooled.body, count=spooled.count, spooled=spooled)
         return self._encode_from_queue()
@@ -324,16 +345,31 @@ class BatchExporter:
     def _encode_from_queue(self) -> _Batch | None:
         queue = self._queue
         lines: list[str] = []
+        size = 0
+        if self._carry is not None:
+            lines.append(self._carry)
+            size = len(self._carry) + 1
+            self._carry = None
         while queue and len(lines) < self._batch_size:
             try:
                 event = queue.popleft()
             except IndexError:
                 break
             try:
-                lines.append(self._encode_event(event))
+                line = self._encode_event(event)
+            except EventTooLarge as exc:
+                self._failed += 1
+                warn_once("event-too-large", "llmlens: %s; it was not sent (reported once)", exc)
+                continue
             except Exception as exc:
                 self._failed += 1
                 report_internal_error(exc, "encoding an event", reraise=False)
+                continue
+            if lines and size + len(line) + 1 > MAX_BATCH_CHARS:
+                self._carry = line  # starts the next batch: one large event must not push a batch past the limit
+                break
+            lines.append(line)
+            size += len(line) + 1
         if not lines:
             return None
         body = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=6)
@@ -349,7 +385,7 @@ class BatchExporter:
                 _strip_content(event)
             if self._redactor is not None:
                 _redact_content(event, self._redactor)
-        return json.dumps(event, default=_json_default, separators=(",", ":"))
+        return event_line(event)
 
     def _settle(self, batch: _Batch, result: SendResult) -> None:
         if result.ok:
@@ -374,36 +410,60 @@ class BatchExporter:
                 result.status,
                 result.error,
             )
+        self._forget_spooled(batch)
+
+    def _forget_spooled(self, batch: _Batch) -> None:
+        """A spooled batch that was sent or given up: its file goes."""
         if batch.spooled is not None and self._spool is not None:
             self._spool.done(batch.spooled)
 
     def _park_pending(self) -> None:
         """Outage with a spool: the failed batch goes to disk so memory keeps draining."""
-        assert self._spool is not None
-        batch = self._pending
-        if batch is None:
+        spool, batch = self._spool, self._pending
+        if spool is None or batch is None:
             return
         if batch.spooled is not None:
-            self._spool.release(batch.spooled)
+            spool.release(batch.spooled)
             self._pending = None
-        elif self._spool.put(batch.body, batch.count):
+            return
+        try:
+            parked = spool.put(batch.body, batch.count)
+        except OSError as exc:
+            self._spool_failed(exc)  # the batch stays in memory
+            return
+        if parked:
             self._spooled += batch.count
             self._pending = None
 
     def _spill_queue(self, *, full_batches_only: bool) -> None:
-        assert self._spool is not None
-        while self._queue and (not full_batches_only or len(self._queue) >= self._batch_size):
-            if not self._spool.has_room(self._last_body_bytes):
+        while (self._queue or self._carry is not None) and (
+            not full_batches_only or len(self._queue) >= self._batch_size
+        ):
+            spool = self._spool
+            if spool is None:
+                return
+            try:
+                room = spool.has_room(self._last_body_bytes)
+            except OSError as exc:
+                self._spool_failed(exc)
+                return
+            if not room:
                 # Spool full: leave the events in memory, where the queue bound applies.
-                warn_once("spool-full", "llmlens: spool full (%s); keeping events in memory", self._spool)
+                warn_once("spool-full", "llmlens: spool full (%s); keeping events in memory", spool)
                 return
             batch = self._encode_from_queue()
             if batch is None:
                 return
-            if not self._spool.put(batch.body, batch.count):
+            try:
+                parked = spool.put(batch.body, batch.count)
+            except OSError as exc:
+                self._spool_failed(exc)
+                parked = None
+            if not parked:
                 with self._count_lock:
                     self._dropped += batch.count
-                warn_once("spool-full", "llmlens: spool full; dropping events")
+                if parked is not None:
+                    warn_once("spool-full", "llmlens: spool full; dropping events")
                 return
             self._spooled += batch.count
 
@@ -419,7 +479,8 @@ class BatchExporter:
                 self._pending = None
         if self._spool is not None:
             self._spill_queue(full_batches_only=False)
-        left = len(self._queue)
+        left = len(self._queue) + (self._carry is not None)
+        self._carry = None
         if left:
             self._queue.clear()
             with self._count_lock:

@@ -9,7 +9,7 @@ from typing import Any
 from . import _internal, _state
 from ._config import SDKConfig
 from ._config import resolve_config as _resolve
-from ._internal import logger
+from ._internal import logger, report_internal_error
 
 _lock = threading.Lock()
 _atexit_registered = False
@@ -79,7 +79,11 @@ def init(
     if config is None:
         logger.debug("llmlens: no url given (init(url=...) or LLMLENS_URL); the SDK stays off")
         return False
-    exporter = _build_exporter(config)
+    try:
+        exporter = _build_exporter(config)
+    except Exception as exc:
+        report_internal_error(exc, "llmlens.init")
+        return False
     with _lock:
         _state.config = config
         _state.exporter = exporter
@@ -90,7 +94,6 @@ def init(
 def _build_exporter(config: SDKConfig) -> Any:
     # Imported here, not at `import llmlens`, so an app that never calls init pays nothing.
     from ._exporter import BatchExporter
-    from ._spool import DiskSpool
     from ._transport import HTTPTransport
 
     def transport() -> HTTPTransport:
@@ -98,8 +101,25 @@ def _build_exporter(config: SDKConfig) -> Any:
             config.url, api_key=config.api_key, project=config.project, timeout_s=config.request_timeout_s
         )
 
-    spool = DiskSpool(config.spool_dir, config.spool_max_bytes) if config.spool_dir else None
-    return BatchExporter(config, transport, spool=spool)
+    return BatchExporter(config, transport, spool=_open_spool(config))
+
+
+def _open_spool(config: SDKConfig) -> Any:
+    """The disk spool, or None when none is set or its folder cannot be used (the SDK then sends without)."""
+    if not config.spool_dir:
+        return None
+    from ._spool import DiskSpool
+
+    try:
+        return DiskSpool(config.spool_dir, config.spool_max_bytes)
+    except OSError as exc:
+        # An unusable folder costs durability through outages, not the app nor the sending.
+        logger.error(
+            "llmlens: cannot use spool_dir %r (%s); sending without a spool, so events wait in memory during an outage",
+            config.spool_dir,
+            exc,
+        )
+        return None
 
 
 def _register_atexit() -> None:

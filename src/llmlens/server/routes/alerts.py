@@ -151,6 +151,7 @@ def alerts_context(state: AppState, project: str) -> dict[str, Any]:
             "rules": _rules_doc(state, project),
             "last_run": {"at": last.at if last else None, "evaluations": evaluations},
             "interval_s": state.settings.alert_interval_s,
+            "evaluator": service.evaluator_status(project),
         }
     )
     return doc
