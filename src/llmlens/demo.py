@@ -137,6 +137,8 @@ class _Generator:
             user, tier = self.rng.choice(self.users)
             self._session(t, user, tier)
         self._cost_spike()
+        # Drawn last, from a generator of their own: the traffic above is the same with or without them.
+        _InsightPatterns(self, random.Random(self.rng.random())).plant()
         return self.events
 
     def _session(
@@ -438,6 +440,203 @@ class _Generator:
                 model="gpt-4o",
                 turns=1,
             )
+
+
+_WORDS = sorted({w.strip("?.,").lower() for q in QUESTIONS for w in q.split()} - {""})
+
+
+class _InsightPatterns:
+    """What the Insights page finds in the demo (docs/insights.md), planted in the last day and a half:
+    repeated FAQ questions, a report whose two independent summaries run one after the other, a template
+    version that broke prompt caching, tutoring sessions that resend their whole history, a cheap model
+    that answers a feature as well as an expensive one, a burst of rate limits, a tool retried with the
+    same failing arguments. (Cut-off answers, unstreamed long answers and costly outliers are in the
+    traffic above already.)"""
+
+    def __init__(self, gen: _Generator, rng: random.Random) -> None:
+        self.gen = gen
+        self.rng = rng
+        self.start = gen.now - 36 * HOUR_US
+
+    def plant(self) -> None:
+        self._faq()
+        self._reports()
+        self._docs_caching_break()
+        self._tutor_sessions()
+        self._ticket_classifier()
+        self._rate_limit_burst()
+        self._tool_retries()
+
+    def _t(self, hours: float) -> int:
+        return self.start + int(hours * HOUR_US)
+
+    def _llm(self, t: int, model: str, feature: str, **fields: Any) -> dict[str, Any]:
+        rng = self.rng
+        user, tier = rng.choice(self.gen.users)
+        provider = MODELS[model][0]
+        words = " ".join(rng.choice(_WORDS) for _ in range(14))  # a request of its own: not a duplicate
+        event: dict[str, Any] = {
+            "type": "llm",
+            "prompt": [
+                {"role": "system", "content": f"You are the {feature.replace('_', ' ')} assistant."},
+                {"role": "user", "content": words},
+            ],
+            "trace_id": _hex(rng, 32),
+            "span_id": _hex(rng, 16),
+            "timestamp": t / 1e6,
+            "model": model,
+            "provider": provider,
+            "message_id": f"msg-{_hex(rng, 12)}",
+            "prompt_tokens": rng.randint(300, 700),
+            "completion_tokens": rng.randint(60, 180),
+            "streamed": True,
+            "ttft_ms": round(MODELS[model][2] * rng.uniform(0.8, 1.2), 2),
+            "latency_ms": round(rng.uniform(900, 1900), 2),
+            "temperature": 0.0,
+            "max_tokens": 400,
+            "finish_reason": "stop",
+            "user_id": user,
+            "feature": feature,
+            "environment": "production",
+            "service": "acme-assistant",
+            "metadata": {"tier": tier, "app_version": "1.8.2"},
+        }
+        event.update(fields)
+        self.gen.events.append(event)
+        return event
+
+    def _faq(self) -> None:
+        """Six help-centre questions, each asked again and again within the hour."""
+        questions = QUESTIONS[:6]
+        for hour in range(0, 30, 3):
+            for i, question in enumerate(questions):
+                for repeat in range(3):
+                    t = self._t(hour + i * 0.1 + repeat * 0.15)
+                    self._llm(t, "gpt-4o-mini", "faq_bot", prompt=question, response=f"Here is how: {question}")
+
+    def _reports(self) -> None:
+        """Two section summaries that do not need each other, run one after the other."""
+        rng = self.rng
+        for i in range(40):
+            t = self._t(1 + i * 0.8)
+            trace_id, parent = _hex(rng, 32), _hex(rng, 16)
+            first_ms, second_ms = rng.uniform(1800, 2600), rng.uniform(2000, 3200)
+            self.gen.events.append(
+                {
+                    "type": "span",
+                    "kind": "chain",
+                    "name": "report.build",
+                    "trace_id": trace_id,
+                    "span_id": parent,
+                    "timestamp": t / 1e6,
+                    "latency_ms": round(first_ms + second_ms + 20, 2),
+                    "feature": "report_builder",
+                }
+            )
+            cursor = t + 1000
+            for section, ms in (("revenue", first_ms), ("support tickets", second_ms)):
+                self._llm(
+                    cursor,
+                    "gpt-4o",
+                    "report_builder",
+                    trace_id=trace_id,
+                    parent_span_id=parent,
+                    prompt=f"Summarise the {section} section of weekly report {i}: " + "figures " * 40,
+                    response=f"The {section} section of report {i}: steady, with two items to watch.",
+                    latency_ms=round(ms, 2),
+                    streamed=False,
+                    ttft_ms=None,
+                    max_tokens=300,
+                )
+                cursor += int(ms * 1000) + 5000
+
+    def _docs_caching_break(self) -> None:
+        """docs_answer v1 reads half its prompt from OpenAI's cache; v2 puts a timestamp first and reads none."""
+        for i in range(60):
+            version = "v1" if i < 30 else "v2"
+            tokens = self.rng.randint(2800, 3200)
+            self._llm(
+                self._t(i * 0.5),
+                "gpt-4o",
+                "docs_qa",
+                template_id="docs_answer",
+                template_version=version,
+                prompt_tokens=tokens,
+                cached_tokens=tokens // 2 if version == "v1" else 0,
+                prompt=("" if version == "v1" else f"[{i:04d}] ") + "Answer from the product docs. " + "docs " * 60,
+            )
+
+    def _tutor_sessions(self) -> None:
+        """Tutoring conversations that resend the whole history every turn."""
+        for s in range(8):
+            session = f"sess-tutor-{s:02d}"
+            for turn in range(9):
+                self._llm(
+                    self._t(2 + s * 3 + turn * 0.05),
+                    "gpt-4o-mini",
+                    "tutor",
+                    session_id=session,
+                    prompt_tokens=1500 * (turn + 1) + self.rng.randint(0, 200),
+                )
+
+    def _ticket_classifier(self) -> None:
+        """classify_ticket runs on gpt-4o and gpt-4o-mini; users rate both about the same."""
+        for model in ("gpt-4o", "gpt-4o-mini"):
+            for i in range(120):
+                t = self._t(i * 0.25 + (0.1 if model == "gpt-4o-mini" else 0))
+                call = self._llm(t, model, "classify_ticket", prompt_tokens=self.rng.randint(500, 800))
+                if self.rng.random() < 0.6:
+                    self.gen.events.append(
+                        {
+                            "type": "feedback",
+                            "message_id": call["message_id"],
+                            "feedback_type": "thumbs_up" if self.rng.random() < 0.8 else "thumbs_down",
+                            "user_id": call["user_id"],
+                            "timestamp": (t + 30_000_000) / 1e6,
+                        }
+                    )
+
+    def _rate_limit_burst(self) -> None:
+        """A bulk job that hits gpt-4o-mini's rate limit: 45 refusals in three minutes."""
+        for i in range(45):
+            self._llm(
+                self._t(20) + i * 4_000_000,
+                "gpt-4o-mini",
+                "bulk_tagging",
+                status="error",
+                error_type="rate_limit",
+                error="Error code: 429 - Rate limit reached for requests",
+                prompt_tokens=0,
+                completion_tokens=0,
+                streamed=False,
+                ttft_ms=None,
+                finish_reason=None,
+                latency_ms=round(self.rng.uniform(80, 200), 2),
+            )
+
+    def _tool_retries(self) -> None:
+        """An agent that calls fetch_user_data again with the same unknown user id after it failed."""
+        rng = self.rng
+        for i in range(12):
+            t = self._t(4 + i * 2)
+            trace_id, parent = _hex(rng, 32), _hex(rng, 16)
+            for attempt in range(3):
+                self.gen.events.append(
+                    {
+                        "type": "tool",
+                        "trace_id": trace_id,
+                        "span_id": _hex(rng, 16),
+                        "parent_span_id": parent,
+                        "timestamp": (t + attempt * 3_000_000) / 1e6,
+                        "tool_name": "fetch_user_data",
+                        "args": {"user_id": f"user-missing-{i}"},
+                        "result": None,
+                        "latency_ms": round(rng.uniform(1800, 2600), 2),
+                        "success": False,
+                        "error": "user not found",
+                        "feature": "support_chat",
+                    }
+                )
 
 
 def demo_events(*, days: int = 14, seed: int = 7, now: int | None = None) -> list[dict[str, Any]]:

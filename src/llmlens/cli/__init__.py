@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("llmlens.cli.alerts", "evaluate the alert rules once and print what would fire (for cron)"),
     "export": ("llmlens.cli.export", "export llm_logs, tool_logs, ... to Parquet, JSON Lines or CSV"),
     "report": ("llmlens.cli.report", "cost, latency or tools report as tables in the terminal"),
+    "insights": (
+        "llmlens.cli.insights",
+        "what to change in your app and what it saves per month, computed from its own traffic",
+    ),
     "tail": ("llmlens.cli.tail", "live stream of LLM calls as they arrive"),
     "replay": ("llmlens.cli.replay", "replay a stored LLM call (or a whole trace) against the same or other models"),
     "compare": ("llmlens.cli.compare", "replay stored calls against several models and compare them side by side"),

@@ -42,6 +42,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "llmlens.server.routes.api",
     "llmlens.server.routes.ui",
     "llmlens.server.routes.alerts",
+    "llmlens.server.routes.insights",
     "llmlens.server.routes.metrics",
     "llmlens.server.routes.forward",
     "llmlens.server.routes.export",

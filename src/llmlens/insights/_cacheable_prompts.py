@@ -1,0 +1,226 @@
+"""Cacheable prompts: identical requests repeated within the cache's lifetime, per feature; then
+near-duplicates that differ only in whitespace, dates and ids.
+
+Exact tier: every LLM call's request (model, prompt, tools, parameters, temperature, max_tokens) is
+hashed in SQL; the repeated hashes come back in time order and an exact-match cache with the gateway's
+TTL is replayed over them: the first call of a hash is a miss and is kept for `cache_ttl_s`, calls
+within that time are hits, the next call after it a miss again. A hit saves the call's cost and its
+latency. Near tier: the same replay over the most recent calls with their prompt normalised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ._context import FindingContext, counted, num, short
+from ._model import Action, Chart, Insight, confidence_for, lower
+
+KIND = "cacheable_prompts"
+MAX_ROWS = 200_000  # repeated calls read back per refresh; the replay stops there
+NEAR_SAMPLE = 10_000  # most recent calls normalised for the near-duplicate tier
+MIN_HITS = 2
+
+# The request as one string: what an exact-match cache keys on. (`||`, not concat_ws: ClickHouse 18.16 has none.)
+_REQUEST = " || '|' || ".join(
+    f"COALESCE(CAST({column} AS VARCHAR), '')"
+    for column in ("model", "prompt", "tools", "request_params", "temperature", "max_tokens")
+)
+_OK = "prompt IS NOT NULL AND (status IS NULL OR status <> 'error')"
+
+# What a near-duplicate may differ in: UUIDs, dates, times, ids with digits, numbers (one pass, all of them
+# contain a digit), and whitespace.
+_VARYING = re.compile(
+    r"\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?|[a-z]+[-_]\d+|\d+\.\d+|[0-9a-f]*\d[0-9a-f]*)\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+
+
+def normalise(text: str) -> str:
+    """The prompt with whitespace collapsed and every id, date, time and number replaced by `#`."""
+    text = " ".join(text.split())
+    return _VARYING.sub("#", text) if _DIGIT.search(text) else text
+
+
+@dataclass(slots=True)
+class _Tally:
+    hits: int = 0
+    usd: float = 0.0
+    ms: float = 0.0
+    calls: int = 0
+    warm: bool = False  # a hit had a temperature above 0: its answer may not be reusable
+    examples: list[str] = field(default_factory=list)
+    requests: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (preview, hits)
+
+
+def replay_cache(rows: Iterable[dict[str, Any]], key: str, ttl_s: float) -> dict[str, _Tally]:
+    """Hits per feature of an exact-match cache with `ttl_s` over `rows` sorted by `key` then time."""
+    tallies: dict[str, _Tally] = defaultdict(_Tally)
+    current: Any = None
+    kept_until = None
+    for r in rows:
+        tally = tallies[str(r["feature"])]
+        tally.calls += 1
+        t = r["timestamp"]
+        if r[key] != current:
+            current, kept_until = r[key], None
+        if kept_until is not None and t < kept_until:
+            tally.hits += 1
+            tally.usd += num(r["cost_usd"])
+            tally.ms += num(r["latency_ms"])
+            tally.warm = tally.warm or num(r.get("temperature")) > 0
+            if r["trace_id"] not in tally.examples and len(tally.examples) < 5:
+                tally.examples.append(str(r["trace_id"]))
+            preview, n = tally.requests.get(str(r[key]), (str(r.get("preview") or ""), 0))
+            tally.requests[str(r[key])] = (preview, n + 1)
+        else:
+            kept_until = t + dt.timedelta(seconds=ttl_s)
+    return tallies
+
+
+def find_cacheable_prompts(ctx: FindingContext) -> list[Insight]:
+    rows = ctx.rows(
+        f"WITH calls AS (SELECT COALESCE(feature, '(none)') AS feature, model, timestamp, cost_usd, latency_ms, "
+        f"trace_id, temperature, substr(prompt, 1, 80) AS preview, {ctx.hash_sql(_REQUEST)} AS request_hash "
+        f"FROM spans WHERE {ctx.llm_where()} AND {_OK}) "
+        "SELECT * FROM calls WHERE request_hash IN "
+        "(SELECT request_hash FROM calls GROUP BY request_hash HAVING COUNT(*) > 1) "
+        f"ORDER BY request_hash, timestamp LIMIT {MAX_ROWS}",
+        ctx.llm_params(),
+    )
+    exact = replay_cache(rows, "request_hash", ctx.cache_ttl_s)
+    out = [
+        _insight(ctx, feature, tally, near=False, capped=len(rows) >= MAX_ROWS)
+        for feature, tally in exact.items()
+        if tally.hits >= MIN_HITS
+    ]
+    out += _near_duplicates(ctx)
+    return out
+
+
+def _near_duplicates(ctx: FindingContext) -> list[Insight]:
+    """Hits an exact cache misses but a cache keyed on the normalised prompt would get (recent calls)."""
+    sample = ctx.rows(
+        "SELECT COALESCE(feature, '(none)') AS feature, model, timestamp, cost_usd, latency_ms, trace_id, "
+        "temperature, prompt, substr(prompt, 1, 80) AS preview, COALESCE(CAST(tools AS VARCHAR), '') AS tools, "
+        "COALESCE(CAST(request_params AS VARCHAR), '') AS params, COALESCE(CAST(max_tokens AS VARCHAR), '') AS mt "
+        f"FROM spans WHERE {ctx.llm_where()} AND {_OK} ORDER BY timestamp DESC LIMIT {NEAR_SAMPLE}",
+        ctx.llm_params(),
+    )
+    if not sample:
+        return []
+    for r in sample:
+        rest = f"{r['model']}|{r['tools']}|{r['params']}|{r['temperature']}|{r['mt']}"
+        r["exact_key"] = f"{rest}|{r['prompt']}"
+        r["near_key"] = f"{rest}|{normalise(str(r['prompt']))}"
+    exact = replay_cache(sorted(sample, key=lambda r: (r["exact_key"], r["timestamp"])), "exact_key", ctx.cache_ttl_s)
+    near = replay_cache(sorted(sample, key=lambda r: (r["near_key"], r["timestamp"])), "near_key", ctx.cache_ttl_s)
+    scale = 1.0
+    if len(sample) >= NEAR_SAMPLE:
+        total = ctx.rows(f"SELECT COUNT(*) AS n FROM spans WHERE {ctx.llm_where()} AND {_OK}", ctx.llm_params())
+        scale = max(num(total[0]["n"]) / len(sample), 1.0) if total else 1.0
+    out = []
+    for feature, tally in near.items():
+        base = exact.get(feature, _Tally())
+        extra = _Tally(
+            hits=tally.hits - base.hits,
+            usd=(tally.usd - base.usd) * scale,
+            ms=tally.ms - base.ms,
+            calls=tally.calls,
+            warm=tally.warm,
+            examples=[t for t in tally.examples if t not in base.examples][:5] or tally.examples[:5],
+            requests={k: v for k, v in tally.requests.items()},
+        )
+        if extra.hits < MIN_HITS or extra.usd <= 0:
+            continue
+        extra_hits_scaled = round(extra.hits * scale)
+        insight = _insight(ctx, feature, extra, near=True, capped=False)
+        insight.calls_affected = extra_hits_scaled
+        insight.details["sample_calls"] = len(sample)
+        insight.details["scale"] = round(scale, 4)
+        out.append(insight)
+    return out
+
+
+def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, near: bool, capped: bool) -> Insight:
+    ttl_min = ctx.cache_ttl_s / 60
+    per_hit_ms = tally.ms / tally.hits if tally.hits else None
+    confidence = confidence_for(tally.hits, high=50, medium=10)
+    assumptions = [
+        f"An exact-match cache keeps each answer for {ttl_min:g} minutes (the gateway's cache_ttl_s) and has room "
+        "for every request.",
+        "A hit costs nothing and answers at once: it saves the call's cost and its whole latency.",
+        "Only calls that go through the llmlens gateway can be served from its cache.",
+    ]
+    if tally.warm:
+        confidence = lower(confidence)
+        assumptions.append(
+            "Some repeats were sent with a temperature above 0: a cached answer is one of the possible answers, "
+            "which is fine only if any of them will do."
+        )
+    if near:
+        confidence = lower(confidence)
+        title = f"{counted(tally.hits, 'near-duplicate prompt')} in {feature} (same but for ids, dates, numbers)"
+        method = (
+            "The most recent calls (up to 10,000) are keyed on their request with the prompt normalised: "
+            "whitespace collapsed, dates, times, UUIDs, hex ids and numbers replaced by placeholders; the "
+            "exact-match cache is replayed over them and the hits an exact key would not get are counted, "
+            "scaled to every call of the window when the sample is smaller."
+        )
+        assumptions.append(
+            "The answer does not depend on the parts that differ (an id, a date): check the examples before "
+            "caching on a normalised key; the gateway's cache matches exact requests only."
+        )
+    else:
+        title = f"{counted(tally.hits, 'repeated identical request')} in {feature} could be answered from a cache"
+        method = (
+            "Requests are identical when model, prompt, tools, parameters, temperature and max_tokens are. "
+            f"An exact-match cache with a {ttl_min:g}-minute lifetime is replayed over the calls in time order; "
+            "each hit saves its call's recorded cost and latency."
+        )
+        if capped:
+            assumptions.append(f"Only the first {MAX_ROWS:,} repeated calls were replayed: the saving is a floor.")
+    top = sorted(tally.requests.values(), key=lambda v: -v[1])[:6]
+    chart = Chart(
+        title="Hits per repeated request",
+        categories=[short(p, 40) or "(empty)" for p, _ in top],
+        series=[{"label": "cache hits", "values": [n for _, n in top]}],
+    )
+    action = None
+    if feature != "(none)":
+        action = Action(
+            kind="enable_cache",
+            label=f"Switch on the gateway cache for {feature}",
+            method="PUT",
+            url=f"/api/v1/gateway/cache/features/{quote(feature, safe='')}",
+            note="Calls through the gateway with X-LLMLens-Feature: "
+            f"{feature} are then answered from the cache when identical.",
+        )
+    return Insight(
+        kind=KIND,
+        title=title,
+        scope={"feature": feature, **({"tier": "near"} if near else {})},
+        saving_usd=round(tally.usd, 6),
+        saving_usd_per_month=round(ctx.per_month(tally.usd), 6),
+        saving_ms_per_trace=round(per_hit_ms, 1) if per_hit_ms is not None else None,
+        calls_affected=tally.hits,
+        confidence=confidence,
+        method=method,
+        example_trace_ids=tally.examples,
+        assumptions=assumptions,
+        saving_s_per_month=round(ctx.per_month(tally.ms) / 1000, 1),
+        traces_affected=tally.hits,
+        summary=f"{tally.hits} of {tally.calls} calls to repeated requests would have been cache hits.",
+        chart=chart,
+        evidence=[{"request": p, "hits": n} for p, n in top],
+        action=action,
+        details={"hits": tally.hits, "repeated_calls": tally.calls, "ttl_s": ctx.cache_ttl_s},
+    )
