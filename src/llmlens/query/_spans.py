@@ -11,6 +11,8 @@ from ._common import rows
 
 JSON_COLUMNS = frozenset(col for col, kind, _ in SPAN_COLUMNS if kind == "json")
 SPAN_SELECT = ", ".join(col for col, _, _ in SPAN_COLUMNS)
+# Roles that start a line of a prompt flattened to text (`role: content`, by the codecs and conventions).
+_ROLES = ("system", "user", "assistant", "tool", "developer", "function")
 
 
 def parse_json_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -43,4 +45,23 @@ def message_text(messages: Any, role: str) -> str | None:
                 return content
             if isinstance(content, list):
                 return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return None
+
+
+def first_user_message(prompt: str | None) -> str | None:
+    """The first user message of a prompt flattened as `role: text` lines, else the prompt's first line."""
+    if not prompt:
+        return None
+    lines = prompt.splitlines()
+    starts = tuple(f"{role}: " for role in _ROLES)
+    if not lines[0].startswith(starts):
+        return lines[0].strip() or None
+    for i, line in enumerate(lines):
+        if line.startswith("user: "):
+            text = [line.removeprefix("user: ")]
+            for rest in lines[i + 1 :]:
+                if rest.startswith(starts):
+                    break
+                text.append(rest)
+            return " ".join(text).strip() or None
     return None

@@ -3,16 +3,27 @@ latency, feedback and links to their traces (the article's step 1: find the exac
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmlens.store import Store
 
 from ._common import Scope, num, opt, rows
-from ._spans import message_text, read_spans
+from ._keyset import cursor_time
+from ._slices import FIRST_SLICE, count_newest
+from ._spans import first_user_message, message_text, read_spans
 
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+COUNT_CAP = 10_000
+_FIRST_MESSAGE_CHARS = 4000  # of the first call's prompt text, searched for the first user message
+
+
+class SessionCursorError(ValueError):
+    """A sessions page cursor that was not made by this module."""
 
 
 @dataclass(slots=True)
@@ -26,12 +37,45 @@ class SessionRow:
     errors: int
     user_id: str | None
     feature: str | None
+    duration_ms: float = 0.0  # from its first call's start to the end of its last
+    feedback: dict[str, int] = field(default_factory=dict)  # feedback type -> count, on its calls
+    first_message: str | None = None  # the first user message of its first call
 
 
-def session_list(
-    store: Store, scope: Scope, *, user_id: str | None = None, feature: str | None = None, limit: int = PAGE_SIZE
-) -> list[SessionRow]:
-    """Sessions with LLM calls in the window, most recently active first."""
+@dataclass(slots=True)
+class SessionPage:
+    sessions: list[SessionRow]
+    total: int  # sessions with LLM calls in the window, at most COUNT_CAP
+    total_capped: bool  # more than COUNT_CAP
+    next_cursor: str | None  # less recently active sessions
+    prev_cursor: str | None  # more recently active ones
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    last_seen: dt.datetime
+    session_id: str
+    before: bool
+
+
+def _encode(row: SessionRow, *, before: bool) -> str:
+    text = f"{'before' if before else 'after'}|{row.last_seen.isoformat()}|{row.session_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> _At:
+    try:
+        direction, stamp, session_id = (
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|", 2)
+        )
+        if direction not in ("after", "before") or not session_id:
+            raise ValueError(cursor)
+        return _At(cursor_time(stamp), session_id, before=direction == "before")
+    except (ValueError, UnicodeDecodeError):
+        raise SessionCursorError(f"cursor {cursor!r} is not a cursor from a previous page of sessions") from None
+
+
+def _filters(user_id: str | None, feature: str | None) -> tuple[str, list[Any]]:
     where = "kind = 'llm' AND session_id IS NOT NULL"
     params: list[Any] = []
     if user_id:
@@ -40,52 +84,168 @@ def session_list(
     if feature:
         where += " AND feature = ?"
         params.append(feature)
-    limit = max(1, min(limit, 500))
-    ids = _most_recent_sessions(store, scope, where, params, limit)
-    if not ids:
-        return []
-    marks = ", ".join("?" for _ in ids)
-    # Full stats over the whole window, but only for the sessions shown.
-    recs = rows(
-        store,
-        "SELECT session_id, MIN(timestamp) AS started, MAX(timestamp) AS last_seen, "
-        "COUNT(DISTINCT trace_id) AS turns, COUNT(*) AS llm_calls, SUM(cost_usd) AS cost_usd, "
-        "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors, MIN(user_id) AS user_id, "
-        f"MIN(feature) AS feature FROM spans WHERE {scope.where()} AND {where} AND session_id IN ({marks}) "
-        f"GROUP BY session_id ORDER BY last_seen DESC, session_id LIMIT {limit}",
-        [*scope.params(), *params, *ids],
+    return where, params
+
+
+def session_list(
+    store: Store, scope: Scope, *, user_id: str | None = None, feature: str | None = None, limit: int = PAGE_SIZE
+) -> list[SessionRow]:
+    """Sessions with LLM calls in the window, most recently active first (the first page)."""
+    return session_page(store, scope, user_id=user_id, feature=feature, limit=limit, count=False).sessions
+
+
+def session_page(
+    store: Store,
+    scope: Scope,
+    *,
+    user_id: str | None = None,
+    feature: str | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    count: bool = True,
+) -> SessionPage:
+    """A page of sessions, most recently active first (then by id); `cursor` is a page's next or previous
+    cursor. The total counts sessions with calls in the window, exactly up to COUNT_CAP."""
+    at = _decode(cursor) if cursor else None
+    where, params = _filters(user_id, feature)
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    found = _page_ids(store, scope, where, params, at, limit + 1)
+    more = len(found) > limit
+    ids = found[:limit]
+    if at is not None and at.before:
+        ids.reverse()
+    sessions = _session_rows(store, scope, where, params, ids)
+    has_next = more if not (at and at.before) else True
+    has_prev = (at is not None) if not (at and at.before) else more
+    total, capped = _count(store, scope, where, params) if count else (len(sessions), False)
+    return SessionPage(
+        sessions=sessions,
+        total=total,
+        total_capped=capped,
+        next_cursor=_encode(sessions[-1], before=False) if has_next and sessions else None,
+        prev_cursor=_encode(sessions[0], before=True) if has_prev and sessions else None,
     )
-    return [
-        SessionRow(
-            session_id=str(r["session_id"]),
-            started=r["started"],
-            last_seen=r["last_seen"],
-            turns=int(r["turns"]),
-            llm_calls=int(r["llm_calls"]),
-            cost_usd=opt(r["cost_usd"]),
-            errors=int(num(r["errors"])),
-            user_id=r["user_id"],
-            feature=r["feature"],
-        )
-        for r in recs
-    ]
 
 
-def _most_recent_sessions(store: Store, scope: Scope, where: str, params: list[Any], limit: int) -> list[str]:
-    """The `limit` sessions last active in the window (by last call, then id), read from a recent slice of
-    the window that widens until it holds `limit` sessions or the whole window: a session last seen at or
-    after the slice's start has its last call in the slice, so the slice orders it as the window does."""
+def _slices(scope: Scope, until: dt.datetime) -> Iterator[dt.datetime]:
+    """Starts of ever wider slices of the window ending at `until`: 1 h, then 4x wider, ..., the whole window."""
+    width = FIRST_SLICE
+    while until - width > scope.window.start:
+        yield until - width
+        width *= 4
+    yield scope.window.start
+
+
+def _page_ids(store: Store, scope: Scope, where: str, params: list[Any], at: _At | None, limit: int) -> list[str]:
+    """The ids of the page's sessions, in reading order (newest first, or oldest first before a cursor).
+
+    Read from a slice of the window that ends at its end and widens until it holds the page: a session
+    last seen at or after the slice's start has its last call in the slice, so the slice orders it as the
+    window does. A page before a cursor needs only the sessions last seen after it, all in the slice that
+    starts there."""
+    having, having_params = "", []
+    order = "last_seen DESC, session_id"
+    if at is not None and not at.before:
+        having = " HAVING MAX(timestamp) < ? OR (MAX(timestamp) = ? AND session_id > ?)"
+        having_params = [at.last_seen, at.last_seen, at.session_id]
+    elif at is not None:
+        having = " HAVING MAX(timestamp) > ? OR (MAX(timestamp) = ? AND session_id < ?)"
+        having_params = [at.last_seen, at.last_seen, at.session_id]
+        order = "last_seen, session_id DESC"
+    if at is None or not at.before:
+        anchor = at.last_seen + dt.timedelta(seconds=1) if at else scope.window.end
+        starts: Iterator[dt.datetime] = _slices(scope, min(anchor, scope.window.end))
+    else:
+        # Whole seconds: stores that keep seconds compare the cursor's time in seconds.
+        starts = iter([max(scope.window.start, at.last_seen - dt.timedelta(seconds=1))])
     found: list[dict[str, Any]] = []
-    for start in scope.window.recent_slice_starts():
+    for start in starts:
         found = rows(
             store,
             f"SELECT session_id, MAX(timestamp) AS last_seen FROM spans WHERE {scope.where()} AND {where} "
-            f"GROUP BY session_id ORDER BY last_seen DESC, session_id LIMIT {limit}",
-            [scope.project, start, scope.window.end, *params],
+            f"GROUP BY session_id{having} ORDER BY {order} LIMIT {limit}",
+            [scope.project, start, scope.window.end, *params, *having_params],
         )
         if len(found) >= limit:
             break
     return [str(r["session_id"]) for r in found]
+
+
+def _count(store: Store, scope: Scope, where: str, params: list[Any]) -> tuple[int, bool]:
+    """Sessions with calls in the window, counted from the newest slice outwards; stops past COUNT_CAP."""
+
+    def count(start: dt.datetime) -> int:
+        sql = (
+            f"SELECT COUNT(*) AS n FROM (SELECT session_id FROM spans WHERE {scope.where()} AND {where} "
+            f"GROUP BY session_id LIMIT {COUNT_CAP + 1}) t"
+        )
+        return int(rows(store, sql, [scope.project, start, scope.window.end, *params])[0]["n"])
+
+    n = count_newest(scope.window.start, scope.window.end, count, COUNT_CAP)[-1][1]
+    return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+def _session_rows(store: Store, scope: Scope, where: str, params: list[Any], ids: list[str]) -> list[SessionRow]:
+    """Each session's calls over the whole window (only for the sessions shown), summed up."""
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    calls = rows(
+        store,
+        "SELECT session_id, trace_id, span_id, timestamp, latency_ms, cost_usd, status, user_id, feature, "
+        f"message_id, substr(prompt, 1, {_FIRST_MESSAGE_CHARS}) AS prompt FROM spans "
+        f"WHERE {scope.where()} AND {where} AND session_id IN ({marks}) ORDER BY timestamp, span_id",
+        [*scope.params(), *params, *ids],
+    )
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for c in calls:
+        by_session.setdefault(str(c["session_id"]), []).append(c)
+    out = [_summary(sid, by_session[sid]) for sid in ids if sid in by_session]
+    _add_feedback(store, scope.project, out, calls)
+    return out
+
+
+def _summary(session_id: str, calls: list[dict[str, Any]]) -> SessionRow:
+    costs = [num(c["cost_usd"]) for c in calls if c["cost_usd"] is not None]
+    started = calls[0]["timestamp"]
+    ended = max(c["timestamp"] + dt.timedelta(milliseconds=num(c["latency_ms"])) for c in calls)
+    users = [str(c["user_id"]) for c in calls if c["user_id"]]
+    features = [str(c["feature"]) for c in calls if c["feature"]]
+    return SessionRow(
+        session_id=session_id,
+        started=started,
+        last_seen=max(c["timestamp"] for c in calls),
+        turns=len({c["trace_id"] for c in calls}),
+        llm_calls=len(calls),
+        cost_usd=opt(sum(costs)) if costs else None,
+        errors=sum(1 for c in calls if c["status"] == "error"),
+        user_id=min(users) if users else None,
+        feature=min(features) if features else None,
+        duration_ms=round((ended - started).total_seconds() * 1000, 1),
+        first_message=first_user_message(calls[0]["prompt"]),
+    )
+
+
+def _add_feedback(store: Store, project: str, sessions: list[SessionRow], calls: list[dict[str, Any]]) -> None:
+    # By message id, as on the session page: feedback on the session's own calls.
+    session_of = {str(c["message_id"]): str(c["session_id"]) for c in calls if c["message_id"]}
+    if not session_of:
+        return
+    by_id = {s.session_id: s for s in sessions}
+    marks = ", ".join("?" for _ in session_of)
+    # Feedback comes after the call it rates (allowing for a clock ahead of the caller's by an hour): the
+    # bound keeps the read to the recent part of the feedback.
+    since = min(s.started for s in sessions) - dt.timedelta(hours=1)
+    for r in rows(
+        store,
+        "SELECT message_id, feedback_type, COUNT(*) AS n FROM store.feedback "
+        f"WHERE project = ? AND timestamp >= ? AND message_id IN ({marks}) GROUP BY message_id, feedback_type",
+        [project, since, *session_of],
+    ):
+        session = by_id.get(session_of.get(str(r["message_id"]), ""))
+        if session is not None:
+            kind = str(r["feedback_type"])
+            session.feedback[kind] = session.feedback.get(kind, 0) + int(r["n"])
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from .providers import ProviderError, Providers
 from .replay import RUN_ATTRIBUTE, SCORES_ATTRIBUTE, Record, ReplayTarget, replay_call, resolve_targets
 from .request import ReplayOptions
 from .scorers import Scorer, answer_text
+from .simulated import SIMULATED_ATTRIBUTE
 from .wire import as_dict
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -39,6 +40,7 @@ class CompareRow:
     finish_reason: str | None
     error: str | None
     scores: dict[str, float | None] = field(default_factory=dict)
+    simulated: bool = False  # answered by the demo's stand-in provider, not a real model
 
 
 @dataclass(slots=True)
@@ -115,6 +117,7 @@ def compare_row(
         finish_reason=replay.get("finish_reason"),
         error=error or (_error_text(replay) if replay else None),
         scores=dict(scores),
+        simulated=bool(attributes.get(SIMULATED_ATTRIBUTE)),
     )
 
 

@@ -2,6 +2,8 @@
 
 Upstreams are the gateway's (`settings.upstreams`, name -> base URL) over the public defaults. Keys
 come from the environment given at the edge: `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `<NAME>_API_KEY`.
+That environment is the server's for replays asked over HTTP, so errors name the process that lacks
+a key (`KeySource`), and a call of a provider with no upstream of its own names the upstream to add.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import httpx
 
 from llmlens.model import classify_error
 
+from .simulated import is_simulated_url, simulated_base_url
 from .wire import WireFormat, as_dict
 
 DEFAULT_UPSTREAMS: dict[str, str] = {
@@ -33,14 +36,38 @@ class ProviderError(Exception):
     """A replay that cannot be sent: the message says what to fix."""
 
 
+@dataclass(frozen=True, slots=True)
+class KeySource:
+    """Whose environment the API keys come from, and how to give it one: for messages about a missing key."""
+
+    owner: str  # e.g. "the llmlens server (pid 4242)"
+    fix: str  # how to set a variable there; `{variable}` is filled in
+
+    @classmethod
+    def server(cls, pid: int) -> KeySource:
+        return cls(
+            f"the llmlens server (pid {pid})",
+            "replays are sent by the server, so set {variable} in the environment the server is started from "
+            "and restart it (a key set in the shell that runs `llmlens replay`, or in the browser, does not "
+            "reach the server)",
+        )
+
+    @classmethod
+    def this_process(cls) -> KeySource:
+        return cls("this llmlens command", "set {variable} in this shell, e.g. `export {variable}=...`")
+
+
 class MissingKey(ProviderError):
-    def __init__(self, upstream: str, variable: str) -> None:
-        super().__init__(f"{variable} is not set: the {upstream!r} upstream needs an API key in the environment")
+    def __init__(self, upstream: str, variable: str, source: KeySource) -> None:
+        super().__init__(
+            f"{source.owner} has no {variable} in its environment, and the {upstream!r} upstream needs it: "
+            + source.fix.format(variable=variable)
+        )
         self.variable = variable
 
 
 class UnknownUpstream(ProviderError):
-    pass
+    """A call of a provider that has no upstream here (no URL to replay it on)."""
 
 
 class Unreachable(ProviderError):
@@ -52,6 +79,12 @@ class Upstream:
     name: str
     base_url: str
     wire: WireFormat
+    configured: bool = True  # False: a provider seen on a stored call, with no URL here to send it to
+
+    @property
+    def simulated(self) -> bool:
+        """Answered by the demo's stand-in provider (replay/simulated.py): needs no key, and is labelled."""
+        return is_simulated_url(self.base_url)
 
     @property
     def key_variable(self) -> str:
@@ -85,6 +118,11 @@ class CallOutcome:
     error_message: str | None = None
 
 
+def _upstream_name(provider: str) -> str:
+    """The upstream name a provider would have here (`Vertex AI` -> `vertex_ai`)."""
+    return re.sub(r"[^a-z0-9_-]+", "_", provider.strip().lower()).strip("_")
+
+
 def _wire_of(name: str, base_url: str) -> WireFormat:
     return "anthropic" if name.startswith("anthropic") or "anthropic" in base_url else "openai"
 
@@ -99,10 +137,15 @@ class Providers:
         *,
         timeout_s: float = 120.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        key_source: KeySource | None = None,
+        stand_in: bool = False,
     ) -> None:
+        """`stand_in`: calls of providers without an upstream of their own go to the simulated stand-in."""
         merged = {**DEFAULT_UPSTREAMS, **upstreams}
         self.upstreams = {name: Upstream(name, url.rstrip("/"), _wire_of(name, url)) for name, url in merged.items()}
         self._env = dict(env)
+        self.key_source = key_source or KeySource.this_process()
+        self.stand_in = stand_in
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)), transport=transport, trust_env=False
         )
@@ -111,18 +154,31 @@ class Providers:
         await self._client.aclose()
 
     def upstream_of(self, span: Mapping[str, Any]) -> Upstream:
-        """The upstream a stored call went to: the gateway's, a configured name, or by provider."""
+        """The upstream a stored call went to: the gateway's, a configured name, or by provider.
+
+        A provider with no upstream here (a Gemini or self-hosted call, say) gives an unconfigured
+        Upstream named after it, so that replaying on it asks for that upstream, not for OpenAI's key.
+        """
         metadata = as_dict(span.get("metadata"))
-        for name in (metadata.get("gateway_upstream"), span.get("provider")):
-            if isinstance(name, str) and name in self.upstreams:
+        provider = str(span.get("provider") or "").strip()
+        for name in (metadata.get("gateway_upstream"), provider, _upstream_name(provider)):
+            if isinstance(name, str) and name and name in self.upstreams:
                 return self.upstreams[name]
-        provider = str(span.get("provider") or "").lower()
+        lowered = provider.lower()
         model = str(span.get("model") or "").lower()
-        if "anthropic" in provider or model.startswith("claude"):
+        if "anthropic" in lowered or model.startswith("claude"):
             return self.upstreams["anthropic"]
-        if "azure" in provider and "azure" in self.upstreams:
-            return self.upstreams["azure"]
-        return self.upstreams["openai"]
+        if "azure" in lowered:
+            return self.upstreams.get("azure") or self._without_upstream("azure")
+        if not lowered or lowered == "openai":
+            return self.upstreams["openai"]
+        return self._without_upstream(_upstream_name(provider) or "unknown")
+
+    def _without_upstream(self, name: str) -> Upstream:
+        """A provider with no upstream here: the stand-in when it answers for every provider, else unconfigured."""
+        if self.stand_in:
+            return Upstream(name, simulated_base_url("openai"), "openai")
+        return Upstream(name, "", "openai", configured=False)
 
     def route(self, model: str, original: Upstream, original_model: str | None) -> tuple[Upstream, str]:
         """`upstream:model` names the upstream; a bare model goes where its family lives."""
@@ -133,15 +189,27 @@ class Providers:
             return original, model
         if model.startswith("claude") and original.wire != "anthropic":
             return self.upstreams["anthropic"], model
-        if _OPENAI_MODELS.match(model) and original.wire == "anthropic":
+        if _OPENAI_MODELS.match(model) and (original.wire == "anthropic" or not original.configured):
             return self.upstreams["openai"], model
         return original, model
 
     def key_for(self, upstream: Upstream) -> str | None:
+        if not upstream.configured:
+            raise UnknownUpstream(self._no_upstream_message(upstream))
         key = self._env.get(upstream.key_variable)
-        if not key and upstream.name in _KEY_REQUIRED:
-            raise MissingKey(upstream.name, upstream.key_variable)
+        if not key and upstream.name in _KEY_REQUIRED and not upstream.simulated:
+            raise MissingKey(upstream.name, upstream.key_variable, self.key_source)
         return key or None
+
+    def _no_upstream_message(self, upstream: Upstream) -> str:
+        name = upstream.name
+        return (
+            f"this call went to provider {name!r}, and {self.key_source.owner} has no {name!r} upstream to replay "
+            f"it on. Add its OpenAI-compatible base URL: `llmlens serve --upstream {name}=URL`, or "
+            f'`{name} = "URL"` under [upstreams] in llmlens.toml; a key it needs is read from '
+            f"{upstream.key_variable}. Or replay it on a configured upstream with a model named UPSTREAM:MODEL "
+            f"(configured: {', '.join(sorted(self.upstreams))})"
+        )
 
     def headers(self, upstream: Upstream) -> dict[str, str]:
         key = self.key_for(upstream)

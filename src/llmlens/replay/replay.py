@@ -11,6 +11,7 @@ from llmlens.model import Span, SpanKind, Status, new_span_id, new_trace_id, now
 from .providers import CallOutcome, Providers, Upstream
 from .request import ReplayOptions, replay_body
 from .scorers import Scorer, ScoreSample, answer_text, score
+from .simulated import SIMULATED_ATTRIBUTE
 
 Record = Callable[[Sequence[Span]], Awaitable[None]]
 
@@ -112,6 +113,8 @@ def replay_span(
     )
     if span.prompt_tokens is not None and span.completion_tokens is not None:
         span.total_tokens = span.prompt_tokens + span.completion_tokens
+    if target.upstream.simulated:
+        span.attributes[SIMULATED_ATTRIBUTE] = True  # the UI labels it: no real model answered
     if outcome.text or outcome.tool_calls:
         message: dict[str, Any] = {"role": "assistant", "content": outcome.text}
         if outcome.tool_calls:

@@ -21,6 +21,7 @@ from .compare import KIND_ATTRIBUTE
 from .providers import Providers
 from .replay import RUN_ATTRIBUTE, Record, replay_call, resolve_targets
 from .request import ReplayOptions, fill_template, recorded_messages
+from .simulated import SIMULATED_ATTRIBUTE
 from .wire import as_dict
 
 EXTRA_STEPS = 3
@@ -172,6 +173,8 @@ async def replay_trace(
         replay_of=str(roots[0]["span_id"]) if roots else None,
         attributes={KIND_ATTRIBUTE: "trace", "llmlens.replay.original_trace": first.get("trace_id")},
     )
+    if target.upstream.simulated:
+        root.attributes[SIMULATED_ATTRIBUTE] = True
     new_spans: list[Span] = [root]
     steps: list[TraceStep] = []
     divergence: dict[str, Any] | None = None

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from llmlens.model import Span
 from llmlens.replay import (
     CallFilter,
+    KeySource,
     NotFound,
     NothingToReplay,
     NotReplayable,
@@ -30,9 +31,12 @@ from llmlens.replay import (
     Selection,
     Unreachable,
 )
+from llmlens.replay.providers import DEFAULT_UPSTREAMS
 from llmlens.replay.scorers import BUILTIN_SCORERS
+from llmlens.replay.simulated import SimulatedTransport, simulated_upstreams
+from llmlens.settings import Settings
 
-from .._http import HttpError, read_body
+from .._http import HttpError, json_object, read_body
 from .._jsonable import jsonable
 from .._params import page_params
 from .._state import AppState, app_state
@@ -41,12 +45,21 @@ from .ui import render, templates
 SERVICE = "replay"
 
 
+def simulated_provider_on(settings: Settings) -> bool:
+    """The demo's stand-in provider (replay/simulated.py): on with --demo unless turned off, or when asked for."""
+    return settings.simulated_provider == "on" or (settings.simulated_provider == "auto" and settings.demo)
+
+
 async def startup(state: AppState) -> None:
     config = state.settings.replay
+    stand_in = simulated_provider_on(state.settings)
     providers = Providers(
-        state.settings.upstreams,
+        simulated_upstreams(state.settings.upstreams, DEFAULT_UPSTREAMS) if stand_in else state.settings.upstreams,
         os.environ,  # read once here, at the edge: keys for the upstreams
         timeout_s=float(config.get("timeout_s", 120)),
+        key_source=KeySource.server(os.getpid()),  # errors say it is this process that lacks a key
+        transport=SimulatedTransport() if stand_in else None,
+        stand_in=stand_in,
     )
 
     async def record(spans: Sequence[Span]) -> None:
@@ -84,14 +97,7 @@ async def _read_doc(request: Request) -> dict[str, Any]:
             values = [str(v) for v in form.getlist(key)]
             doc[key] = values if key in ("scorers", "span_ids") else values[-1]
         return doc
-    body = await read_body(request, 1_000_000)
-    try:
-        parsed = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HttpError(400, f"body is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise HttpError(400, "body must be a JSON object")
-    return parsed
+    return json_object(await read_body(request, 1_000_000))
 
 
 def _list(doc: dict[str, Any], name: str) -> list[str]:
@@ -112,7 +118,7 @@ def _json_field(doc: dict[str, Any], name: str, kind: type) -> Any:
             return None
         try:
             value = json.loads(value)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser follows
             raise HttpError(400, f"{name} is not valid JSON: {exc}") from None
     if value is not None and not isinstance(value, kind):
         raise HttpError(400, f"{name} must be a JSON {'array' if kind is list else 'object'}")
@@ -295,6 +301,7 @@ async def panel(request: Request) -> Response:
         "p": params,
         "span": jsonable(span),
         "upstream": upstream.name,
+        "simulated": upstream.simulated,  # the demo's stand-in answers: the panel says so before anything runs
         "upstreams": sorted(service.providers.upstreams),
         "builtin_scorers": [s for s in BUILTIN_SCORERS if not s.endswith(":")],
         "registered_scorers": list(service.allowed_scorers or []),

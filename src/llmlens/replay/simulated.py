@@ -1,0 +1,151 @@
+"""A stand-in LLM provider for the demo: answers OpenAI chat completions and Anthropic messages in process,
+with text that says it is simulated, so that Replay and Compare work offline.
+
+It never leaves the process: `SimulatedTransport` answers requests to SIMULATED_HOST itself and passes
+every other request to the network. Upstreams pointed at `simulated_base_url(...)` are "simulated", and
+the spans of their calls carry SIMULATED_ATTRIBUTE so that the UI labels them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+SIMULATED_HOST = "simulated.llmlens.invalid"  # `.invalid` can never resolve: nothing is sent anywhere
+SIMULATED_ATTRIBUTE = "llmlens.simulated"
+SIMULATED_UPSTREAM = "simulated"  # an upstream name of its own, for `simulated:any-model` in Compare
+NOTICE = "[simulated by llmlens: the demo's stand-in provider, not a real model]"
+
+
+def simulated_base_url(wire: str) -> str:
+    """The base URL of the stand-in for one wire format (`openai` or `anthropic`)."""
+    return f"http://{SIMULATED_HOST}/{wire}/v1"
+
+
+def simulated_upstreams(configured: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:
+    """Upstreams with the stand-in in place of every default one the user did not configure, plus its own."""
+    out = dict(configured)
+    for name in defaults:
+        if name not in configured:
+            out[name] = simulated_base_url("anthropic" if name.startswith("anthropic") else "openai")
+    out.setdefault(SIMULATED_UPSTREAM, simulated_base_url("openai"))
+    return out
+
+
+def is_simulated_url(url: str) -> bool:
+    return httpx.URL(url).host == SIMULATED_HOST if url else False
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _last_user_text(messages: Any) -> str:
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = _text(message.get("content")).strip()
+            if text:
+                return text
+    return ""
+
+
+def _tokens(text: str) -> int:
+    """A rough count (words and a third): the stand-in has no tokenizer, and its usage is only indicative."""
+    words = len(text.split())
+    return max(1, words + words // 3)
+
+
+def simulated_answer(model: str, body: Mapping[str, Any]) -> tuple[str, int, int]:
+    """(answer text, prompt tokens, completion tokens) for a request body of either wire format."""
+    messages = body.get("messages")
+    question = " ".join(_last_user_text(messages).split())
+    if len(question) > 80:
+        question = question[:77].rstrip() + "..."
+    about = f'"{question}"' if question else "this conversation"
+    answer = f"{NOTICE} {model or 'The model'} would answer {about} here."
+    prompt = json.dumps(messages, ensure_ascii=False, default=str) + _text(body.get("system"))
+    return answer, _tokens(prompt), _tokens(answer)
+
+
+def _id(prefix: str, body: Mapping[str, Any]) -> str:
+    digest = hashlib.blake2b(json.dumps(body, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+    return f"{prefix}{digest}"
+
+
+def openai_response(body: Mapping[str, Any]) -> dict[str, Any]:
+    model = str(body.get("model") or "")
+    text, prompt_tokens, completion_tokens = simulated_answer(model, body)
+    return {
+        "id": _id("chatcmpl-simulated-", body),
+        "object": "chat.completion",
+        "model": model,
+        "system_fingerprint": "llmlens-simulated",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def anthropic_response(body: Mapping[str, Any]) -> dict[str, Any]:
+    model = str(body.get("model") or "")
+    text, prompt_tokens, completion_tokens = simulated_answer(model, body)
+    return {
+        "id": _id("msg_simulated_", body),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
+    }
+
+
+def _error(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"type": "invalid_request_error", "message": message}})
+
+
+def simulated_response(request: httpx.Request) -> httpx.Response:
+    """The stand-in's answer to one request: POST /openai/v1/chat/completions or /anthropic/v1/messages."""
+    try:
+        body = json.loads(request.content or b"{}")
+    except ValueError:
+        return _error(400, "the simulated provider takes a JSON body")
+    if not isinstance(body, dict):
+        return _error(400, "the simulated provider takes a JSON object")
+    if body.get("stream"):
+        return _error(400, "the simulated provider does not stream; send the request without stream")
+    path = request.url.path
+    if request.method == "POST" and path.endswith("/chat/completions"):
+        return httpx.Response(200, json=openai_response(body))
+    if request.method == "POST" and path.endswith("/messages"):
+        return httpx.Response(200, json=anthropic_response(body))
+    return _error(404, f"the simulated provider answers POST .../chat/completions and .../messages, not {path}")
+
+
+class SimulatedTransport(httpx.AsyncBaseTransport):
+    """Answers requests to SIMULATED_HOST in process; sends the rest on with `network`."""
+
+    def __init__(self, network: httpx.AsyncBaseTransport | None = None) -> None:
+        self._network = network or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == SIMULATED_HOST:
+            await request.aread()
+            return simulated_response(request)
+        return await self._network.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._network.aclose()
