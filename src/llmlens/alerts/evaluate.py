@@ -19,6 +19,8 @@ from .rules import RuleSpec, budget_limit
 
 # A static baseline needs this much history before a rule may fire: no alerts on a fresh install.
 MIN_BASELINE_HISTORY = timedelta(days=1)
+# A forecast_budget rule needs this many days of spend history before it may fire.
+FORECAST_MIN_DAYS = 7
 
 
 @dataclass(slots=True)
@@ -41,6 +43,11 @@ class Evaluation:
     attribution: dict[str, Any] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def samples_needed(self) -> int:
+        """What `sample_size` must reach before the rule may fire: calls, or days for a forecast."""
+        return FORECAST_MIN_DAYS if self.rule.type == "forecast_budget" else self.rule.min_samples
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule.name,
@@ -52,6 +59,7 @@ class Evaluation:
             "threshold": self.threshold,
             "unit": self.unit,
             "sample_size": self.sample_size,
+            "samples_needed": self.samples_needed,
             "enough_samples": self.enough_samples,
             "window_start": self.window_start,
             "window_end": self.window_end,
@@ -487,7 +495,8 @@ def _evaluate_forecast_budget(rule: RuleSpec, ctx: EvaluationContext) -> Evaluat
     forecast = forecast_month(ctx.store, ctx.project, ctx.now, scope=rule.scope)
     budget = rule.threshold
     projected = float(forecast["projected_usd"])
-    firing = bool(budget > 0 and projected > budget and forecast["days_of_history"] >= 7)
+    enough = forecast["days_of_history"] >= FORECAST_MIN_DAYS
+    firing = bool(budget > 0 and projected > budget and enough)
     message = (
         f"{rule.name}: month-end spend projected at {_fmt('usd', projected)} "
         f"({_fmt('usd', forecast['low_usd'])}-{_fmt('usd', forecast['high_usd'])}), "
@@ -502,7 +511,7 @@ def _evaluate_forecast_budget(rule: RuleSpec, ctx: EvaluationContext) -> Evaluat
         threshold=budget or None,
         unit="usd",
         sample_size=int(forecast["days_of_history"]),
-        enough_samples=forecast["days_of_history"] >= 7,
+        enough_samples=enough,
         window_start=period_start(ctx.now, "month"),
         window_end=ctx.now,
         message=message,

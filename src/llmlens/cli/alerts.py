@@ -54,6 +54,9 @@ def _print(doc: dict[str, Any], show_all: bool) -> None:
     for e in shown:
         colour = "red" if e["firing"] else "green"
         state = "FIRING" if e["firing"] else "ok"
+        if not e["firing"] and not e.get("enough_samples", True):
+            # Too few calls to judge is not "ok": say how many there were of how many it needs.
+            colour, state = "yellow", f"not enough data ({e['sample_size']} of {e.get('samples_needed', '?')})"
         console.print(f"[bold {colour}]{state}[/] [bold]{e['rule']}[/] ({e['project']}): {e['message']}")
         attribution = e.get("attribution") or {}
         drivers = attribution.get("drivers") or {}

@@ -111,10 +111,16 @@ def _table(title: str, columns: list[tuple[str, str]]) -> Any:
 
 
 def _usd(value: Any) -> str:
-    if value is None:
-        return "—"
-    v = float(value)
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.4f}"
+    from llmlens.server.routes._formatting import usd
+
+    return usd(value)  # the pages' own formatter: the same figure on screen and in the terminal
+
+
+def _cost(value: Any, unpriced_calls: Any) -> str:
+    """A cost that may be unknown: `unpriced` (or `$x + unpriced`) for calls without a price, never $0."""
+    from llmlens.server.routes._formatting import cost_or_unpriced
+
+    return cost_or_unpriced(value, unpriced_calls)
 
 
 def _ms(value: Any) -> str:
@@ -138,8 +144,8 @@ def _print_cost(console: Any, data: dict[str, Any], by: str, window: str, projec
     if by == "model":
         table = _table(title, [("model", "left"), ("calls", "right"), ("cost", "right"), ("share", "right")])
         for m in data["by_model"]:
-            share = float(m["cost_usd"]) / total if total else None
-            table.add_row(m["model"], f"{m['calls']:,}", _usd(m["cost_usd"]), _pct(share))
+            share = float(m["cost_usd"]) / total if total and m["cost_usd"] is not None else None
+            table.add_row(m["model"], f"{m['calls']:,}", _cost(m["cost_usd"], m.get("unpriced_calls")), _pct(share))
     elif by == "user":
         table = _table(
             title,
@@ -179,7 +185,7 @@ def _print_cost(console: Any, data: dict[str, Any], by: str, window: str, projec
             table.add_row(
                 f["feature"],
                 f"{f['calls']:,}",
-                _usd(f["cost_usd"]),
+                _cost(f["cost_usd"], f.get("unpriced_calls")),
                 _usd(f.get("cost_per_call_usd")),
                 "—" if times is None else f"{float(times):.1f}×",
             )
@@ -193,20 +199,35 @@ def _print_cost(console: Any, data: dict[str, Any], by: str, window: str, projec
                 t["template_id"],
                 t["template_version"],
                 f"{t['calls']:,}",
-                _usd(t["cost_usd"]),
+                _cost(t["cost_usd"], t.get("unpriced_calls")),
                 _usd(t.get("cost_per_call_usd")),
             )
     console.print(table)
-    console.print(f"Total {_usd(total)} over {int(data.get('calls') or 0):,} calls.")
+    unpriced_calls = int(data.get("unpriced_calls") or 0)
+    console.print(
+        f"Total {_cost(total, unpriced_calls)} over {int(data.get('calls') or 0):,} calls"
+        + (f" ({unpriced_calls:,} without a price)." if unpriced_calls else ".")
+    )
     month = data.get("month") or {}
-    if month.get("forecast_usd") is not None:
-        console.print(
-            f"Month to date {_usd(month.get('month_to_date_usd'))}, forecast {_usd(month.get('forecast_usd'))}."
-        )
+    if month.get("projected_usd") is not None:
+        console.print(_forecast_line(month), highlight=False)
     unpriced = data.get("unpriced") or []
     if unpriced:
         names = ", ".join(f"{u['model']} ({u['calls']:,} calls)" for u in unpriced)
         console.print(f"[yellow]Unpriced models (cost unknown, not zero): {names}[/yellow]")
+
+
+def _forecast_line(month: dict[str, Any]) -> str:
+    """The month-end forecast as the Overview and Cost pages show it: figure, interval, days of history."""
+    days = int(month.get("days_of_history") or 0)
+    line = f"Month to date {_usd(month.get('month_to_date_usd'))}; forecast, month end {_usd(month['projected_usd'])}"
+    if not days:
+        return line + " (0 days of history: no complete day of spend yet, so this is month to date only)."
+    interval = round(float(month.get("interval") or 0.0) * 100)
+    return (
+        f"{line} ({_usd(month.get('low_usd'))} – {_usd(month.get('high_usd'))}, {interval} % interval; "
+        f"{days} day{'' if days == 1 else 's'} of history, {month.get('method')})."
+    )
 
 
 def _print_latency(console: Any, data: dict[str, Any], window: str, project: str) -> None:

@@ -2,9 +2,10 @@
 window) and returns plain dataclasses. SQL is simple and portable (read from the views, filter
 `project = ?` explicitly) so other backends can translate it."""
 
-from ._common import Scope, Series, TimeChart
+from ._common import Scope, Series, TimeChart, rate_unit
 from ._rollup import aggregate, rollups_enabled, user_spend
-from ._window import DEFAULT_RANGE, RANGES, TimeWindow, WindowError, parse_window, utc_now
+from ._times import DURATION_FORMS, TIME_FORMS, WindowError, is_duration, parse_duration, parse_time
+from ._window import DEFAULT_RANGE, RANGES, TimeWindow, parse_window, utc_now
 from .budgets import Budgets, budgets_from_settings
 from .cost import CostReport, cost_report
 from .feedback import FeedbackReport, feedback_report
@@ -18,7 +19,9 @@ from .traces import CursorError, TraceDetail, TraceFilters, TracePage, trace_det
 
 __all__ = [
     "DEFAULT_RANGE",
+    "DURATION_FORMS",
     "RANGES",
+    "TIME_FORMS",
     "Budgets",
     "CostReport",
     "CursorError",
@@ -41,13 +44,17 @@ __all__ = [
     "budgets_from_settings",
     "cost_report",
     "feedback_report",
+    "is_duration",
     "latency_report",
     "month_forecast",
     "outliers",
     "overview",
+    "parse_duration",
+    "parse_time",
     "parse_window",
     "prompt_length_by_template",
     "prompt_versions",
+    "rate_unit",
     "rollups_enabled",
     "session_detail",
     "session_list",

@@ -39,12 +39,28 @@ class Series:
 
 @dataclass(slots=True)
 class TimeChart:
-    """A time-series chart: x is bucket starts as epoch seconds."""
+    """A time-series chart: x is bucket starts as epoch seconds (UTC), each bucket `step_s` long; the first
+    and last buckets hold only what falls inside the window [start, end).
+
+    `empty` lists the buckets without a single row (no calls): in an `additive` chart (sums and counts)
+    their value is a true 0, elsewhere (rates, averages, percentiles) they have no value. A None in a
+    bucket that is not empty is a value the data does not give (a sum of unpriced calls' costs)."""
 
     x: list[float]
     series: list[Series]
     unit: str = ""
     markers: list[dict[str, Any]] = field(default_factory=list)
+    step_s: float = 0.0
+    start: float = 0.0
+    end: float = 0.0
+    empty: list[int] = field(default_factory=list)
+    additive: bool = True
+
+    def add_series(self, other: TimeChart) -> None:
+        """Take the series of `other` (a chart over the same buckets): a bucket stays empty only when it
+        is empty in both."""
+        self.series += other.series
+        self.empty = sorted(set(self.empty) & set(other.empty))
 
 
 def rows(store: Store, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -77,6 +93,18 @@ def opt(value: Any, digits: int | None = None) -> float | None:
     return round(x, digits) if digits is not None else x
 
 
+# (seconds in the unit, its name): a rate reads in the first unit in which it reaches 1.
+_RATE_UNITS = ((1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "day"))
+
+
+def rate_unit(per_second: float) -> tuple[float, str]:
+    """The unit a rate reads best in: per second from 1/s, else per minute, hour or day (0 reads per minute)."""
+    x = abs(per_second)
+    if x == 0:
+        return _RATE_UNITS[1]
+    return next(((s, n) for s, n in _RATE_UNITS if x * s >= 1), _RATE_UNITS[-1])
+
+
 def time_chart(
     window: TimeWindow,
     records: Iterable[dict[str, Any]],
@@ -86,13 +114,20 @@ def time_chart(
     fill: float | None = 0.0,
     unit: str = "",
     labels: Sequence[str] | None = None,
+    name: str | None = None,
 ) -> TimeChart:
-    """Pivot `(bucket, [series_key], value)` rows into dense series over the window's buckets."""
+    """Pivot `(bucket, [series_key], value)` rows into dense series over the window's buckets. Without a
+    `series_key` the one series is called `name` (its legend), or `value_key` when none is given.
+
+    `fill` is the value of a bucket without a row: 0 for sums and counts (the chart is additive), None for
+    rates, averages and percentiles, which have no value where nothing happened. Buckets without any row
+    are listed in `empty`, so that the page can tell "no calls" from a true zero."""
     starts = window.bucket_starts()
     index = {t: i for i, t in enumerate(starts)}
     by_series: dict[str, list[float | None]] = {}
     for label in labels or ():
         by_series[label] = [fill] * len(starts)
+    seen: set[int] = set()
     for rec in records:
         bucket = rec["bucket"]
         if not isinstance(bucket, dt.datetime):
@@ -100,11 +135,17 @@ def time_chart(
         i = index.get(truncate(bucket, window.bucket))
         if i is None:
             continue
-        label = str(rec[series_key]) if series_key else value_key
+        seen.add(i)
+        label = str(rec[series_key]) if series_key else (name or value_key)
         values = by_series.setdefault(label, [fill] * len(starts))
         values[i] = opt(rec[value_key])
     return TimeChart(
         x=[epoch_s(t) for t in starts],
         series=[Series(label, values) for label, values in by_series.items()],
         unit=unit,
+        step_s=window.bucket_step.total_seconds(),
+        start=epoch_s(window.start),
+        end=epoch_s(window.end),
+        empty=[i for i in range(len(starts)) if i not in seen],
+        additive=fill is not None,
     )

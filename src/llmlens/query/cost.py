@@ -22,8 +22,9 @@ TOP_MODELS_IN_CHART = 8
 @dataclass(slots=True)
 class ModelCost:
     model: str
-    cost_usd: float
+    cost_usd: float | None  # None: no call of it has a price (unknown, not zero)
     calls: int
+    unpriced_calls: int  # successful calls without a price (the unpriced list counts the same)
 
 
 @dataclass(slots=True)
@@ -40,8 +41,9 @@ class UserSpend:
 @dataclass(slots=True)
 class FeatureCost:
     feature: str
-    cost_usd: float
+    cost_usd: float | None  # None: no call of it has a price
     calls: int
+    unpriced_calls: int
     cost_per_call_usd: float | None
     times_cheapest: float | None  # cost per call relative to the cheapest feature
     monthly_budget_usd: float | None
@@ -51,8 +53,9 @@ class FeatureCost:
 class TemplateVersionCost:
     template_id: str
     template_version: str
-    cost_usd: float
+    cost_usd: float | None  # None: no call of it has a price
     calls: int
+    unpriced_calls: int
     cost_per_call_usd: float | None
 
 
@@ -66,8 +69,9 @@ class UnpricedModel:
 
 @dataclass(slots=True)
 class CostReport:
-    total_usd: float
+    total_usd: float  # the priced calls' spend: unpriced calls add an unknown amount
     calls: int
+    unpriced_calls: int
     by_model_over_time: TimeChart
     by_model: list[ModelCost]
     top_users: list[UserSpend]
@@ -79,6 +83,17 @@ class CostReport:
 
 _MODEL = ("model", "COALESCE(model, '(none)')")
 _LLM = "kind = 'llm'"
+
+
+_UNPRICED_SQL = "COUNT(*) FILTER (WHERE cost_usd IS NULL AND (status IS NULL OR status <> 'error'))"
+
+
+def _known_cost(r: dict[str, Any]) -> float | None:
+    """The summed cost of a group, or None when it has unpriced calls and not one priced call: its spend
+    is unknown, not zero (a group of failed calls only did cost nothing)."""
+    if int(num(r.get("unpriced_calls"))) and not int(num(r.get("priced"))):
+        return None
+    return num(r["cost_usd"])
 
 
 def _by_cost(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,18 +108,30 @@ def _window(store: Store, scope: Scope) -> tuple[Store, str, dt.datetime, dt.dat
 def _by_model_over_time(store: Store, scope: Scope) -> tuple[TimeChart, list[ModelCost]]:
     if rollups_enabled(store):
         model_rows = _by_cost(
-            aggregate(*_window(store, scope), measures=("cost_usd", "calls"), groups=[_MODEL], where=_LLM)
+            aggregate(
+                *_window(store, scope),
+                measures=("cost_usd", "calls", "priced", "unpriced_calls"),
+                groups=[_MODEL],
+                where=_LLM,
+            )
         )
     else:
         model_rows = rows(
             store,
-            f"SELECT COALESCE(model, '(none)') AS model, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls "
+            f"SELECT COALESCE(model, '(none)') AS model, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, "
+            f"COUNT(cost_usd) AS priced, {_UNPRICED_SQL} AS unpriced_calls "
             f"FROM spans WHERE {scope.where()} AND kind = 'llm' "
             "GROUP BY COALESCE(model, '(none)') ORDER BY cost_usd DESC NULLS LAST",
             scope.params(),
         )
     by_model = [
-        ModelCost(model=str(r["model"]), cost_usd=num(r["cost_usd"]), calls=int(r["calls"])) for r in model_rows
+        ModelCost(
+            model=str(r["model"]),
+            cost_usd=_known_cost(r),
+            calls=int(r["calls"]),
+            unpriced_calls=int(num(r["unpriced_calls"])),
+        )
+        for r in model_rows
     ]
     shown = [m.model for m in by_model[:TOP_MODELS_IN_CHART]]
     bucket = bucket_expr(scope.window)
@@ -186,13 +213,14 @@ def _top_users(store: Store, scope: Scope, budgets: Budgets, now: dt.datetime) -
 def _by_feature(store: Store, scope: Scope, budgets: Budgets) -> list[FeatureCost]:
     if rollups_enabled(store):
         feature = ("feature", "COALESCE(feature, '(none)')")
-        measures = ("cost_usd", "calls", "priced")
+        measures = ("cost_usd", "calls", "priced", "unpriced_calls")
         recs = _by_cost(aggregate(*_window(store, scope), measures=measures, groups=[feature], where=_LLM))
     else:
         recs = rows(
             store,
             f"SELECT COALESCE(feature, '(none)') AS feature, SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, "
-            f"COUNT(cost_usd) AS priced FROM spans WHERE {scope.where()} AND kind = 'llm' "
+            f"COUNT(cost_usd) AS priced, {_UNPRICED_SQL} AS unpriced_calls "
+            f"FROM spans WHERE {scope.where()} AND kind = 'llm' "
             "GROUP BY COALESCE(feature, '(none)') ORDER BY cost_usd DESC NULLS LAST",
             scope.params(),
         )
@@ -202,8 +230,9 @@ def _by_feature(store: Store, scope: Scope, budgets: Budgets) -> list[FeatureCos
     return [
         FeatureCost(
             feature=str(r["feature"]),
-            cost_usd=num(r["cost_usd"]),
+            cost_usd=_known_cost(r),
             calls=int(r["calls"]),
+            unpriced_calls=int(num(r["unpriced_calls"])),
             cost_per_call_usd=per_call[str(r["feature"])],
             times_cheapest=(per_call[str(r["feature"])] or 0.0) / cheapest if cheapest else None,
             monthly_budget_usd=budgets.features.get(str(r["feature"])),
@@ -217,7 +246,7 @@ def _by_template_version(store: Store, scope: Scope) -> list[TemplateVersionCost
         groups = [("template_id", "template_id"), ("template_version", "COALESCE(template_version, '(none)')")]
         recs = aggregate(
             *_window(store, scope),
-            measures=("cost_usd", "calls", "priced"),
+            measures=("cost_usd", "calls", "priced", "unpriced_calls"),
             groups=groups,
             where="kind = 'llm' AND template_id IS NOT NULL",
         )
@@ -226,7 +255,8 @@ def _by_template_version(store: Store, scope: Scope) -> list[TemplateVersionCost
         recs = rows(
             store,
             f"SELECT template_id, COALESCE(template_version, '(none)') AS template_version, "
-            f"SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, COUNT(cost_usd) AS priced "
+            f"SUM(cost_usd) AS cost_usd, COUNT(*) AS calls, COUNT(cost_usd) AS priced, "
+            f"{_UNPRICED_SQL} AS unpriced_calls "
             f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
             "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, template_version",
             scope.params(),
@@ -235,8 +265,9 @@ def _by_template_version(store: Store, scope: Scope) -> list[TemplateVersionCost
         TemplateVersionCost(
             template_id=str(r["template_id"]),
             template_version=str(r["template_version"]),
-            cost_usd=num(r["cost_usd"]),
+            cost_usd=_known_cost(r),
             calls=int(r["calls"]),
+            unpriced_calls=int(num(r["unpriced_calls"])),
             cost_per_call_usd=num(r["cost_usd"]) / int(r["priced"]) if r["priced"] else None,
         )
         for r in recs
@@ -282,8 +313,9 @@ def unpriced_models(store: Store, scope: Scope) -> list[UnpricedModel]:
 def cost_report(store: Store, scope: Scope, budgets: Budgets, *, now: dt.datetime) -> CostReport:
     chart, by_model = _by_model_over_time(store, scope)
     return CostReport(
-        total_usd=sum(m.cost_usd for m in by_model),
+        total_usd=sum(m.cost_usd or 0.0 for m in by_model),
         calls=sum(m.calls for m in by_model),
+        unpriced_calls=sum(m.unpriced_calls for m in by_model),
         by_model_over_time=chart,
         by_model=by_model,
         top_users=_top_users(store, scope, budgets, now),

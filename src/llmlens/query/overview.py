@@ -8,7 +8,7 @@ from typing import Any
 
 from llmlens.store import Store
 
-from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
+from ._common import Scope, TimeChart, bucket_expr, num, opt, rate_unit, rows, time_chart
 from ._rollup import aggregate, quantiles, rollups_enabled
 from .forecast import MonthForecast, month_forecast
 
@@ -17,6 +17,7 @@ from .forecast import MonthForecast, month_forecast
 class OverviewTotals:
     requests: int  # request-layer spans (HTTP); LLM calls when there are none
     requests_per_s: float
+    rate_unit: str  # s | min | h | day: the unit the request rate reads in (trends.request_rate is in it)
     http_4xx: int
     http_5xx: int
     llm_calls: int
@@ -153,9 +154,14 @@ def overview(store: Store, scope: Scope, *, now: dt.datetime) -> Overview:
     llm_calls = int(num(t["llm_calls"]))
     llm_errors = int(num(t["llm_errors"]))
     counted = requests or llm_calls
+    per_s = counted / scope.window.seconds
+    # The rate reads per second, minute, hour or day, whichever gives a figure of 1 or more; the trend
+    # chart counts per bucket in the same unit.
+    unit_s, unit_name = rate_unit(per_s)
     totals = OverviewTotals(
         requests=counted,
-        requests_per_s=counted / scope.window.seconds,
+        requests_per_s=per_s,
+        rate_unit=unit_name,
         http_4xx=int(num(t["http_4xx"])),
         http_5xx=int(num(t["http_5xx"])),
         llm_calls=llm_calls,
@@ -172,15 +178,26 @@ def overview(store: Store, scope: Scope, *, now: dt.datetime) -> Overview:
     step_s = scope.window.bucket_step.total_seconds()
     for r in trend_rows:
         n = num(r["requests"]) or num(r["llm_calls"])
-        r["requests_per_s"] = n / step_s
+        r["request_rate"] = n / step_s * unit_s
         r["error_rate"] = num(r["llm_errors"]) / num(r["llm_calls"]) if num(r["llm_calls"]) else None
     w = scope.window
     trends = {
-        "requests_per_s": time_chart(w, trend_rows, series_key=None, value_key="requests_per_s", unit="/s"),
-        "error_rate": time_chart(w, trend_rows, series_key=None, value_key="error_rate", fill=None, unit="%"),
-        "cost_usd": time_chart(w, trend_rows, series_key=None, value_key="cost_usd", unit="$"),
-        "latency_p95_ms": time_chart(w, trend_rows, series_key=None, value_key="p95", fill=None, unit="ms"),
-        "tokens": time_chart(w, trend_rows, series_key=None, value_key="tokens", unit="tokens"),
+        "request_rate": time_chart(
+            w,
+            trend_rows,
+            series_key=None,
+            value_key="request_rate",
+            unit=f"/{unit_name}",
+            name=f"requests / {unit_name}",
+        ),
+        "error_rate": time_chart(
+            w, trend_rows, series_key=None, value_key="error_rate", fill=None, unit="%", name="LLM error rate"
+        ),
+        "cost_usd": time_chart(w, trend_rows, series_key=None, value_key="cost_usd", unit="$", name="spend"),
+        "latency_p95_ms": time_chart(
+            w, trend_rows, series_key=None, value_key="p95", fill=None, unit="ms", name="p95 latency"
+        ),
+        "tokens": time_chart(w, trend_rows, series_key=None, value_key="tokens", unit="tokens", name="tokens"),
     }
     return Overview(
         totals=totals, errors_by_type=errors, month=month_forecast(store, scope.project, now), trends=trends

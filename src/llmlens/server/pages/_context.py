@@ -36,3 +36,13 @@ def active_alerts(state: AppState, project: str) -> list[dict[str, Any]]:
     if getter is None:
         return []
     return [plain(a) if not isinstance(a, dict) else jsonable(a) for a in getter(project)]
+
+
+def alerts_evaluated(state: AppState) -> bool | None:
+    """Whether the alert evaluator has run since the server started (None: no evaluator runs here).
+    Before its first run, "no active alerts" would be a claim nobody has checked."""
+    service = state.services.get("alerts")
+    engine = getattr(service, "engine", None)
+    if engine is None:
+        return None
+    return getattr(engine, "last_run", None) is not None
