@@ -1,5 +1,5 @@
 # The two commands: `make demo` runs llmlens with demo data; `make test` runs the whole test suite.
-.PHONY: demo test lint bench venv dist
+.PHONY: demo test lint bench venv dist screenshots
 
 PY ?= python3
 
@@ -26,6 +26,11 @@ lint:
 bench:
 	./scripts/setup-test-env.sh
 	.venv/bin/python -m benchmarks
+
+# Retake the README's screenshots (docs/screenshots/*.png) from a demo server; the tests never write there.
+screenshots:
+	./scripts/setup-test-env.sh
+	.venv/bin/python scripts/screenshots.py
 
 # A wheel in dist/ for installing without a clone: pip install 'dist/llmlens-<version>-py3-none-any.whl[server]'.
 dist: venv

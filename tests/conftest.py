@@ -1,16 +1,14 @@
-"""Shared fixtures: a real llmlens server per module, the shared fixture folder."""
+"""Shared fixtures: a real llmlens server per module, a real ClickHouse server per session."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.llmlens_server import LLMLensServer
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get("LLMLENS_SHARED_DIR", REPO.parent / "shared"))
+pytest_plugins = ["tests._plugins.skip_audit"]
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +25,10 @@ def fresh_server(tmp_path: Path) -> Iterator[LLMLensServer]:
 
 @pytest.fixture(scope="session")
 def clickhouse_url() -> Iterator[str]:
-    """A real ClickHouse server for the session. Skips when it is not installed, except in CI (fails)."""
+    """A real ClickHouse server for the session. Fails when it is not installed: the setup step installs it."""
     from tests.support.clickhouse_server import ClickHouseServer, clickhouse_binary
 
     if clickhouse_binary() is None:
-        message = "clickhouse-server is not installed (scripts/setup-test-env.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail("clickhouse-server is not installed: run scripts/setup-test-env.sh (make test does)")
     with ClickHouseServer() as ch:
         yield ch.url

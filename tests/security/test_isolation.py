@@ -19,6 +19,7 @@ from tests.support.llmlens_server import LLMLensServer
 
 MARK = "BETASECRET"  # in every text field of project beta's data
 BETA_TRACE = "b" * 32
+BETA_SPAN = BETA_TRACE[:16]  # its LLM call
 NOW = time.time()
 
 
@@ -81,9 +82,18 @@ class World:
     srv: LLMLensServer
     keys: dict[tuple[str, str], str]
     upstream_port: int
+    beta_run: str  # a replay run of project beta's LLM call
 
     def client(self, project: str = "alpha", role: str = "admin") -> httpx.Client:
         return httpx.Client(base_url=self.srv.url, headers=bearer(self.keys[(project, role)]), timeout=30)
+
+    def path(self, template: str) -> str:
+        """A route's path with each parameter set to one of project beta's ids."""
+        path = template
+        for key, value in {**BETA_IDS, "run_id": self.beta_run}.items():
+            path = path.replace("{" + key + ":path}", value).replace("{" + key + "}", value)
+        assert "{" not in path, f"{template}: give its parameter one of beta's ids in BETA_IDS"
+        return path
 
 
 @pytest.fixture(scope="module")
@@ -91,70 +101,132 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data: Path = tmp_path_factory.mktemp("isolation")
     port = free_port()
     args = ["--auth", "on", "--upstream", f"openai=http://127.0.0.1:{port}/v1"]
-    with LLMLensServer(data, args=args) as srv:
+    # The server's own provider key, for replaying beta's call against the stand-in provider.
+    with LLMLensServer(data, args=args, env={"OPENAI_API_KEY": "sk-test"}) as srv:
         keys = {(p, r): create_key(data, p, r) for p in ("alpha", "beta") for r in ("admin", "ingest", "read")}
-        w = World(srv, keys, port)
         for project, marker, trace in (("alpha", "ALPHAOK", "a" * 32), ("beta", MARK, BETA_TRACE)):
-            with w.client(project, "ingest") as c:
-                r = c.post("/api/v1/ingest", json=_events(project, marker, trace))
-                assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
-        yield w
+            r = httpx.post(
+                f"{srv.url}/api/v1/ingest",
+                json=_events(project, marker, trace),
+                headers=bearer(keys[(project, "ingest")]),
+            )
+            assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
+        with FakeProvider(port=port):
+            r = httpx.post(
+                f"{srv.url}/api/v1/replay",
+                json={"span_id": BETA_SPAN},
+                headers=bearer(keys[("beta", "admin")]),
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+        yield World(srv, keys, port, r.json()["run_id"])
 
 
-def _get_paths() -> list[str]:
-    """Every GET path of the app, path parameters filled with project beta's ids."""
+# Path parameters are filled with project beta's ids, so a route that ignored the key's project would serve
+# beta's object to alpha.
+BETA_IDS = {
+    "trace_id": BETA_TRACE,
+    "session_id": "beta-id-session",
+    "template_id": "beta-id-template",
+    "span_id": BETA_SPAN,
+    "message_id": "beta-id-msg",
+    "user_id": "beta-id-user",
+    "feature": "beta-id-feature",
+}
+# The same for anyone whatever project is asked for: they hold no project data.
+OPEN_ROUTES = {"/healthz", "/openapi.json", "/login"}
+# Query parameters a route cannot answer without (it says 400), filled in the same way.
+REQUIRED_QUERY: dict[str, dict[str, str]] = {
+    "/api/v1/budgets/status": {"user_id": "beta-id-user", "feature": "beta-id-feature"},
+    "/replay/panel": {"span_id": BETA_SPAN},
+    "/sql.csv": {"q": "SELECT * FROM spans"},
+}
+# Routes whose answer shows beta's content to beta's own key: without it there, their sweep would prove nothing.
+SHOWS_BETA_MARKER = {
+    "/api/v1/export",
+    "/api/v1/sessions",
+    "/api/v1/sessions/{session_id:path}",
+    "/api/v1/tools",
+    "/api/v1/traces",
+    "/api/v1/traces/{trace_id}",
+    "/api/v1/replays/{run_id}",
+    "/metrics",
+    "/replays/{run_id}",
+    "/sessions",
+    "/sessions/{session_id:path}",
+    "/sql.csv",
+    "/tools",
+    "/traces",
+    "/traces/{trace_id}",
+}
+# GET through the gateway is forwarded to the provider, not read from the store; the gateway test below covers it.
+NOT_SWEPT = {"/proxy/{upstream}/{path:path}"}
+
+
+def _names_a_beta_object(template: str) -> bool:
+    return "{" in template or template == "/replay/panel"
+
+
+def _expected_for_alpha(template: str) -> int:
+    """Routes naming one of beta's objects answer alpha "not found"; every other route serves alpha's own data."""
+    return 404 if _names_a_beta_object(template) else 200
+
+
+def _get_routes() -> list[str]:
+    """Every GET route of the app, as its path template."""
     import importlib
 
     from llmlens.server import ROUTE_MODULES
 
-    fill = {
-        "trace_id": BETA_TRACE,
-        "session_id": "beta-id-session",
-        "template_id": "beta-id-template",
-        "span_id": BETA_TRACE[:16],
-        "message_id": "beta-id-msg",
-        "user_id": "beta-id-user",
-        "feature": "beta-id-feature",
-    }
-    paths: set[str] = set()
+    templates: set[str] = set()
     for name in ROUTE_MODULES:
         for route in importlib.import_module(name).routes():
             if isinstance(route, Mount) or not isinstance(route, Route):
                 continue
             if route.methods and "GET" not in route.methods:
                 continue
-            path = route.path
-            for key, value in fill.items():
-                path = path.replace("{" + key + ":path}", value).replace("{" + key + "}", value)
-            if "{" in path:
-                path = path.split("{")[0].rstrip("/") or "/"
-            paths.add(path)
-    return sorted(paths)
+            templates.add(route.path)
+    return sorted(templates - NOT_SWEPT)
 
 
-GET_PATHS = _get_paths()
+GET_ROUTES = _get_routes()
 
 
-@pytest.mark.parametrize("path", GET_PATHS)
-def test_every_get_route_hides_project_beta(world: World, path: str) -> None:
+@pytest.mark.parametrize("template", GET_ROUTES)
+def test_every_get_route_hides_project_beta(world: World, template: str) -> None:
+    path = world.path(template)
+    required = REQUIRED_QUERY.get(template, {})
+    expected = _expected_for_alpha(template)
+    cross = 200 if template in OPEN_ROUTES else 403
     with world.client("alpha", "admin") as c:
         for params in ({}, {"range": "30d"}, {"q": "SELECT * FROM spans", "range": "30d"}):
-            r = c.get(path, params=params)
+            r = c.get(path, params={**required, **params})
+            assert r.status_code == expected, f"{path} {params} answered {r.status_code}: {r.text[:300]}"
             assert MARK not in r.text, f"{path} {params} leaked project beta ({r.status_code})"
-        r = c.get(path, params={"project": "beta", "range": "30d"})
-        if path not in ("/healthz", "/openapi.json", "/login") and not path.startswith("/static"):
-            assert r.status_code == 403, f"{path}?project=beta answered {r.status_code}"
+        r = c.get(path, params={**required, "project": "beta", "range": "30d"})
+        assert r.status_code == cross, f"{path}?project=beta answered {r.status_code}: {r.text[:300]}"
         assert MARK not in r.text
-        r = c.get(path, headers={"X-LLMLens-Project": "beta"})
+        r = c.get(path, params=required, headers={"X-LLMLens-Project": "beta"})
+        assert r.status_code == cross, f"{path} with X-LLMLens-Project: beta answered {r.status_code}: {r.text[:300]}"
         assert MARK not in r.text
+    # Beta's own key is served the very object alpha was refused: the 404 above is isolation, not a bad id.
+    with world.client("beta", "admin") as c:
+        r = c.get(path, params={**required, "range": "30d"})
+        assert r.status_code == 200, f"beta's own {path} answered {r.status_code}: {r.text[:300]}"
+        if template in SHOWS_BETA_MARKER:
+            assert MARK in r.text, f"beta's own {path} no longer shows its data: the check above proves nothing"
 
 
 def test_the_sweep_saw_beta_data_from_its_own_key(world: World) -> None:
-    """The sweep would be vacuous if beta's marker never showed up anywhere."""
+    """The sweep would be vacuous if beta's marker never showed up anywhere, or its routes dropped out of it."""
+    assert SHOWS_BETA_MARKER | set(REQUIRED_QUERY) | OPEN_ROUTES <= set(GET_ROUTES)
     with world.client("beta", "read") as c:
         r = c.get(f"/api/v1/traces/{BETA_TRACE}")
         assert r.status_code == 200 and MARK in r.text
         assert "beta-id-user" in c.get("/api/v1/sessions", params={"range": "30d"}).text
+        r = c.get(f"/api/v1/replays/{world.beta_run}")
+        assert r.status_code == 200, r.text
+        assert [row["original_span_id"] for row in r.json()["comparison"]["rows"]] == [BETA_SPAN]
 
 
 @pytest.mark.parametrize(
