@@ -1,10 +1,12 @@
-"""Time windows of the dashboards: `range=1h|24h|7d|30d|90d` or `from`/`to` ISO times, all UTC."""
+"""Time windows of the dashboards: `range=1h|24h|7d|30d|90d` (or any duration) or `from`/`to` times, all UTC."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from ._times import DURATION_FORMS, WindowError, is_duration, parse_duration, parse_time
 
 RANGES: dict[str, dt.timedelta] = {
     "1h": dt.timedelta(hours=1),
@@ -26,23 +28,9 @@ _BUCKETS: tuple[tuple[dt.timedelta, str, dt.timedelta], ...] = (
 _FIRST_RECENT_SLICE = dt.timedelta(hours=1)
 
 
-class WindowError(ValueError):
-    """A time window that cannot be read; the message names the parameter."""
-
-
 def utc_now() -> dt.datetime:
     """Naive UTC, like the stored timestamps."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def parse_utc(text: str, name: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T"))
-    except ValueError:
-        raise WindowError(f"{name} must be an ISO 8601 time like 2026-03-15T12:00:00Z, got {text!r}") from None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +96,29 @@ def parse_window(
     now: dt.datetime | None = None,
     default: str = DEFAULT_RANGE,
 ) -> TimeWindow:
-    """`from`/`to` win over `range`; `to` defaults to now, `from` to `to` minus the range."""
+    """`from`/`to` win over `range`; `to` defaults to now, `from` to `to` minus the range.
+
+    `range` is one of RANGES or any duration (`14d`, `12h`: a custom window); `from` and `to` are
+    times in any form `parse_time` reads (`7d` ago, ISO 8601, epoch seconds).
+    """
     now = now or utc_now()
-    if range_ and range_ not in RANGES:
-        raise WindowError(f"range must be one of {', '.join(RANGES)}, got {range_!r}")
+    if range_ and range_ not in RANGES and not is_duration(range_):
+        raise WindowError(f"range must be one of {', '.join(RANGES)} or {DURATION_FORMS}, got {range_!r}")
+    length = RANGES.get(range_ or default) or parse_duration(range_ or default, "range")
     if from_ or to:
-        end = parse_utc(to, "to") if to else now
-        start = parse_utc(from_, "from") if from_ else end - RANGES[range_ or default]
+        end = parse_time(to, "to", now=now) if to else now
+        start = parse_time(from_, "from", now=now) if from_ else _before(end, length)
         if start >= end:
             raise WindowError("from must be before to")
         return TimeWindow(start=start, end=end, range=None)
-    span = RANGES[range_ or default]
     # End on the next minute so repeated loads within a minute see the same window.
     end = truncate(now, "minute") + dt.timedelta(minutes=1)
-    return TimeWindow(start=end - span, end=end, range=range_ or default)
+    preset = (range_ or default) if (range_ or default) in RANGES else None  # the page's range picker shows presets
+    return TimeWindow(start=_before(end, length), end=end, range=preset)
+
+
+def _before(end: dt.datetime, length: dt.timedelta) -> dt.datetime:
+    try:
+        return end - length
+    except OverflowError:
+        raise WindowError(f"range of {length.days} days reaches before the year 1") from None

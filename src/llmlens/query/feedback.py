@@ -1,18 +1,23 @@
 """User feedback: satisfaction by feature, template version and model; explicit vs implicit
-signals; satisfaction by the article's latency buckets (fast < 1 s, medium < 3 s, slow)."""
+signals; satisfaction by the article's latency buckets (fast < 1 s, medium < 3 s, slow); and the list of
+rated calls, thumbs-down and comments first, each with the trace and span of the call it rates."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from llmlens.store import Store
 
-from ._common import Scope, TimeChart, bucket_expr, rows, time_chart
+from ._common import Scope, TimeChart, bucket_expr, opt, rows, time_chart
 from .stats import Proportion, wilson
 
 EXPLICIT = ("thumbs_up", "thumbs_down")
 SPEED_BUCKETS = ("fast", "medium", "slow")
+NONE = "(none)"  # the group of calls without a feature, model or template
+RATED_CALLS_LIMIT = 25  # rated calls listed on the page: filters narrow the rest
 
 
 @dataclass(slots=True)
@@ -22,6 +27,10 @@ class Satisfaction:
     thumbs_up: int
     thumbs_down: int
     satisfaction: Proportion  # thumbs up / all feedback events, as in the article's query
+    # The URL parameters that select the rated calls behind this row: in the trace list (None when it has
+    # no filter for them: a latency bucket, calls without the value) and in the list of rated calls.
+    traces: dict[str, str] | None = None
+    rated: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -59,13 +68,25 @@ GROUP BY feature, template_id, template_version, model, speed, feedback_type
 """
 
 
-def _satisfaction(counts: dict[str, dict[str, int]]) -> list[Satisfaction]:
+def _satisfaction(counts: dict[str, dict[str, int]], dimension: str) -> list[Satisfaction]:
     out = []
     for key, by_type in counts.items():
         total = sum(by_type.values())
         ups = by_type.get("thumbs_up", 0)
-        out.append(Satisfaction(key, total, ups, by_type.get("thumbs_down", 0), wilson(ups, total)))
+        traces, rated = _filters_of(dimension, key)
+        out.append(Satisfaction(key, total, ups, by_type.get("thumbs_down", 0), wilson(ups, total), traces, rated))
     return sorted(out, key=lambda s: (s.satisfaction.rate if s.satisfaction.rate is not None else 2.0, s.key))
+
+
+def _filters_of(dimension: str, key: str) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """(trace-list filters, rated-call-list filters) selecting the calls of one group."""
+    rated = {{"version": "template", "speed": "speed"}.get(dimension, dimension): key}
+    if dimension == "speed" or key == NONE:
+        return None, rated
+    if dimension == "version":
+        template_id, _, version = key.partition("@")
+        return (None if version == NONE else {"template_id": template_id, "template_version": version}), rated
+    return {dimension: key}, rated
 
 
 def feedback_report(store: Store, scope: Scope) -> FeedbackReport:
@@ -83,13 +104,18 @@ def feedback_report(store: Store, scope: Scope) -> FeedbackReport:
             dims["version"][f"{r['template_id']}@{r['template_version']}"][kind] += n
         dims["model"][str(r["model"])][kind] += n
         dims["speed"][str(r["speed"])][kind] += n
-    speed = {s.key: s for s in _satisfaction(dims["speed"])}
-    bucket = bucket_expr(scope.window, "f.timestamp")
+    speed = {s.key: s for s in _satisfaction(dims["speed"], "speed")}
+    # Bucketed by the time of the rated call, like every other figure of the page: the chart adds up to
+    # the page's total, and a bucket's calls are the traces of that bucket.
+    bucket = bucket_expr(scope.window, "s.timestamp")
     over_time = rows(
         store,
-        f"SELECT {bucket} AS bucket, f.feedback_type AS feedback_type, COUNT(*) AS n FROM store.feedback f "
-        f"WHERE {scope.where('f')} GROUP BY {bucket}, f.feedback_type",
-        scope.params(),
+        f"SELECT {bucket} AS bucket, f.feedback_type AS feedback_type, COUNT(*) AS n "
+        "FROM (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f "
+        "JOIN (SELECT message_id, timestamp FROM spans "
+        f"WHERE {scope.where()} AND kind = 'llm' AND message_id IS NOT NULL) s ON s.message_id = f.message_id "
+        f"GROUP BY {bucket}, f.feedback_type",
+        [scope.project, *scope.params()],
     )
     explicit = sum(n for k, n in by_type.items() if k in EXPLICIT)
     return FeedbackReport(
@@ -97,9 +123,9 @@ def feedback_report(store: Store, scope: Scope) -> FeedbackReport:
         by_type=dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
         explicit=explicit,
         implicit=sum(by_type.values()) - explicit,
-        by_feature=_satisfaction(dims["feature"]),
-        by_template_version=sorted(_satisfaction(dims["version"]), key=lambda s: s.key),
-        by_model=_satisfaction(dims["model"]),
+        by_feature=_satisfaction(dims["feature"], "feature"),
+        by_template_version=sorted(_satisfaction(dims["version"], "version"), key=lambda s: s.key),
+        by_model=_satisfaction(dims["model"], "model"),
         by_speed=[speed[k] for k in SPEED_BUCKETS if k in speed],
         by_type_over_time=time_chart(
             scope.window,
@@ -109,4 +135,129 @@ def feedback_report(store: Store, scope: Scope) -> FeedbackReport:
             unit="events",
             labels=["thumbs_up", "thumbs_down", "retry", "edit", "abandon"],
         ),
+    )
+
+
+# -- the rated calls ------------------------------------------------------------------------------------
+
+
+class RatedFilterError(ValueError):
+    """A filter of the rated-call list that cannot be used; the message names the parameter."""
+
+
+@dataclass(frozen=True, slots=True)
+class RatedCallFilters:
+    """Which rated calls to list: each value as the page's groups name it (`(none)` for calls without it)."""
+
+    feature: str | None = None
+    model: str | None = None
+    template: str | None = None  # `template_id@template_version`, or a template id alone (every version)
+    speed: str | None = None  # fast, medium or slow
+    feedback: str | None = None  # a feedback type
+
+    def check(self) -> None:
+        if self.speed is not None and self.speed not in SPEED_BUCKETS:
+            raise RatedFilterError(f"speed must be one of {', '.join(SPEED_BUCKETS)}, got {self.speed!r}")
+
+
+@dataclass(slots=True)
+class RatedCall:
+    """One feedback event with the LLM call it rates."""
+
+    feedback_id: str
+    feedback_type: str
+    text: str | None  # the user's comment
+    rated_at: dt.datetime
+    trace_id: str
+    span_id: str
+    called_at: dt.datetime
+    model: str | None
+    feature: str | None
+    template_id: str | None
+    template_version: str | None
+    user_id: str | None
+    latency_ms: float | None
+
+
+@dataclass(slots=True)
+class RatedCalls:
+    calls: list[RatedCall]  # thumbs-down and comments first, then the rest; newest first within each
+    total: int  # feedback events matching the filters
+    limit: int = RATED_CALLS_LIMIT
+
+
+_SPEED_SQL = {
+    "fast": "latency_ms < 1000",
+    "medium": "latency_ms >= 1000 AND latency_ms < 3000",
+    "slow": "(latency_ms IS NULL OR latency_ms >= 3000)",  # the report's CASE puts unknown latency there too
+}
+# A thumbs-down or a comment says what went wrong: those come first.
+_CRITICAL = "CASE WHEN f.feedback_type = 'thumbs_down' OR f.feedback_text <> '' THEN 0 ELSE 1 END"
+
+
+def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any]]:
+    """FROM ... JOIN ... of the feedback events matching `filters` on the window's LLM calls."""
+    filters.check()
+    fb_where, fb_params = ["project = ?"], [scope.project]
+    if filters.feedback:
+        fb_where.append("feedback_type = ?")
+        fb_params.append(filters.feedback)
+    call_where, call_params = [scope.where(), "kind = 'llm'", "message_id IS NOT NULL"], scope.params()
+    for column, value in (("feature", filters.feature), ("model", filters.model)):
+        if value:
+            call_where.append(f"COALESCE({column}, '{NONE}') = ?")
+            call_params.append(value)
+    if filters.template:
+        template_id, at, version = filters.template.partition("@")
+        call_where.append(f"COALESCE(template_id, '{NONE}') = ?")
+        call_params.append(template_id)
+        if at:
+            call_where.append(f"COALESCE(template_version, '{NONE}') = ?")
+            call_params.append(version)
+    if filters.speed:
+        call_where.append(_SPEED_SQL[filters.speed])
+    sql = (
+        "FROM (SELECT feedback_id, message_id, feedback_type, feedback_text, timestamp FROM store.feedback "
+        f"WHERE {' AND '.join(fb_where)}) f "
+        "JOIN (SELECT message_id, trace_id, span_id, timestamp, model, feature, template_id, template_version, "
+        f"user_id, latency_ms FROM spans WHERE {' AND '.join(call_where)}) s ON s.message_id = f.message_id"
+    )
+    return sql, [*fb_params, *call_params]
+
+
+def rated_calls(store: Store, scope: Scope, filters: RatedCallFilters, *, limit: int = RATED_CALLS_LIMIT) -> RatedCalls:
+    """The feedback events on the window's LLM calls that match `filters`, each with the call it rates."""
+    source, params = _rated_parts(scope, filters)
+    found = rows(
+        store,
+        "SELECT f.feedback_id AS feedback_id, f.feedback_type AS feedback_type, f.feedback_text AS feedback_text, "
+        "f.timestamp AS rated_at, s.trace_id AS trace_id, s.span_id AS span_id, s.timestamp AS called_at, "
+        "s.model AS model, s.feature AS feature, s.template_id AS template_id, "
+        "s.template_version AS template_version, s.user_id AS user_id, s.latency_ms AS latency_ms, "
+        f"{_CRITICAL} AS critical {source} "
+        f"ORDER BY critical, rated_at DESC, feedback_id LIMIT {int(limit)}",
+        params,
+    )
+    total = rows(store, f"SELECT COUNT(*) AS n {source}", params)
+    return RatedCalls(
+        calls=[
+            RatedCall(
+                feedback_id=str(r["feedback_id"]),
+                feedback_type=str(r["feedback_type"]),
+                text=r["feedback_text"] or None,
+                rated_at=r["rated_at"],
+                trace_id=str(r["trace_id"]),
+                span_id=str(r["span_id"]),
+                called_at=r["called_at"],
+                model=r["model"],
+                feature=r["feature"],
+                template_id=r["template_id"],
+                template_version=r["template_version"],
+                user_id=r["user_id"],
+                latency_ms=opt(r["latency_ms"], 1),
+            )
+            for r in found
+        ],
+        total=int(total[0]["n"]) if total else 0,
+        limit=limit,
     )

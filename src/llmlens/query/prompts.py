@@ -1,20 +1,49 @@
-"""Prompt templates and their versions: before/after comparison with significance tests,
-prompt-length distribution over time, and outliers (the article's long and expensive prompts)."""
+"""Prompt templates and their versions: before/after comparison with significance tests, what changed
+from one version to the next (prompt tokens, cost per call, the template's text), prompt-length
+distribution over time, and outliers (the article's long and expensive prompts)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 
 from llmlens.store import Store
 
 from ._common import Scope, TimeChart, bucket_expr, epoch_s, num, opt, rows, time_chart
+from ._prompt_template import DiffLine, template_diff
+from ._version_samples import PromptSample, TemplateText, version_samples
 from .stats import Proportion, ProportionTest, two_proportion_test, wilson
 
 # The article's outlier thresholds: `prompt_tokens > 10000 OR cost_usd > 1.00`.
 OUTLIER_MIN_TOKENS = 10_000
 OUTLIER_MIN_COST_USD = 1.00
 OUTLIER_LIMIT = 50
+# A version whose average prompt tokens or cost per call moved this much (30 %) from the version before
+# is flagged: a template change that leaks context or drops the cache shows as a jump here.
+LARGE_CHANGE = 0.3
+
+
+@dataclass(slots=True)
+class Change:
+    """Relative change from one version to another (1.0: doubled); `large` when either moved LARGE_CHANGE."""
+
+    prompt_tokens: float | None
+    cost_per_call: float | None
+    large: bool
+
+
+def change_between(
+    tokens_before: float | None, tokens_after: float | None, cost_before: float | None, cost_after: float | None
+) -> Change:
+    tokens, cost = _relative(tokens_before, tokens_after), _relative(cost_before, cost_after)
+    return Change(tokens, cost, any(c is not None and abs(c) >= LARGE_CHANGE for c in (tokens, cost)))
+
+
+def _relative(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None or before <= 0:
+        return None
+    return after / before - 1
 
 
 @dataclass(slots=True)
@@ -27,6 +56,8 @@ class TemplateVersion:
     avg_prompt_tokens: float | None
     cost_usd: float
     error_rate: float
+    cost_per_call_usd: float | None = None  # over its priced calls
+    change: Change | None = None  # from the version before it (in rollout order)
 
 
 @dataclass(slots=True)
@@ -49,6 +80,11 @@ class VersionStats:
     latency_p95_ms: float | None
     errors: Proportion
     satisfaction: Proportion  # share of feedback events that are thumbs up (the article's definition)
+    last_seen: dt.datetime | None = None
+    previous_version: str | None = None
+    change: Change | None = None  # from `previous_version`
+    sample: PromptSample | None = None  # a recent call's filled prompt
+    template: TemplateText | None = None  # the template's text, recorded or recovered from the calls
 
 
 @dataclass(slots=True)
@@ -61,6 +97,8 @@ class VersionComparison:
     error_rate_test: ProportionTest | None
     prompt_length: TimeChart
     rollouts: list[dict[str, object]] = field(default_factory=list)
+    change: Change | None = None  # from a to b
+    template_diff: list[DiffLine] = field(default_factory=list)  # the template's text, a to b
 
 
 @dataclass(slots=True)
@@ -81,7 +119,8 @@ def templates(store: Store, scope: Scope) -> list[Template]:
         store,
         "SELECT template_id, COALESCE(template_version, '(none)') AS template_version, COUNT(*) AS calls, "
         "MIN(timestamp) AS first_seen, MAX(timestamp) AS last_seen, AVG(prompt_tokens) AS avg_prompt_tokens, "
-        "SUM(cost_usd) AS cost_usd, AVG(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate "
+        "SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, "
+        "AVG(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate "
         f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
         "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, first_seen",
         scope.params(),
@@ -91,18 +130,23 @@ def templates(store: Store, scope: Scope) -> list[Template]:
         tid = str(r["template_id"])
         t = by_id.setdefault(tid, Template(tid, 0, []))
         t.calls += int(r["calls"])
-        t.versions.append(
-            TemplateVersion(
-                template_id=tid,
-                template_version=str(r["template_version"]),
-                calls=int(r["calls"]),
-                first_seen=r["first_seen"],
-                last_seen=r["last_seen"],
-                avg_prompt_tokens=opt(r["avg_prompt_tokens"], 1),
-                cost_usd=num(r["cost_usd"]),
-                error_rate=num(r["error_rate"]),
-            )
+        version = TemplateVersion(
+            template_id=tid,
+            template_version=str(r["template_version"]),
+            calls=int(r["calls"]),
+            first_seen=r["first_seen"],
+            last_seen=r["last_seen"],
+            avg_prompt_tokens=opt(r["avg_prompt_tokens"], 1),
+            cost_usd=num(r["cost_usd"]),
+            error_rate=num(r["error_rate"]),
+            cost_per_call_usd=num(r["cost_usd"]) / int(r["priced"]) if r["priced"] else None,
         )
+        if t.versions:  # rows come in rollout order
+            before = t.versions[-1]
+            version.change = change_between(
+                before.avg_prompt_tokens, version.avg_prompt_tokens, before.cost_per_call_usd, version.cost_per_call_usd
+            )
+        t.versions.append(version)
     return sorted(by_id.values(), key=lambda t: -t.calls)
 
 
@@ -155,6 +199,7 @@ def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionS
     calls = rows(
         store,
         "SELECT COALESCE(template_version, '(none)') AS v, COUNT(*) AS calls, MIN(timestamp) AS rollout, "
+        "MAX(timestamp) AS last_seen, "
         "AVG(prompt_tokens) AS pt, AVG(completion_tokens) AS ct, SUM(cost_usd) AS cost, COUNT(cost_usd) AS priced, "
         "quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95, "
         "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors "
@@ -192,7 +237,13 @@ def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionS
                 latency_p95_ms=opt(r["p95"], 1),
                 errors=wilson(int(num(r["errors"])), n_calls),
                 satisfaction=wilson(ups, n),
+                last_seen=r["last_seen"],
             )
+        )
+    for before, after in itertools.pairwise(out):
+        after.previous_version = before.template_version
+        after.change = change_between(
+            before.avg_prompt_tokens, after.avg_prompt_tokens, before.cost_per_call_usd, after.cost_per_call_usd
         )
     return out
 
@@ -202,13 +253,19 @@ def prompt_versions(
 ) -> VersionComparison:
     """Compare version `a` (default: the one before the newest) with `b` (default: the newest)."""
     versions = _version_rows(store, scope, template_id)
+    for v in versions:
+        v.sample, v.template = version_samples(store, scope, template_id, v.template_version, v.last_seen)
     names = [v.template_version for v in versions]
     b = b if b in names else (names[-1] if names else None)
     a = a if a in names and a != b else next((n for n in reversed(names) if n != b), None)
     by_name = {v.template_version: v for v in versions}
-    sat_test = err_test = None
+    sat_test = err_test = change = None
+    diff: list[DiffLine] = []
     if a is not None and b is not None:
         va, vb = by_name[a], by_name[b]
+        change = change_between(va.avg_prompt_tokens, vb.avg_prompt_tokens, va.cost_per_call_usd, vb.cost_per_call_usd)
+        if va.template is not None and vb.template is not None:
+            diff = template_diff(va.template.text, vb.template.text)
         sat_test = two_proportion_test(
             va.satisfaction.successes, va.satisfaction.n, vb.satisfaction.successes, vb.satisfaction.n, "satisfaction"
         )
@@ -222,9 +279,9 @@ def prompt_versions(
         f"GROUP BY {bucket}",
         [*scope.params(), template_id],
     )
-    chart = time_chart(scope.window, [], series_key=None, value_key="avg", unit="tokens")
-    for key in ("avg_tokens", "p50", "p95"):
-        chart.series += time_chart(scope.window, length_rows, series_key=None, value_key=key, fill=None).series
+    chart = time_chart(scope.window, [], series_key=None, value_key="avg", fill=None, unit="tokens")
+    for key, name in (("avg_tokens", "average"), ("p50", "p50"), ("p95", "p95")):
+        chart.add_series(time_chart(scope.window, length_rows, series_key=None, value_key=key, fill=None, name=name))
     rollouts: list[dict[str, object]] = [
         {"x": epoch_s(v.rollout), "label": v.template_version}
         for v in versions
@@ -240,4 +297,6 @@ def prompt_versions(
         error_rate_test=err_test,
         prompt_length=chart,
         rollouts=rollouts,
+        change=change,
+        template_diff=diff,
     )
