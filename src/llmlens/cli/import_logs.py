@@ -1,4 +1,9 @@
-"""`llmlens import FILE...`: the article's JSON log lines (with or without a logging prefix)."""
+"""`llmlens import FILE...`: the article's JSON log lines (with or without a logging prefix), or another tool's export.
+
+`--from langfuse` reads Langfuse's observation, trace and score exports (JSON Lines, JSON or CSV);
+`--from phoenix` reads Phoenix's spans dataframe saved as Parquet, or OTLP JSON. Every source follows
+the same rules: a progress bar, rejects listed by line, nothing stored twice when a file is imported again.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ _BATCH = 1000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, help="log files: one JSON object per line ('-' for stdin)")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        choices=("native", "langfuse", "phoenix"),
+        default="native",
+        help="what the files are: llmlens/article log lines (default), a Langfuse export (JSONL, JSON or CSV), "
+        "or a Phoenix export (spans dataframe as Parquet, or OTLP JSON)",
+    )
     add_target_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -48,7 +61,13 @@ class _Sink:
 
         decoded = decode_events(events, project=self.target.project or self.target.settings.project)
         self._state.pipeline.ingest_sync(decoded.spans, decoded.feedback)
-        return decoded.rejected
+        if not decoded.scores:
+            return decoded.rejected
+        # `{"type": "score"}` lines: checked against the store's score names, as the server does.
+        from llmlens.server.routes.scores import store_scores
+
+        scored = store_scores(self._state, self._state.store, decoded.scores)
+        return sorted(decoded.rejected + scored.rejected)
 
     def close(self) -> None:
         if self._state is not None:
@@ -66,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     accepted = 0
     rejected: list[tuple[str, int, str]] = []
     try:
-        for path in args.files:
+        if args.source != "native":
+            accepted = _import_exports(args, sink, rejected)
+        for path in args.files if args.source == "native" else ():
             lines = _lines(path)
             with Progress(
                 TextColumn("[bold]{task.description}"),
@@ -105,6 +126,33 @@ def run(args: argparse.Namespace) -> int:
     if len(rejected) > 200:
         print(f"  ... and {len(rejected) - 200} more")
     return 0 if not rejected else 1
+
+
+def _import_exports(args: argparse.Namespace, sink: _Sink, rejected: list[tuple[str, int, str]]) -> int:
+    """Another tool's export files: each record mapped to a native event, sent in batches."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ._import_sources import source_events
+
+    accepted = 0
+    for path, found in zip(args.files, source_events(args.source, list(args.files)), strict=True):
+        where = str(path) if found.unit == "line" else f"{path} record"
+        rejected.extend((where, number, error) for number, error in found.rejected)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=args.quiet,
+            transient=False,
+        ) as progress:
+            task = progress.add_task(str(path), total=len(found.events))
+            for start in range(0, len(found.events), _BATCH):
+                chunk = found.events[start : start + _BATCH]
+                accepted += _flush(sink, [e for _, e in chunk], [n for n, _ in chunk], where, rejected)
+                progress.update(task, completed=start + len(chunk))
+    rejected.sort(key=lambda r: (r[0], r[1]))
+    return accepted
 
 
 def _flush(

@@ -12,7 +12,7 @@ from ._output import print_result
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "query",
-        help="one SELECT over llm_logs, tool_logs, retrieval_logs, feedback_events, spans "
+        help="one SELECT over llm_logs, tool_logs, retrieval_logs, feedback_events, spans, scores "
         "('-' reads it from standard input)",
     )
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")

@@ -1,4 +1,5 @@
-"""Map OTLP spans written under any LLM convention (OTel GenAI, OpenInference, OpenLLMetry, HTTP) to `Span`.
+"""Map OTLP spans written under any LLM convention (Langfuse, LangSmith, OTel GenAI, OpenInference, OpenLLMetry, HTTP)
+to `Span`.
 
 Pure functions. A span may mix conventions; they are applied from the most specific to the most
 general and the first one to set a field wins. Attributes no convention used are kept in
@@ -12,7 +13,7 @@ from typing import Any
 
 from llmlens.model import DEFAULT_PROJECT, Span, SpanKind, Status, classify_error
 
-from . import evaluations, http, openinference, openllmetry, otel_genai
+from . import evaluations, http, langfuse, langsmith, openinference, openllmetry, otel_genai
 from ._record import (
     SPAN_KIND_CLIENT,
     SPAN_KIND_CONSUMER,
@@ -85,6 +86,14 @@ def span_from_otlp(data: OtlpSpanData) -> Span:
     set_if_none(span, "message_id", as_str(take(attrs, consumed, "llmlens.message_id")))
 
     kinds: list[SpanKind | None] = []
+    level_error: str | None = None
+    if langfuse.detect(attrs):
+        kinds.append(langfuse.kind_of(attrs))
+        level_error = langfuse.error_message(attrs)
+        langfuse.apply(span, attrs, consumed, data.start_ns)
+    if langsmith.detect(attrs):
+        kinds.append(langsmith.kind_of(attrs))
+        langsmith.apply(span, attrs, consumed)
     if openinference.detect(attrs):
         kinds.append(openinference.kind_of(attrs))
         openinference.apply(span, attrs, consumed, data.events, data.start_ns)
@@ -105,7 +114,7 @@ def span_from_otlp(data: OtlpSpanData) -> Span:
         span.model = span.response_model
     if span.feature is None and isinstance(span.metadata.get("feature"), str):
         span.feature = span.metadata["feature"]
-    _status(span, data, attrs, consumed)
+    _status(span, data, attrs, consumed, level_error)
     _derived(span)
     _anthropic_input_tokens(span)
 
@@ -141,12 +150,19 @@ def _exception_event(events: list[OtlpEvent]) -> OtlpEvent | None:
     return next((e for e in events if e.name == "exception"), None)
 
 
-def _status(span: Span, data: OtlpSpanData, attrs: dict[str, Any], consumed: set[str]) -> None:
+def _status(
+    span: Span, data: OtlpSpanData, attrs: dict[str, Any], consumed: set[str], level_error: str | None = None
+) -> None:
+    """`level_error`: the error a convention reports outside the OTLP status (Langfuse's `ERROR` level)."""
     error_type_attr = as_str(take(attrs, consumed, "error.type"))
     exc = _exception_event(data.events)
     exc_type = as_str(exc.attributes.get("exception.type")) if exc else None
     exc_message = as_str(exc.attributes.get("exception.message")) if exc else None
-    if data.status_code == STATUS_ERROR or (error_type_attr and data.status_code != STATUS_OK):
+    if (
+        data.status_code == STATUS_ERROR
+        or (error_type_attr and data.status_code != STATUS_OK)
+        or (level_error is not None and data.status_code != STATUS_OK)
+    ):
         span.status = Status.ERROR.value
     elif data.status_code == STATUS_OK:
         span.status = Status.OK.value
@@ -156,14 +172,16 @@ def _status(span: Span, data: OtlpSpanData, attrs: dict[str, Any], consumed: set
         if error_type_attr:
             span.attributes["error.type"] = error_type_attr
         return
-    message = data.status_message or exc_message
+    message = data.status_message or level_error or exc_message
     span.error_message = (message or error_type_attr or exc_type or "")[:_MAX_ERROR_MESSAGE] or None
     http_status = span.http_status
     if http_status is None or http_status < 400:
         match = _HTTP_CODE_IN_TEXT.search(" ".join(t for t in (message, exc_message) if t))
         http_status = int(match.group(1)) if match else None
     generic = error_type_attr if error_type_attr not in (None, "_OTHER") else None
-    span.error_type = classify_error(generic, exc_type, data.status_message, exc_message, status=http_status).value
+    span.error_type = classify_error(
+        generic, exc_type, data.status_message or level_error, exc_message, status=http_status
+    ).value
     if error_type_attr:
         span.attributes["error.type"] = error_type_attr
     if exc is not None:

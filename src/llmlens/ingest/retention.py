@@ -1,4 +1,4 @@
-"""Retention: delete spans and feedback older than each project's limit, in a background thread.
+"""Retention: delete spans, feedback and scores older than each project's limit, in a background thread.
 
 `settings.retention_days` is the default (0 keeps everything); a project's own `retention_days`
 (`llmlens projects create P --retention-days N`, `llmlens projects set-retention P N`) wins over it.
@@ -51,6 +51,7 @@ def enforce_retention(
     for project, cutoff in cutoffs.items():
         store.execute("DELETE FROM store.spans WHERE project = ? AND timestamp < ?", [project, cutoff])
         store.execute("DELETE FROM store.feedback WHERE project = ? AND timestamp < ?", [project, cutoff])
+        store.execute("DELETE FROM store.scores WHERE project = ? AND timestamp < ?", [project, cutoff])
     return RetentionRun(cutoffs)
 
 

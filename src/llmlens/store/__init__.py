@@ -1,21 +1,23 @@
-"""Where spans and feedback are kept: the Store protocol and its backends."""
+"""Where spans, feedback and scores are kept: the Store protocol and its backends."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ._alert_state import AlertRecord, StoredAlertRule
-from ._columns import FEEDBACK_COLUMNS, QUERYABLE_VIEWS, SPAN_COLUMNS
-from ._protocol import QueryResult, SqlFailed, SqlRejected, Store, WriteResult
+from ._columns import FEEDBACK_COLUMNS, QUERYABLE_VIEWS, SCORE_COLUMNS, SPAN_COLUMNS
+from ._protocol import QueryResult, ScoreWriteResult, SqlFailed, SqlRejected, Store, WriteResult
 from ._scoping import ProjectStore, confined_to, current_project, force_project
 
 __all__ = [
     "FEEDBACK_COLUMNS",
     "QUERYABLE_VIEWS",
+    "SCORE_COLUMNS",
     "SPAN_COLUMNS",
     "AlertRecord",
     "ProjectStore",
     "QueryResult",
+    "ScoreWriteResult",
     "SqlFailed",
     "SqlRejected",
     "Store",
@@ -28,10 +30,14 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None, data_dir: Path, *, read_only: bool = False, memory_mb: int = 0) -> Store:
+def open_store(
+    url: str | None, data_dir: Path, *, read_only: bool = False, memory_mb: int = 0, upgrade: bool = False
+) -> Store:
     """`duckdb://PATH` (default: `<data_dir>/llmlens.duckdb`) or `clickhouse://user:pass@host:port/db`.
 
     `memory_mb` caps an embedded store's memory (DuckDB's buffer cache and query state); 0: DuckDB's default.
+    `upgrade` lets a ClickHouse database made by an older llmlens be migrated (`llmlens migrate`); without
+    it such a database is refused with that command to run.
     """
     if url is None or url == "" or url == "duckdb" or url.startswith("duckdb://"):
         from .duckdb import DuckDBStore
@@ -47,6 +53,6 @@ def open_store(url: str | None, data_dir: Path, *, read_only: bool = False, memo
                 "pip install 'llmlens[server,clickhouse]'"
             ) from None
 
-        store: Store = ClickHouseStore(url)
+        store: Store = ClickHouseStore(url, upgrade=upgrade)
         return store
     raise ValueError(f"unknown store URL {url!r}: use duckdb://PATH or clickhouse://user:pass@host:port/db")

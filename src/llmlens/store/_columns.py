@@ -1,4 +1,4 @@
-"""The stored columns of spans and feedback, with a logical type each; shared by every backend."""
+"""The stored columns of spans, feedback and scores, with a logical type each; shared by every backend."""
 
 from __future__ import annotations
 
@@ -87,5 +87,27 @@ FEEDBACK_COLUMNS: tuple[tuple[str, ColumnType, str], ...] = (
     ("metadata", "json", "metadata"),
 )
 
+# (column name, logical type, Score attribute). Trace and span are stored as given; the `scores` view
+# resolves them from the rated call when only a message id was sent.
+SCORE_COLUMNS: tuple[tuple[str, ColumnType, str], ...] = (
+    ("project", "str", "project"),
+    ("score_id", "str", "score_id"),
+    ("name", "str", "name"),
+    ("data_type", "str", "data_type"),
+    ("value", "float", "value"),
+    ("label", "str", "label"),
+    ("source", "str", "source"),
+    ("message_id", "str", "message_id"),
+    ("trace_id", "str", "trace_id"),
+    ("span_id", "str", "span_id"),
+    ("evaluator", "str", "evaluator"),
+    ("evaluator_version", "str", "evaluator_version"),
+    ("comment", "str", "comment"),
+    ("reasoning", "str", "reasoning"),
+    ("judge_cost_usd", "float", "judge_cost_usd"),
+    ("timestamp", "timestamp", "timestamp_us"),
+    ("metadata", "json", "metadata"),
+)
+
 # Relations that user SQL (the console, `llmlens sql`) may read. Each is scoped to one project.
-QUERYABLE_VIEWS = ("llm_logs", "tool_logs", "retrieval_logs", "feedback_events", "spans")
+QUERYABLE_VIEWS = ("llm_logs", "tool_logs", "retrieval_logs", "feedback_events", "spans", "scores")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from llmlens.model import Feedback, Span
+from llmlens.model import Feedback, Score, Span
 
 from ._alert_state import AlertRecord, StoredAlertRule
 
@@ -29,6 +29,14 @@ class WriteResult:
     spans_duplicate: int
     feedback_written: int
     feedback_duplicate: int
+
+
+@dataclass(slots=True)
+class ScoreWriteResult:
+    written: int
+    duplicate: int
+    # Position in the batch -> the data type its name already has in its project: that score was not written.
+    type_conflicts: dict[int, str] = field(default_factory=dict)
 
 
 class SqlRejected(ValueError):
@@ -72,6 +80,18 @@ class Store(Protocol):
 
     def scoped(self, project: str) -> Store:
         """A view of this store that reads and writes only `project` (see `_scoping.py`)."""
+        ...
+
+    # -- scores (`quality/`) ----------------------------------------------------------------------
+
+    def write_scores(self, scores: Sequence[Score]) -> ScoreWriteResult:
+        """Store scores; durable when it returns. A name unknown in its project is registered with the
+        score's data type; a score whose type differs from its name's is not written (`type_conflicts`).
+        A score id already stored in its project is written once."""
+        ...
+
+    def score_names(self, project: str) -> dict[str, str]:
+        """The score names of `project` with their data types."""
         ...
 
     # -- alert state (see `_alert_state.py`) -----------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from .._http import HttpError
 from .._jsonable import jsonable
 from .._params import PageParams
 from .._state import AppState
-from ._context import active_alerts, plain, window_context
+from ._context import active_alerts, alerts_evaluated, plain, window_context
 from ._scores import score_columns_context
 
 
@@ -22,6 +23,7 @@ def overview_context(state: AppState, p: PageParams, path: dict[str, str]) -> di
         "window": window_context(p.window),
         "overview": plain(query.overview(state.store, p.scope, now=query.utc_now())),
         "alerts": active_alerts(state, p.project),
+        "alerts_evaluated": alerts_evaluated(state),
     }
 
 
@@ -35,7 +37,7 @@ def cost_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[s
         "window": window_context(p.window),
         "budgets": plain(budgets),
         "cost": plain(query.cost_report(state.store, p.scope, budgets, now=now)),
-        "forecast": _month_forecast(state, p.project, now),
+        "forecast": _forecast_by_feature_and_user(state, p.project, now),
         "cache": _cache_savings(state, p),
     }
 
@@ -43,16 +45,18 @@ def cost_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[s
 _FORECAST_TTL_S = 60.0
 
 
-def _month_forecast(state: AppState, project: str, now: Any) -> dict[str, Any]:
-    """Month-end projection with its interval, per feature and per user (alerts.forecast), cached a minute:
-    it reads four weeks of daily spend, and a projection does not move within a minute."""
+def _forecast_by_feature_and_user(state: AppState, project: str, now: Any) -> dict[str, Any]:
+    """Month-end projections per feature and per user (alerts.forecast), cached a minute: they read eight
+    weeks of daily spend per group. The total is not taken from here but from `cost.month`, computed with
+    every request, so the page shows the same total as the Overview, the API and `llmlens report`."""
     from llmlens.alerts import forecast_month
 
     cache: dict[str, tuple[float, dict[str, Any]]] = state.services.setdefault("cost_forecast_cache", {})
     hit = cache.get(project)
     if hit is not None and time.monotonic() - hit[0] < _FORECAST_TTL_S:
         return hit[1]
-    doc: dict[str, Any] = jsonable(forecast_month(state.store, project, now))
+    found = forecast_month(state.store, project, now)
+    doc: dict[str, Any] = jsonable({"by_feature": found["by_feature"], "by_user": found["by_user"]})
     cache[project] = (time.monotonic(), doc)
     return doc
 
@@ -116,9 +120,22 @@ def tools_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[
 
 
 def feedback_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[str, Any]:
+    filters = query.feedback.RatedCallFilters(
+        feature=p.text("feature"),
+        model=p.text("model"),
+        template=p.text("template"),
+        speed=p.text("speed"),
+        feedback=p.text("feedback"),
+    )
+    try:
+        rated = query.feedback.rated_calls(state.store, p.scope, filters)
+    except query.feedback.RatedFilterError as exc:
+        raise HttpError(400, str(exc)) from None
     return {
         "project": p.project,
         "window": window_context(p.window),
         "feedback": plain(query.feedback_report(state.store, p.scope)),
+        "rated": plain(rated),
+        "rated_filters": {k: v for k, v in dataclasses.asdict(filters).items() if v},
         "scores": score_columns_context(state, p),
     }

@@ -42,6 +42,7 @@ TRACE_FILTERS = (
     "min_cost",
     "min_latency_ms",
     "q",
+    "score",
     "sort",
 )
 
@@ -71,6 +72,7 @@ def trace_filters(p: PageParams) -> query.TraceFilters:
         min_cost_usd=p.number("min_cost"),
         min_latency_ms=p.number("min_latency_ms"),
         text=p.text("q"),
+        score=p.text("score"),
         sort=p.text("sort") or traces.DEFAULT_SORT,
         limit=page_size(p, traces.PAGE_SIZE, traces.MAX_PAGE_SIZE),
     )

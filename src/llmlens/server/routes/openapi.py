@@ -30,6 +30,29 @@ _ERRORS = {
         (503, "the writer is behind; see Retry-After"),
     )
 }
+_SCORE = {
+    "type": "object",
+    "description": "A judgement of one call (message_id) or span (span_id): a value (number, boolean) or a label.",
+    "properties": {
+        "message_id": {"type": "string"},
+        "span_id": {"type": "string"},
+        "trace_id": {"type": "string"},
+        "name": {"type": "string"},
+        "value": {"oneOf": [{"type": "number"}, {"type": "boolean"}]},
+        "label": {"type": "string"},
+        "comment": {"type": "string"},
+        "source": {"type": "string", "enum": ["human", "evaluator", "sdk"]},
+        "evaluator": {"type": "string"},
+        "evaluator_version": {"type": "string"},
+        "reasoning": {"type": "string"},
+        "judge_cost_usd": {"type": "number"},
+        "timestamp": {"oneOf": [{"type": "number"}, {"type": "string"}]},
+        "score_id": {"type": "string"},
+        "metadata": {"type": "object"},
+    },
+    "required": ["name"],
+    "additionalProperties": True,
+}
 _SCOPE_PARAMS: list[dict[str, Any]] = [
     {"name": "project", "in": "query", "required": False, "schema": {"type": "string"}},
     {"name": "range", "in": "query", "required": False, "schema": {"type": "string", "enum": list(RANGES)}},
@@ -38,9 +61,9 @@ _SCOPE_PARAMS: list[dict[str, Any]] = [
 ]
 _EVENT = {
     "type": "object",
-    "description": "A native event (docs/events.md): llm, tool, retrieval, feedback or span.",
+    "description": "A native event (docs/events.md): llm, tool, retrieval, feedback, span or score.",
     "properties": {
-        "type": {"type": "string", "enum": ["llm", "tool", "retrieval", "feedback", "span"]},
+        "type": {"type": "string", "enum": ["llm", "tool", "retrieval", "feedback", "span", "score"]},
         "timestamp": {"oneOf": [{"type": "number"}, {"type": "string"}]},
         "span_id": {"type": "string"},
         "trace_id": {"type": "string"},
@@ -128,7 +151,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/sql": {
             "post": {
                 "operationId": "sql",
-                "summary": "Read-only SQL over llm_logs, tool_logs, retrieval_logs, feedback_events, spans",
+                "summary": "Read-only SQL over llm_logs, tool_logs, retrieval_logs, feedback_events, spans, scores",
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -147,6 +170,36 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json_ok("columns, types, rows, truncated"), **_ERRORS},
             }
         },
+        "/api/v1/scores": {
+            "post": {
+                "operationId": "scores",
+                "summary": "Store scores (judgements of calls and spans); docs/quality.md",
+                "parameters": [
+                    {"name": "X-LLMLens-Project", "in": "header", "required": False, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"type": "array", "items": {"$ref": "#/components/schemas/Score"}},
+                                    {"$ref": "#/components/schemas/Score"},
+                                    {
+                                        "type": "object",
+                                        "properties": {
+                                            "scores": {"type": "array", "items": {"$ref": "#/components/schemas/Score"}}
+                                        },
+                                        "required": ["scores"],
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json_ok("accepted and rejected scores, score ids"), **_ERRORS},
+            }
+        },
         "/api/v1/whoami": {
             "get": {
                 "operationId": "whoami",
@@ -163,7 +216,7 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "llmlens", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": {"Error": _ERROR, "Event": _EVENT},
+            "schemas": {"Error": _ERROR, "Event": _EVENT, "Score": _SCORE},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-LLMLens-Api-Key"},

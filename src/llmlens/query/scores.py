@@ -1,0 +1,215 @@
+"""Scores beside the other dashboards: mean, count and 95 % interval of each score name on the LLM calls
+of the window, by feature, model, template version, user tier and latency bucket; the scores of one trace.
+
+Reads the `scores` view (stored scores and thumbs as `user_feedback`), joined to the calls by span id.
+Booleans get a Wilson interval; numbers a normal one (mean ± 1.96 standard errors, from 2 scores on);
+categories are counted only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmlens.store import Store
+
+from ._common import Scope, opt, rows
+from .budgets import Budgets
+from .stats import Z_95, wilson
+
+SPEED_BUCKETS = ("fast", "medium", "slow")
+_NONE = "(none)"
+
+
+@dataclass(slots=True)
+class ScoreCell:
+    """One score name over one group of calls."""
+
+    name: str
+    count: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    # count / the group's calls: how many calls have this score (for inferred signals, their rate)
+    per_call: float | None = None
+
+
+@dataclass(slots=True)
+class ScoreRow:
+    key: str
+    calls_scored: int  # scores of any name in this group
+    scores: list[ScoreCell]  # one per `ScoreColumns.names`, in that order
+    calls: int = 0  # LLM calls in this group (scored or not)
+
+
+@dataclass(slots=True)
+class ScoreColumns:
+    names: list[str] = field(default_factory=list)
+    data_types: dict[str, str] = field(default_factory=dict)
+    calls: int = 0  # LLM calls in the window
+    overall: list[ScoreCell] = field(default_factory=list)
+    by_feature: list[ScoreRow] = field(default_factory=list)
+    by_model: list[ScoreRow] = field(default_factory=list)
+    by_template_version: list[ScoreRow] = field(default_factory=list)
+    by_user_tier: list[ScoreRow] = field(default_factory=list)
+    by_speed: list[ScoreRow] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Sums:
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def add(self, n: int, total: Any, squares: Any) -> None:
+        self.n += n
+        self.total += opt(total) or 0.0
+        self.squares += opt(squares) or 0.0
+
+
+def _cell(name: str, data_type: str, sums: _Sums | None, calls: int) -> ScoreCell:
+    if sums is None or sums.n == 0:
+        return ScoreCell(name, 0, None, None, None, 0.0 if calls else None)
+    n = sums.n
+    per_call = n / calls if calls else None
+    if data_type == "categorical":
+        return ScoreCell(name, n, None, None, None, per_call)
+    mean = sums.total / n
+    if data_type == "boolean":
+        interval = wilson(round(sums.total), n)
+        return ScoreCell(name, n, mean, interval.ci_low, interval.ci_high, per_call)
+    if n < 2:
+        return ScoreCell(name, n, mean, None, None, per_call)
+    variance = max(0.0, (sums.squares - n * mean * mean) / (n - 1))
+    half = Z_95 * math.sqrt(variance / n)
+    return ScoreCell(name, n, mean, mean - half, mean + half, per_call)
+
+
+_CALLS = (
+    "SELECT span_id, feature, model, template_id, template_version, latency_ms, user_id, "
+    "json_extract_string(metadata, '$.tier') AS tier FROM spans WHERE {where} AND kind = 'llm'{extra}"
+)
+_GROUPED = """
+SELECT sc.name AS name, sc.data_type AS data_type,
+  COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
+  COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
+  CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END AS speed,
+  COUNT(*) AS n, SUM(sc.value) AS total, SUM(sc.value * sc.value) AS squares
+FROM (SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL) sc
+JOIN ({calls}) s ON s.span_id = sc.span_id
+GROUP BY sc.name, sc.data_type, COALESCE(s.feature, '(none)'), COALESCE(s.model, '(none)'),
+  COALESCE(s.template_id, ''), COALESCE(s.template_version, ''),
+  CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END
+"""
+# The tier needs the budgets' user table (Python), so users come back one row each per score name.
+_BY_USER = """
+SELECT sc.name AS name, s.user_id AS user_id, MAX(s.tier) AS tier,
+  COUNT(*) AS n, SUM(sc.value) AS total, SUM(sc.value * sc.value) AS squares
+FROM (SELECT span_id, name, value FROM scores WHERE project = ? AND span_id IS NOT NULL) sc
+JOIN ({calls}) s ON s.span_id = sc.span_id
+GROUP BY sc.name, s.user_id
+"""
+
+
+def _rows(
+    groups: dict[str, dict[str, _Sums]], calls: dict[str, int], names: list[str], types: dict[str, str]
+) -> list[ScoreRow]:
+    out = [
+        ScoreRow(
+            key,
+            sum(s.n for s in by_name.values()),
+            [_cell(n, types[n], by_name.get(n), calls.get(key, 0)) for n in names],
+            calls.get(key, 0),
+        )
+        for key, by_name in groups.items()
+    ]
+    return sorted(out, key=lambda r: (-r.calls_scored, r.key))
+
+
+def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | None = None) -> ScoreColumns:
+    """Scores of the calls made in the window (optionally of one model)."""
+    extra = " AND model = ?" if model else ""
+    calls = _CALLS.format(where=scope.where(), extra=extra)
+    params = [scope.project, *scope.params(), *([model] if model else [])]
+    grouped = rows(store, _GROUPED.format(calls=calls), params)
+    if not grouped:
+        return ScoreColumns()
+    types: dict[str, str] = {}
+    overall: dict[str, _Sums] = defaultdict(_Sums)
+    dims: dict[str, dict[str, dict[str, _Sums]]] = {
+        d: defaultdict(lambda: defaultdict(_Sums)) for d in ("feature", "model", "version", "speed", "tier")
+    }
+    for r in grouped:
+        name, n = str(r["name"]), int(r["n"])
+        types.setdefault(name, str(r["data_type"]))
+        args = (n, r["total"], r["squares"])
+        overall[name].add(*args)
+        dims["feature"][str(r["feature"])][name].add(*args)
+        dims["model"][str(r["model"])][name].add(*args)
+        dims["speed"][str(r["speed"])][name].add(*args)
+        if r["template_id"]:
+            dims["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"][name].add(*args)
+    for r in rows(store, _BY_USER.format(calls=calls), params):
+        dims["tier"][_tier(budgets, r)][str(r["name"])].add(int(r["n"]), r["total"], r["squares"])
+    counts = _call_counts(store, calls, params[1:], budgets)
+    names = sorted(types, key=lambda n: (-overall[n].n, n))
+    speed = {row.key: row for row in _rows(dims["speed"], counts["speed"], names, types)}
+    total = sum(counts["feature"].values())
+    return ScoreColumns(
+        names=names,
+        data_types={n: types[n] for n in names},
+        calls=total,
+        overall=[_cell(n, types[n], overall[n], total) for n in names],
+        by_feature=_rows(dims["feature"], counts["feature"], names, types),
+        by_model=_rows(dims["model"], counts["model"], names, types),
+        by_template_version=sorted(_rows(dims["version"], counts["version"], names, types), key=lambda r: r.key),
+        by_user_tier=_rows(dims["tier"], counts["tier"], names, types),
+        by_speed=[speed[k] for k in SPEED_BUCKETS if k in speed],
+    )
+
+
+def _tier(budgets: Budgets, r: dict[str, Any]) -> str:
+    user = str(r["user_id"]) if r["user_id"] is not None else None
+    return budgets.tier_of(user, r["tier"]) or _NONE
+
+
+_CALL_COUNTS = """
+SELECT COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
+  COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
+  CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END AS speed,
+  COUNT(*) AS n
+FROM ({calls}) s
+GROUP BY COALESCE(s.feature, '(none)'), COALESCE(s.model, '(none)'), COALESCE(s.template_id, ''),
+  COALESCE(s.template_version, ''),
+  CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END
+"""
+_CALLS_BY_USER = "SELECT s.user_id AS user_id, MAX(s.tier) AS tier, COUNT(*) AS n FROM ({calls}) s GROUP BY s.user_id"
+
+
+def _call_counts(store: Store, calls: str, params: list[Any], budgets: Budgets) -> dict[str, dict[str, int]]:
+    """LLM calls per group of each breakdown (scored or not): what `per_call` divides by."""
+    counts: dict[str, dict[str, int]] = {d: defaultdict(int) for d in ("feature", "model", "version", "speed", "tier")}
+    for r in rows(store, _CALL_COUNTS.format(calls=calls), params):
+        n = int(r["n"])
+        counts["feature"][str(r["feature"])] += n
+        counts["model"][str(r["model"])] += n
+        counts["speed"][str(r["speed"])] += n
+        if r["template_id"]:
+            counts["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"] += n
+    for r in rows(store, _CALLS_BY_USER.format(calls=calls), params):
+        counts["tier"][_tier(budgets, r)] += int(r["n"])
+    return counts
+
+
+_TRACE_SCORES = (
+    "SELECT score_id, span_id, message_id, name, data_type, value, label, source, evaluator, evaluator_version, "
+    "comment, reasoning, judge_cost_usd, timestamp FROM scores WHERE project = ? AND trace_id = ? "
+    "ORDER BY timestamp, name, score_id"
+)
+
+
+def trace_scores(store: Store, project: str, trace_id: str) -> list[dict[str, Any]]:
+    """Every score on the spans of one trace (thumbs included), oldest first."""
+    return rows(store, _TRACE_SCORES, [project, trace_id])
