@@ -11,9 +11,20 @@ KEY_PREFIX = "llm_"
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
-def new_api_key() -> str:
-    """`llm_` and 43 URL-safe characters (256 random bits)."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+# A Langfuse key pair (`llmlens keys create --langfuse`): the secret is an llmlens API key with Langfuse's
+# prefix; the public key names the key it belongs to, so a pair from two different keys is refused.
+LANGFUSE_SECRET_PREFIX = "sk-lf-"
+LANGFUSE_PUBLIC_PREFIX = "pk-lf-"
+
+
+def new_api_key(prefix: str = KEY_PREFIX) -> str:
+    """`llm_` (or `prefix`) and 43 URL-safe characters (256 random bits)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def langfuse_public_key(key_id: str) -> str:
+    """The Langfuse public key of an llmlens key: `pk-lf-` and the key's id."""
+    return LANGFUSE_PUBLIC_PREFIX + key_id
 
 
 def hash_token(token: str) -> str:

@@ -1,5 +1,7 @@
 """OTLP/HTTP receivers: POST /v1/traces and /v1/logs (protobuf or JSON, gzip), answered as OTLP says.
 
+`/api/public/otel/v1/traces`, where the Langfuse SDK exports, is the same trace receiver.
+
 A 200 carries an `Export*ServiceResponse` in the request's encoding, with `partial_success` naming
 how many spans (log records) were rejected and why. Failures carry a `google.rpc.Status`: 400 for a
 body that cannot be decoded, 413 above `max_body_bytes` (or, compressed, expanding past
@@ -36,6 +38,7 @@ from .._state import AppState, app_state
 from ._otlp_common import assign_log_project, assign_project, rejection_message
 
 SERVICE = "otlp"
+LANGFUSE_TRACES_PATH = "/api/public/otel/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # google.rpc.Code values
@@ -162,6 +165,8 @@ async def export_logs(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/v1/traces", export_traces, methods=["POST"]),
+        # Where the Langfuse SDK (v3 and later) exports: the same receiver, so only LANGFUSE_HOST changes.
+        Route(LANGFUSE_TRACES_PATH, export_traces, methods=["POST"]),
         Route("/v1/logs", export_logs, methods=["POST"]),
     ]
 
