@@ -1,6 +1,6 @@
 """The Insights page in headless Chromium on `--demo`: every kind of finding is there, ranked as the API ranks
 them; each opens its evidence (a chart, example traces that lead to the trace) and its action, and the
-actions work (switch on the cache, start a comparison, set an alert)."""
+actions work (switch on the cache, start an experiment, set an alert)."""
 
 from __future__ import annotations
 
@@ -104,12 +104,20 @@ def test_switch_on_the_cache_from_the_finding(demo: LLMLensServer, page: Page) -
 def test_start_an_experiment_from_the_finding(demo: LLMLensServer, page: Page) -> None:
     _open(page, demo)
     finding = _finding(page, "smaller_model", "classify_ticket")
-    assert "llmlens compare --filter feature=classify_ticket --models gpt-4o,gpt-4o-mini" in finding.inner_text()
+    command = (
+        "llmlens experiment run insights-classify_ticket-gpt-4o --from-filter feature=classify_ticket "
+        "--from-filter model=gpt-4o --from-filter limit=20 --variant model=gpt-4o --variant model=gpt-4o-mini "
+        "--evaluator helpfulness"
+    )
+    assert command in " ".join(finding.inner_text().split())
     finding.locator("button.action-button").click()
     result = finding.locator(".action-result a", has_text="see the result")
     result.wait_for(timeout=120_000)
     result.click()
-    page.wait_for_url(re.compile(r"/replays/"))
+    page.wait_for_url(re.compile(r"/experiments/exp_"))
+    # The demo's stand-in answers both models and plays the judge: the experiment finishes with both variants.
+    page.locator("#experiment-status", has_text="done").wait_for(timeout=120_000)
+    assert page.locator("#summary tbody tr").count() == 2
 
 
 def test_set_an_alert_from_the_finding(demo: LLMLensServer, page: Page) -> None:

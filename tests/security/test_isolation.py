@@ -83,6 +83,7 @@ class World:
     keys: dict[tuple[str, str], str]
     upstream_port: int
     beta_run: str  # a replay run of project beta's LLM call
+    beta_experiment: str  # an experiment of project beta (quality/)
 
     def client(self, project: str = "alpha", role: str = "admin") -> httpx.Client:
         return httpx.Client(base_url=self.srv.url, headers=bearer(self.keys[(project, role)]), timeout=30)
@@ -90,7 +91,7 @@ class World:
     def path(self, template: str) -> str:
         """A route's path with each parameter set to one of project beta's ids."""
         path = template
-        for key, value in {**BETA_IDS, "run_id": self.beta_run}.items():
+        for key, value in {**BETA_IDS, "run_id": self.beta_run, "experiment_id": self.beta_experiment}.items():
             path = path.replace("{" + key + ":path}", value).replace("{" + key + "}", value)
         assert "{" not in path, f"{template}: give its parameter one of beta's ids in BETA_IDS"
         return path
@@ -119,7 +120,32 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 timeout=30,
             )
             assert r.status_code == 200, r.text
-        yield World(srv, keys, port, r.json()["run_id"])
+            experiment = _beta_quality_objects(srv.url, keys[("beta", "admin")])
+        yield World(srv, keys, port, r.json()["run_id"], experiment)
+
+
+def _beta_quality_objects(url: str, key: str) -> str:
+    """Project beta's evaluator rule, judge template, dataset (its item carries MARK), annotation queue and a
+    finished experiment on the dataset; returns the experiment's id."""
+    with httpx.Client(base_url=url, headers=bearer(key), timeout=60) as c:
+        rule = {"name": BETA_IDS["rule"], "evaluator": "contains:x"}
+        assert c.post("/api/v1/evaluators/rules", json=rule).status_code == 201
+        text = {"text": f"Is {{{{answer}}}} right? {MARK}"}
+        assert c.put(f"/api/v1/evaluators/templates/{BETA_IDS['template_name']}", json=text).status_code == 200
+        item = {"input": f"{MARK} question", "expected_output": f"{MARK} answer"}
+        assert c.post(f"/api/v1/datasets/{BETA_IDS['dataset']}/items", json=[item]).status_code == 200
+        queue = {"name": BETA_IDS["queue"], "filter": {"range": "1d"}}
+        assert c.post("/api/v1/annotation-queues", json=queue).status_code == 201
+        started = c.post(
+            "/api/v1/experiments", json={"dataset": BETA_IDS["dataset"], "variants": [{"model": "gpt-4o"}]}
+        )
+        assert started.status_code == 202, started.text
+        ident: str = started.json()["id"]
+        deadline = time.monotonic() + 60
+        while not c.get(f"/api/v1/experiments/{ident}").json()["finished"]:
+            assert time.monotonic() < deadline, "beta's experiment did not finish"
+            time.sleep(0.1)
+    return ident
 
 
 # Path parameters are filled with project beta's ids, so a route that ignored the key's project would serve
@@ -132,6 +158,11 @@ BETA_IDS = {
     "message_id": "beta-id-msg",
     "user_id": "beta-id-user",
     "feature": "beta-id-feature",
+    # quality/: an evaluator rule, a judge template, a dataset and an annotation queue of project beta
+    "rule": "beta-id-rule",
+    "template_name": "beta_id_template",
+    "dataset": "beta-id-dataset",
+    "queue": "beta-id-queue",
 }
 # The same for anyone whatever project is asked for: they hold no project data.
 OPEN_ROUTES = {"/healthz", "/openapi.json", "/login"}
@@ -150,6 +181,11 @@ SHOWS_BETA_MARKER = {
     "/api/v1/traces",
     "/api/v1/traces/{trace_id}",
     "/api/v1/replays/{run_id}",
+    "/api/v1/datasets/{dataset}",
+    "/api/v1/evaluators/templates/{template_name}",
+    "/api/v1/experiments/{experiment_id}",
+    "/datasets/{dataset}",
+    "/experiments/{experiment_id}",
     "/metrics",
     "/replays/{run_id}",
     "/sessions",

@@ -1,10 +1,9 @@
-"""Projects, API keys, users, memberships and login sessions, in `<data_dir>/auth.sqlite3`.
+"""Projects, API keys, users, memberships and login sessions: the rules, over a storage backend.
 
-Why SQLite and not the analytics store: `llmlens keys create` must work while the server runs, and
-DuckDB holds an exclusive lock on its file; SQLite in WAL mode lets the CLI and the server share
-the file safely. Auth state is a few small rows read by primary key and updated one at a time,
-which ClickHouse is poor at. Lookups are cached for `cache_ttl_s`, so a revoked key stops working
-within that time.
+The rows live in `<data_dir>/auth.sqlite3` for a single server (`AuthDB.in_data_dir`), or in the
+shared ClickHouse when several servers share one store (`llmlens.state.open_state`). Lookups made
+on every request are cached for the backend's TTL, so a key revoked, or a session ended, through
+another process stops working within that time.
 """
 
 from __future__ import annotations
@@ -12,107 +11,91 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-
-from llmlens._private_files import create_private_file, make_private_dir, restrict_to_owner
+from typing import Generic, TypeVar
 
 from ._roles import KEY_ROLES, SERVER_ADMIN_ROLE, USER_ROLES
 from ._secrets import (
     _SCRYPT_N,
     _SCRYPT_P,
     _SCRYPT_R,
+    KEY_PREFIX,
+    LANGFUSE_SECRET_PREFIX,
     hash_password,
     hash_token,
+    langfuse_public_key,
     new_api_key,
     new_session_token,
     verify_password,
 )
+from ._sqlite import AUTH_FILE, SqliteAuthStorage
+from ._storage import ApiKey, AuthStorage, KeyRow, MembershipRow, ProjectRow, Session, SessionRow, UserRow
 
-AUTH_FILE = "auth.sqlite3"
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_CACHE_LIMIT = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (
-  name TEXT PRIMARY KEY, created_at REAL NOT NULL, retention_days INTEGER
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-  id TEXT PRIMARY KEY, project TEXT NOT NULL, role TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,
-  display TEXT NOT NULL, name TEXT, created_at REAL NOT NULL, revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS users (
-  username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at REAL NOT NULL,
-  server_admin INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS memberships (
-  username TEXT NOT NULL, project TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (username, project)
-);
-CREATE TABLE IF NOT EXISTS sessions (
-  token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf_token TEXT NOT NULL,
-  created_at REAL NOT NULL, expires_at REAL NOT NULL
-);
-"""
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class AuthError(ValueError):
     """A bad name, role, unknown project or user; the message says which."""
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: str
-    project: str
-    role: str
-    display: str  # the first characters, to recognise a key in listings
-    name: str | None
-    created_at: float
-    revoked_at: float | None = None
+class _TtlCache(Generic[K, V]):
+    """Answers reused for `ttl_s` (0: never); cleared whole when it grows past a bound."""
 
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    username: str
-    csrf_token: str
-    expires_at: float
+    def get(self, key: K, load: Callable[[], V]) -> V:
+        if self.ttl_s <= 0:
+            return load()
+        now = time.monotonic()
+        with self._lock:
+            found = self._entries.get(key)
+        if found is not None and now - found[0] < self.ttl_s:
+            return found[1]
+        value = load()
+        with self._lock:
+            if len(self._entries) > _CACHE_LIMIT:
+                self._entries.clear()
+            self._entries[key] = (now, value)
+        return value
+
+    def drop(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 class AuthDB:
-    def __init__(self, path: Path, *, cache_ttl_s: float = 5.0) -> None:
-        self.path = Path(path)
-        make_private_dir(self.path.parent)
-        # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode.
-        create_private_file(self.path)
-        for companion in ("-wal", "-shm"):
-            restrict_to_owner(f"{self.path}{companion}")
-        self._con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=FULL")
-            self._con.executescript(_SCHEMA)
-            _add_server_admin_column(self._con)
-        self._cache_ttl_s = cache_ttl_s
-        self._key_cache: dict[str, tuple[float, ApiKey | None]] = {}
+    def __init__(self, storage: AuthStorage) -> None:
+        self.storage = storage
+        self._key_cache: _TtlCache[str, ApiKey | None] = _TtlCache(storage.key_cache_ttl_s)
+        self._session_cache: _TtlCache[str, Session | None] = _TtlCache(storage.session_cache_ttl_s)
+        self._membership_cache: _TtlCache[str, dict[str, str]] = _TtlCache(storage.session_cache_ttl_s)
+        self._admin_cache: _TtlCache[str, bool] = _TtlCache(storage.session_cache_ttl_s)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> AuthDB:
-        return cls(Path(data_dir) / AUTH_FILE)
+        return cls(SqliteAuthStorage(Path(data_dir) / AUTH_FILE))
+
+    @property
+    def location(self) -> str:
+        return self.storage.location
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
-
-    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            return list(self._con.execute(sql, params).fetchall())
-
-    def _exec(self, sql: str, params: tuple[object, ...] = ()) -> int:
-        with self._lock:
-            return self._con.execute(sql, params).rowcount
+        self.storage.close()
 
     # -- projects -------------------------------------------------------------------------------
 
@@ -121,28 +104,25 @@ class AuthDB:
             raise AuthError(f"project names are 1-64 letters, digits, '.', '_' or '-', got {name!r}")
         if retention_days is not None and retention_days < 0:
             raise AuthError("retention days must be 0 (keep everything) or more")
-        try:
-            self._exec("INSERT INTO projects VALUES (?, ?, ?)", (name, time.time(), retention_days))
-        except sqlite3.IntegrityError:
-            raise AuthError(f"project {name!r} already exists") from None
+        if not self.storage.insert_project(ProjectRow(name, time.time(), retention_days)):
+            raise AuthError(f"project {name!r} already exists")
 
     def ensure_project(self, name: str) -> None:
         if not self.project_exists(name):
             self.create_project(name)
 
     def project_exists(self, name: str) -> bool:
-        return bool(self._rows("SELECT 1 FROM projects WHERE name = ?", (name,)))
+        return self.storage.project(name) is not None
 
     def projects(self) -> list[tuple[str, int | None]]:
         """(name, retention_days override or None), by name."""
-        rows = self._rows("SELECT name, retention_days FROM projects ORDER BY name")
-        return [(str(n), None if d is None else int(str(d))) for n, d in rows]
+        return [(p.name, p.retention_days) for p in self.storage.projects()]
 
     def set_retention(self, project: str, days: int | None) -> None:
         self._require_project(project)
         if days is not None and days < 0:
             raise AuthError("retention days must be 0 (keep everything) or more")
-        self._exec("UPDATE projects SET retention_days = ? WHERE name = ?", (days, project))
+        self.storage.set_retention(project, days)
 
     def _require_project(self, project: str) -> None:
         if not self.project_exists(project):
@@ -156,14 +136,23 @@ class AuthDB:
             raise AuthError(f"key roles are {', '.join(KEY_ROLES)}, got {role!r}")
         return self._insert_key(project, role, name)
 
+    def create_langfuse_key(
+        self, project: str, role: str = "ingest", *, name: str | None = None
+    ) -> tuple[ApiKey, str, str]:
+        """A key usable as a Langfuse pair: (key, public key, secret key). The secret is shown once."""
+        if role not in KEY_ROLES:
+            raise AuthError(f"key roles are {', '.join(KEY_ROLES)}, got {role!r}")
+        key, secret = self._insert_key(project, role, name, prefix=LANGFUSE_SECRET_PREFIX)
+        return key, langfuse_public_key(key.id), secret
+
     def create_server_admin_key(self, project: str, *, name: str | None = None) -> tuple[ApiKey, str]:
-        """A key that also manages server-wide settings. Only the CLI calls this: it needs the data folder,
-        so nobody can mint one through the API, whatever their role in a project."""
+        """A key that also manages server-wide settings. Only the CLI calls this: it needs the data folder
+        (or the shared store's credentials), so nobody can mint one through the API, whatever their role."""
         return self._insert_key(project, SERVER_ADMIN_ROLE, name)
 
-    def _insert_key(self, project: str, role: str, name: str | None) -> tuple[ApiKey, str]:
+    def _insert_key(self, project: str, role: str, name: str | None, *, prefix: str = KEY_PREFIX) -> tuple[ApiKey, str]:
         self._require_project(project)
-        secret = new_api_key()
+        secret = new_api_key(prefix)
         key = ApiKey(
             id="key_" + secrets.token_hex(6),
             project=project,
@@ -172,57 +161,32 @@ class AuthDB:
             name=name,
             created_at=time.time(),
         )
-        self._exec(
-            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-            (key.id, project, role, hash_token(secret), key.display, name, key.created_at),
-        )
+        self.storage.insert_key(KeyRow(key=key, key_hash=hash_token(secret)))
         return key, secret
 
     def keys(self, project: str | None = None) -> list[ApiKey]:
-        sql = "SELECT id, project, role, display, name, created_at, revoked_at FROM api_keys"
-        rows = (
-            self._rows(sql + " WHERE project = ? ORDER BY created_at", (project,))
-            if project
-            else self._rows(sql + " ORDER BY project, created_at")
-        )
-        return [_key(r) for r in rows]
+        return self.storage.keys(project or None)
 
     def revoke_key(self, key_id: str, *, project: str | None = None) -> bool:
         """Revoke a key; `project` confines it to that project's keys, server-admin keys excepted
         (a project admin must not cut off the server's admin, only the CLI may)."""
-        where = "id = ? AND revoked_at IS NULL"
-        params: tuple[object, ...] = (time.time(), key_id)
-        if project:
-            where += " AND project = ? AND role != ?"
-            params = (*params, project, SERVER_ADMIN_ROLE)
-        changed = self._exec(f"UPDATE api_keys SET revoked_at = ? WHERE {where}", params) > 0
+        key = self.storage.key_by_id(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        if project and (key.project != project or key.role == SERVER_ADMIN_ROLE):
+            return False
+        changed = self.storage.mark_key_revoked(key_id, time.time())
         self._key_cache.clear()
         return changed
 
     def key_for_secret(self, secret: str) -> ApiKey | None:
         """The live key with this secret, or None (cached briefly: this runs on every request)."""
         digest = hash_token(secret)
-        now = time.monotonic()
-        cached = self._key_cache.get(digest)
-        if cached is not None and now - cached[0] < self._cache_ttl_s:
-            return cached[1]
-        rows = self._rows(
-            "SELECT id, project, role, display, name, created_at, revoked_at FROM api_keys "
-            "WHERE key_hash = ? AND revoked_at IS NULL",
-            (digest,),
-        )
-        key = _key(rows[0]) if rows else None
-        if len(self._key_cache) > 10_000:
-            self._key_cache.clear()
-        self._key_cache[digest] = (now, key)
-        return key
+        return self._key_cache.get(digest, lambda: self.storage.live_key_by_hash(digest))
 
     def has_credentials(self) -> bool:
         """Whether anyone can log in or call the API at all (to warn at start-up)."""
-        return bool(
-            self._rows("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1")
-            or self._rows("SELECT 1 FROM users LIMIT 1")
-        )
+        return self.storage.has_live_key() or bool(self.storage.users())
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -231,102 +195,85 @@ class AuthDB:
             raise AuthError(f"user names are letters, digits and . _ @ + -, got {username!r}")
         if len(password) < 8:
             raise AuthError("passwords must be at least 8 characters")
-        try:
-            self._exec(
-                "INSERT INTO users (username, password_hash, created_at, server_admin) VALUES (?, ?, ?, ?)",
-                (username, hash_password(password), time.time(), int(server_admin)),
-            )
-        except sqlite3.IntegrityError:
-            raise AuthError(f"user {username!r} already exists") from None
+        row = UserRow(username, hash_password(password), time.time(), server_admin)
+        if not self.storage.insert_user(row):
+            raise AuthError(f"user {username!r} already exists")
 
     def set_server_admin(self, username: str, server_admin: bool) -> None:
         """Let a user change server-wide settings (budget defaults, server-wide alert rules, all of /metrics)."""
-        if not self._exec("UPDATE users SET server_admin = ? WHERE username = ?", (int(server_admin), username)):
+        if not self.storage.set_server_admin(username, server_admin):
             raise AuthError(f"no user {username!r}; create it with `llmlens users create {username}`")
+        self._admin_cache.drop(username)
 
     def is_server_admin(self, username: str) -> bool:
-        return bool(self._rows("SELECT 1 FROM users WHERE username = ? AND server_admin = 1", (username,)))
+        def load() -> bool:
+            user = self.storage.user(username)
+            return user is not None and user.server_admin
+
+        return self._admin_cache.get(username, load)
 
     def server_admins(self) -> list[str]:
-        return [str(r[0]) for r in self._rows("SELECT username FROM users WHERE server_admin = 1 ORDER BY username")]
+        return [u.username for u in self.storage.users() if u.server_admin]
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < 8:
             raise AuthError("passwords must be at least 8 characters")
-        if not self._exec("UPDATE users SET password_hash = ? WHERE username = ?", (hash_password(password), username)):
+        if not self.storage.set_password_hash(username, hash_password(password)):
             raise AuthError(f"no user {username!r}")
-        self._exec("DELETE FROM sessions WHERE username = ?", (username,))
+        self.storage.delete_sessions_of(username)
+        self._session_cache.clear()
 
     def grant(self, username: str, project: str, role: str) -> None:
         if role not in USER_ROLES:
             raise AuthError(f"user roles are {', '.join(USER_ROLES)}, got {role!r}")
         self._require_project(project)
-        if not self._rows("SELECT 1 FROM users WHERE username = ?", (username,)):
+        if self.storage.user(username) is None:
             raise AuthError(f"no user {username!r}; create it with `llmlens users create {username}`")
-        self._exec("INSERT OR REPLACE INTO memberships VALUES (?, ?, ?)", (username, project, role))
+        self.storage.put_membership(MembershipRow(username, project, role))
+        self._membership_cache.drop(username)
 
     def memberships(self, username: str) -> dict[str, str]:
-        rows = self._rows("SELECT project, role FROM memberships WHERE username = ? ORDER BY project", (username,))
-        return {str(p): str(r) for p, r in rows}
+        return dict(self._membership_cache.get(username, lambda: self.storage.memberships(username)))
 
     def users(self) -> list[tuple[str, dict[str, str]]]:
-        names = [str(r[0]) for r in self._rows("SELECT username FROM users ORDER BY username")]
-        return [(n, self.memberships(n)) for n in names]
+        return [(u.username, self.storage.memberships(u.username)) for u in self.storage.users()]
 
     def check_password(self, username: str, password: str) -> bool:
-        rows = self._rows("SELECT password_hash FROM users WHERE username = ?", (username,))
-        if not rows:
+        user = self.storage.user(username)
+        if user is None:
             verify_password(password, _DUMMY_HASH)  # same cost whether or not the user exists
             return False
-        return verify_password(password, str(rows[0][0]))
+        return verify_password(password, user.password_hash)
 
     # -- sessions -------------------------------------------------------------------------------
 
     def create_session(self, username: str, ttl_s: float) -> tuple[str, Session]:
         token = new_session_token()
-        session = Session(username=username, csrf_token=secrets.token_urlsafe(24), expires_at=time.time() + ttl_s)
-        self._exec("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
-        self._exec(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-            (hash_token(token), username, session.csrf_token, time.time(), session.expires_at),
-        )
+        now = time.time()
+        session = Session(username=username, csrf_token=secrets.token_urlsafe(24), expires_at=now + ttl_s)
+        self.storage.delete_expired_sessions(now)
+        row = SessionRow(hash_token(token), username, session.csrf_token, now, session.expires_at)
+        self.storage.insert_session(row)
         return token, session
 
     def session(self, token: str) -> Session | None:
-        rows = self._rows(
-            "SELECT username, csrf_token, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?",
-            (hash_token(token), time.time()),
-        )
-        if not rows:
-            return None
-        username, csrf, expires = rows[0]
-        return Session(str(username), str(csrf), float(str(expires)))
+        digest = hash_token(token)
+
+        def load() -> Session | None:
+            row = self.storage.session(digest, time.time())
+            return None if row is None else Session(row.username, row.csrf_token, row.expires_at)
+
+        found = self._session_cache.get(digest, load)
+        # A cached session still ends on time.
+        return found if found is not None and found.expires_at > time.time() else None
 
     def end_session(self, token: str) -> None:
-        self._exec("DELETE FROM sessions WHERE token_hash = ?", (hash_token(token),))
+        digest = hash_token(token)
+        self.storage.delete_session(digest)
+        self._session_cache.drop(digest)
 
 
 # Checked when the user does not exist, so a miss costs one scrypt like a hit. No password hashes to it
 # (zero salt, zero digest), and building it runs no scrypt at import (that cost ~50 ms of start-up).
 _ZERO_SALT = base64.b64encode(bytes(16)).decode()
 _DUMMY_HASH = f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_ZERO_SALT}${base64.b64encode(bytes(32)).decode()}"
-
-
-def _add_server_admin_column(con: sqlite3.Connection) -> None:
-    """Auth files written before server admins existed lack the column; nobody in them is one."""
-    columns = {str(row[1]) for row in con.execute("PRAGMA table_info(users)").fetchall()}
-    if "server_admin" not in columns:
-        con.execute("ALTER TABLE users ADD COLUMN server_admin INTEGER NOT NULL DEFAULT 0")
-
-
-def _key(row: tuple[object, ...]) -> ApiKey:
-    key_id, project, role, display, name, created, revoked = row
-    return ApiKey(
-        id=str(key_id),
-        project=str(project),
-        role=str(role),
-        display=str(display),
-        name=None if name is None else str(name),
-        created_at=float(str(created)),
-        revoked_at=None if revoked is None else float(str(revoked)),
-    )

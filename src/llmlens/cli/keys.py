@@ -1,7 +1,10 @@
 """`llmlens keys create|list|revoke`: API keys are shown once and stored as SHA-256 hashes.
 
 `--role server-admin` makes a key that is also the server's admin (budget defaults, server-wide alert
-rules, all of /metrics). Only this command makes one: it needs the data folder, not an API call.
+rules, all of /metrics). Only this command makes one: it needs the data folder (or, on a shared ClickHouse
+store, its credentials), not an API call.
+`--langfuse` prints the key as a Langfuse pair (`LANGFUSE_PUBLIC_KEY=pk-lf-...`,
+`LANGFUSE_SECRET_KEY=sk-lf-...`), for apps traced with the Langfuse SDK.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--name", help="a label, e.g. the app that uses the key")
     create.add_argument("--create-project", action="store_true", help="create the project if it does not exist")
+    create.add_argument(
+        "--langfuse",
+        action="store_true",
+        help="print a Langfuse key pair (LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY) for the Langfuse SDK",
+    )
     add_data_options(create)
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--project")
@@ -35,13 +43,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmlens.auth import SERVER_ADMIN_ROLE, AuthError
+    from llmlens.auth import SERVER_ADMIN_ROLE, AuthError, StateUnavailable
 
     auth = open_auth(args)
     try:
         if args.action == "create":
             if args.create_project:
                 auth.ensure_project(args.project)
+            if args.langfuse:
+                if args.role == SERVER_ADMIN_ROLE:
+                    raise CliError("--langfuse makes an ingest, read or admin key, not a server-admin one")
+                key, public, secret = auth.create_langfuse_key(args.project, args.role, name=args.name)
+                print(f"LANGFUSE_PUBLIC_KEY={public}")
+                print(f"LANGFUSE_SECRET_KEY={secret}")
+                print(
+                    f"# {key.id}: role {key.role} in project {key.project}. Shown once: store it now. "
+                    "Point LANGFUSE_HOST (or LANGFUSE_BASE_URL) at this server."
+                )
+                return 0
             if args.role == SERVER_ADMIN_ROLE:
                 key, secret = auth.create_server_admin_key(args.project, name=args.name)
             else:
@@ -59,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 created = dt.datetime.fromtimestamp(key.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
                 state = "revoked" if key.revoked_at else "live"
                 print(f"{key.id}\t{key.project}\t{key.role}\t{key.display}\t{state}\t{created}\t{key.name or ''}")
-    except AuthError as exc:
+    except (AuthError, StateUnavailable) as exc:
         raise CliError(str(exc)) from None
     finally:
         auth.close()

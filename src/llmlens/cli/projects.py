@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmlens.auth import AuthError
+    from llmlens.auth import AuthError, StateUnavailable
 
     auth = open_auth(args)
     try:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             for name, days in auth.projects():
                 print(f"{name}\tretention={'default' if days is None else days}")
-    except AuthError as exc:
+    except (AuthError, StateUnavailable) as exc:
         raise CliError(str(exc)) from None
     finally:
         auth.close()

@@ -50,7 +50,7 @@ def _password(from_stdin: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmlens.auth import AuthError
+    from llmlens.auth import AuthError, StateUnavailable
 
     auth = open_auth(args)
     try:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             for name, roles in auth.users():
                 flag = "\tserver-admin" if name in admins else ""
                 print(f"{name}\t" + ", ".join(f"{p}={r}" for p, r in roles.items()) + flag)
-    except AuthError as exc:
+    except (AuthError, StateUnavailable) as exc:
         raise CliError(str(exc)) from None
     finally:
         auth.close()

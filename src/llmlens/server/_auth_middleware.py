@@ -1,9 +1,10 @@
 """Pure ASGI middleware: who is calling, in which project, allowed to do what.
 
 For every HTTP request it finds the caller (an API key in `Authorization: Bearer`, `X-LLMLens-Api-Key`
-or `X-API-Key`, or a login session cookie), the project it acts in and its role, and puts a
-`Principal` in `scope["llmlens.principal"]`. On `/proxy/...` only `X-LLMLens-Api-Key` counts: the
-`Authorization` and `X-API-Key` headers there are the provider's and go upstream untouched.
+or `X-API-Key`, a Langfuse key pair in `Authorization: Basic`, or a login session cookie), the project
+it acts in and its role, and puts a `Principal` in `scope["llmlens.principal"]`. On `/proxy/...` only
+`X-LLMLens-Api-Key` (or Helicone's `Helicone-Auth: Bearer`) counts: the `Authorization` and `X-API-Key`
+headers there are the provider's and go upstream untouched.
 
 When auth is on, the request is then confined to the caller's project: asking for another project
 is a 403; `X-LLMLens-Project` and `?project=` are rewritten to the caller's project (so every route,
@@ -14,6 +15,8 @@ variable reaches the route.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 from dataclasses import replace
 from http.cookies import SimpleCookie
@@ -22,7 +25,15 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmlens.auth import ANONYMOUS_ADMIN, KEY_PREFIX, SERVER_ADMIN_ROLE, Principal
+from llmlens.auth import (
+    ANONYMOUS_ADMIN,
+    KEY_PREFIX,
+    LANGFUSE_PUBLIC_PREFIX,
+    SERVER_ADMIN_ROLE,
+    Principal,
+    StateUnavailable,
+    langfuse_public_key,
+)
 from llmlens.store import current_project
 
 from ._security import security_of
@@ -37,9 +48,20 @@ _PUBLIC_PATHS = frozenset({"/healthz", "/login", "/favicon.ico", "/openapi.json"
 _PUBLIC_PREFIXES = ("/static/",)
 # Scores are data an app sends about its own calls (llmlens.score), so an ingest key may post them too.
 _INGEST_PATHS = frozenset({"/api/v1/ingest", "/api/v1/scores", "/v1/traces", "/v1/logs", "/v1/metrics"})
+# Langfuse's public API, as its SDK calls it with an ingest key pair (projects: its `auth_check()`).
+_LANGFUSE_PATHS = frozenset(
+    {
+        "/api/public/otel/v1/traces",
+        "/api/public/scores",
+        "/api/public/ingestion",
+        "/api/public/projects",
+        "/api/public/health",
+    }
+)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_POSTS = frozenset({"/api/v1/sql", "/logout"})
 _MAX_FORM_BYTES = 1_000_000
+_STATE_RETRY_AFTER_S = b"5"
 
 
 def required_permission(method: str, path: str) -> str | None:
@@ -50,7 +72,7 @@ def required_permission(method: str, path: str) -> str | None:
         return "ingest"  # the gateway records spans; calling it is sending data
     if path.startswith("/api/v1/admin"):
         return "admin"
-    if path in _INGEST_PATHS or path.startswith("/api/v1/ingest/"):
+    if path in _INGEST_PATHS or path in _LANGFUSE_PATHS or path.startswith("/api/v1/ingest/"):
         return "ingest"
     if method in _SAFE_METHODS or path in _READ_POSTS:
         return "read"
@@ -84,7 +106,12 @@ class AuthMiddleware:
         method: str = scope["method"]
         need = required_permission(method, path)
         headers = _header_map(scope)
-        principal = self._authenticate(path, headers)
+        try:
+            principal = self._authenticate(path, headers)
+        except StateUnavailable as exc:
+            # Keys and sessions live in a shared ClickHouse that is down: the caller may try again soon.
+            await _deny(send, 503, str(exc), [(b"retry-after", _STATE_RETRY_AFTER_S)])
+            return
         if path.startswith("/proxy/"):
             _strip_llmlens_credentials(scope)
         if need is None:
@@ -130,7 +157,11 @@ class AuthMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSockets read data: a key's or a session's read permission, confined like HTTP."""
-        principal = self._authenticate(scope["path"], _header_map(scope))
+        try:
+            principal = self._authenticate(scope["path"], _header_map(scope))
+        except StateUnavailable:
+            await send({"type": "websocket.close", "code": 1013})  # try again later
+            return
         if principal is not None and principal.kind == "user":
             chosen = _user_project(principal, None, self.state.settings.project)
             principal = (
@@ -154,6 +185,9 @@ class AuthMiddleware:
             key = security.auth.key_for_secret(secret)
             if key is None:
                 return None
+            public = _basic_credentials(headers)[0] if not path.startswith("/proxy/") else None
+            if public is not None and _names_another_key(public, key.id):
+                return None  # a public key made for another key: the pair is not one
             return Principal(
                 kind="key",
                 name=key.id,
@@ -196,15 +230,45 @@ def _api_key(path: str, headers: dict[bytes, bytes]) -> str | None:
     if value:
         return value.decode("latin-1").strip()
     if path.startswith("/proxy/"):
-        return None  # Authorization / X-API-Key there belong to the provider
+        # Authorization / X-API-Key there belong to the provider; Helicone's own key header is ours.
+        scheme, _, credential = headers.get(b"helicone-auth", b"").decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():
+            return credential.strip()
+        return None
     auth = headers.get(b"authorization", b"").decode("latin-1")
     scheme, _, credential = auth.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
         return credential.strip()
+    public, secret = _basic_credentials(headers)
+    if public is not None and secret:
+        return secret  # a Langfuse pair: the secret key is the llmlens key
     value = headers.get(b"x-api-key")
     if value and value.decode("latin-1").startswith(KEY_PREFIX):
         return value.decode("latin-1").strip()
     return None
+
+
+def _basic_credentials(headers: dict[bytes, bytes]) -> tuple[str | None, str | None]:
+    """(user, password) of `Authorization: Basic base64(user:password)`; (None, None) without one."""
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, credential = auth.partition(" ")
+    if scheme.lower() != "basic" or not credential.strip():
+        return None, None
+    try:
+        decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    user, sep, password = decoded.partition(":")
+    return (user, password.strip()) if sep else (None, None)
+
+
+def _names_another_key(public_key: str, key_id: str) -> bool:
+    """True when `public_key` was made by `llmlens keys create --langfuse` for a key other than `key_id`.
+
+    Any other public key is not checked: with a plain llmlens key as the secret, the public key is free.
+    """
+    made_by_us = public_key.startswith(LANGFUSE_PUBLIC_PREFIX + "key_")
+    return made_by_us and not hmac.compare_digest(public_key.encode(), langfuse_public_key(key_id).encode())
 
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
@@ -344,7 +408,8 @@ async def _unauthenticated(scope: Scope, send: Send, path: str, headers: dict[by
     await _deny(
         send,
         401,
-        "authentication required: send an API key (Authorization: Bearer llm_..., or X-LLMLens-Api-Key) or log in",
+        "authentication required: send an API key (Authorization: Bearer llm_..., or X-LLMLens-Api-Key; a Langfuse "
+        "SDK sends its key pair as Authorization: Basic) or log in",
         [(b"www-authenticate", b'Bearer realm="llmlens"')],
     )
 

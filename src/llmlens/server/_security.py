@@ -1,8 +1,9 @@
 """The server's security state, built once per app: auth database, redaction, limits, retention.
 
-`install_security(state)` is called by `build_state`: it opens `<data_dir>/auth.sqlite3`, adds the
-redaction and truncation transforms to the ingest pipeline (so nothing is written unmasked or
-oversized, whatever the ingest path), and keeps everything in `state.services["security"]`.
+`install_security(state)` is called by `build_state`: it opens the auth database (`<data_dir>/auth.sqlite3`,
+or the shared state when the store is ClickHouse: `_shared_state.py`), adds the redaction and truncation
+transforms to the ingest pipeline (so nothing is written unmasked or oversized, whatever the ingest path),
+and keeps everything in `state.services["security"]`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from llmlens.auth import AuthDB, auth_enabled
 from llmlens.ingest import content_transforms
 from llmlens.redaction import Redactor
 
+from ._shared_state import state_backend
 from ._state import AppState
 
 SERVICE = "security"
@@ -95,7 +97,7 @@ def install_security(state: AppState) -> Security:
     redactor = Redactor.from_config(settings.redaction)
     security = Security(
         enabled=auth_enabled(settings),
-        auth=AuthDB.in_data_dir(settings.data_dir),
+        auth=state_backend(state).auth(),
         redactor=redactor,
         rate_limiter=RateLimiter(settings.ingest_rate_limit),
     )

@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from llmlens.auth import Principal
+from llmlens.auth import Principal, StateUnavailable
 from llmlens.codec.otlp import PROTOBUF, OtlpDecodeError, decode_logs
 from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
@@ -61,7 +61,10 @@ async def _authorize(state: AppState, context: grpc.aio.ServicerContext[Any, Any
         secret = credential.strip()
     if not secret:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "an API key is required: authorization: Bearer KEY")
-    key = await asyncio.to_thread(security.auth.key_for_secret, secret)
+    try:
+        key = await asyncio.to_thread(security.auth.key_for_secret, secret)
+    except StateUnavailable as exc:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
     if key is None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
     if not Principal(kind="key", name=key.id, role=key.role, project=key.project).can("ingest"):
