@@ -105,3 +105,62 @@ def test_wsgi_request_span(init_capture: Callable[..., CaptureServer]) -> None:
     assert request["http_status"] == 201 and request["http_response_bytes"] == 5
     assert request["http_request_bytes"] == 3
     assert spans["work"]["parent_span_id"] == request["span_id"]
+
+
+_UVICORN_APP = """
+import llmlens
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+llmlens.init(url="{url}", service="sigterm-app")
+
+async def hello(request):
+    return PlainTextResponse("hi")
+
+app = Starlette(routes=[Route("/hello", hello)])
+app.add_middleware(llmlens.LLMLensASGIMiddleware)
+"""
+
+
+def test_asgi_app_stopped_by_sigterm_sends_what_it_queued(tmp_path: Any) -> None:
+    """uvicorn re-raises SIGTERM after shutting down, so exit hooks never run: the middleware flushes
+    on the lifespan's shutdown instead, and the last request's span still arrives."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.llmlens_server import LLMLensServer
+
+    with LLMLensServer(tmp_path / "data") as srv:
+        (tmp_path / "sigterm_app.py").write_text(_UVICORN_APP.format(url=srv.url))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMLENS_") and k != "PYTEST_CURRENT_TEST"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "sigterm_app:app", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5).text == "hi"
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
+                    time.sleep(0.05)
+            # Well inside the exporter's batch delay: nothing has been sent yet.
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        rows = srv.sql("SELECT name, service FROM spans WHERE kind = 'request'")
+        assert rows == [{"name": "GET /hello", "service": "sigterm-app"}]

@@ -9,6 +9,7 @@ they work with FastAPI, Starlette, Django, Flask... without importing any of the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
@@ -31,6 +32,24 @@ def _route_of(scope: Scope) -> str | None:
     return path if isinstance(path, str) else None
 
 
+def _flush_before_shutdown_completes(send: Send) -> Send:
+    """Send what is queued when the server stops the app: uvicorn re-raises SIGTERM after its shutdown,
+    so the process then dies without running the exit hook that would otherwise flush."""
+
+    async def flushing_send(message: Message) -> None:
+        if message.get("type") == "lifespan.shutdown.complete":
+            try:
+                from ._runtime import flush
+
+                config = _state.config
+                await asyncio.to_thread(flush, config.exit_timeout_s if config is not None else 5.0)
+            except Exception as exc:
+                report_internal_error(exc, "ASGI middleware shutdown")
+        await send(message)
+
+    return flushing_send
+
+
 class LLMLensASGIMiddleware:
     """ASGI middleware: wraps each HTTP request in a `request` span."""
 
@@ -38,6 +57,9 @@ class LLMLensASGIMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "lifespan" and _state.exporter is not None:
+            await self.app(scope, receive, _flush_before_shutdown_completes(send))
+            return
         if scope.get("type") != "http" or _state.exporter is None:
             await self.app(scope, receive, send)
             return
