@@ -1,4 +1,4 @@
-"""Process measurements for the benches: resident memory (current and peak) and directory sizes."""
+"""Process measurements for the benches: resident memory (current and peak), CPU time and directory sizes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int, children: list[int] | None = None) -> float:
@@ -19,6 +20,27 @@ def rss_mib(pid: int, children: list[int] | None = None) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / (1024 * 1024)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live children so far (Linux /proc): on a machine shared
+    with other work, CPU per event moves much less than wall-clock throughput."""
+    own, children = cpu_split_s(pid)
+    return own + children
+
+
+def cpu_split_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of `pid` itself and of its live children (a server and its decode workers)."""
+    own = _process_cpu_s(pid)
+    return own, sum(_process_cpu_s(p) for p in _children(pid))
+
+
+def _process_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of stat)
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _children(pid: int) -> list[int]:

@@ -60,10 +60,16 @@ def span_data_from_proto(request: Any) -> tuple[list[OtlpSpanData], list[Rejecti
                     rejected.append((index, f"span {index}: {exc}"))
                     index += 1
                     continue
-                events = [
-                    OtlpEvent(e.name, e.time_unix_nano, proto_attributes(e.attributes, notes, prefix="event."))
-                    for e in span.events
-                ]
+                span_events = span.events
+                events = (
+                    [
+                        OtlpEvent(e.name, e.time_unix_nano, proto_attributes(e.attributes, notes, prefix="event."))
+                        for e in span_events
+                    ]
+                    if span_events
+                    else []
+                )
+                status = span.status  # each read of a sub-message builds a new wrapper: read it once
                 out.append(
                     OtlpSpanData(
                         trace_id=trace_id,
@@ -73,8 +79,8 @@ def span_data_from_proto(request: Any) -> tuple[list[OtlpSpanData], list[Rejecti
                         end_ns=span.end_time_unix_nano,
                         parent_span_id=optional_parent_from_bytes(span.parent_span_id, notes),
                         kind=int(span.kind),
-                        status_code=int(span.status.code),
-                        status_message=span.status.message,
+                        status_code=int(status.code),
+                        status_message=status.message,
                         attributes=proto_attributes(span.attributes, notes),
                         events=events,
                         resource=resource,

@@ -20,7 +20,7 @@ class IdError(ValueError):
 def hex_id_from_bytes(raw: bytes, size: int, what: str) -> str:
     if len(raw) != size:
         raise IdError(f"{what} must be {size} bytes, got {len(raw)}")
-    if not any(raw):
+    if raw.count(0) == size:  # all zero (a C loop; any() walks the bytes in Python)
         raise IdError(f"{what} is all zero")
     return raw.hex()
 
@@ -122,8 +122,25 @@ def proto_attributes(kvs: Any, notes: list[str], depth: int = 0, prefix: str = "
         kvs = kvs[:MAX_ITEMS]
     out: dict[str, Any] = {}
     for kv in kvs:
+        any_value = kv.value  # unset: an empty AnyValue, which reads as None like an unset value
+        which = any_value.WhichOneof("value")
+        # Scalars are most attributes: taken here, without a call and a key built for notes never written.
+        if which == "string_value":
+            text: str = any_value.string_value
+            if len(text) <= MAX_STRING_CHARS:
+                out[kv.key] = text
+                continue
+        elif which == "int_value":
+            out[kv.key] = int(any_value.int_value)
+            continue
+        elif which == "bool_value":
+            out[kv.key] = bool(any_value.bool_value)
+            continue
+        elif which is None:
+            out[kv.key] = None
+            continue
         key = kv.key
-        value = proto_value(kv.value, prefix + key, notes, depth) if kv.HasField("value") else None
+        value = proto_value(any_value, prefix + key, notes, depth)
         if value is not _DROP:
             out[key] = value
     return out

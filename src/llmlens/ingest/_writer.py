@@ -2,7 +2,9 @@
 
 Requests append their batch to a bounded queue and wait on a future; one writer thread drains
 everything queued, writes it in a single transaction and resolves every future. Acknowledging after
-the commit makes a 2xx mean durable; sharing the commit makes that cheap under concurrency.
+the commit makes a 2xx mean durable; sharing the commit makes that cheap under concurrency. Work a
+store keeps out of its commits (the DuckDB store's rollup folds) runs in this thread too, after the
+requests of a commit are answered or when no request is waiting, never between a request and its answer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ from llmlens.store import Store, WriteResult
 logger = logging.getLogger("llmlens.ingest")
 
 WriteListener = Callable[[Sequence[Span], Sequence[Feedback]], None]
+# With nothing to write for this long, the store is given its deferred work.
+IDLE_S = 0.5
+# A commit costs the same few milliseconds whether it holds one event or a hundred. When the last one
+# held several requests (clients are sending concurrently) and fewer than GATHER_EVENTS are queued, the
+# writer waits for more to join, so small requests share commits instead of each paying for one: up to
+# GATHER_S in all, and no longer than GATHER_GAP_S without a new request (the clients that were sending
+# have all been heard). A lone client, whose commits hold one request each, never waits.
+GATHER_S = 0.005
+GATHER_GAP_S = 0.0015
+GATHER_EVENTS = 256
 
 
 class Backpressure(RuntimeError):
@@ -64,6 +76,10 @@ class GroupCommitWriter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._listeners: list[WriteListener] = []
+        # The store's deferred work, done when due; a store without any has no such method.
+        self._between_commits: Callable[[], None] | None = getattr(store, "fold_due_rollups", None)
+        self._deferred_work_failing = False
+        self._last_commit_requests = 0
         self.stats = WriterStats()
 
     @property
@@ -115,10 +131,18 @@ class GroupCommitWriter:
             self._thread.join(timeout_s)
             self._thread = None
 
-    def _take(self) -> list[_Pending]:
+    def _take(self) -> list[_Pending] | None:
+        """The next commit's requests; [] after IDLE_S without any; None once stopping and drained."""
         with self._cond:
             while not self._queue and not self._stopping:
-                self._cond.wait()
+                if self._between_commits is None:
+                    self._cond.wait()
+                elif not self._cond.wait(IDLE_S):
+                    return []
+            if not self._queue:
+                return None
+            if self._last_commit_requests > 1:
+                self._gather()
             taken: list[_Pending] = []
             count = 0
             while self._queue and (not taken or count + self._queue[0].size <= self._max_commit):
@@ -126,13 +150,30 @@ class GroupCommitWriter:
                 taken.append(item)
                 count += item.size
             self._queued_events -= count
+            self._last_commit_requests = len(taken)
             return taken
+
+    def _gather(self) -> None:
+        """Wait (holding the condition, woken by each submit) for GATHER_EVENTS queued events, at most
+        GATHER_S, and at most GATHER_GAP_S since the last request joined."""
+        deadline = time.monotonic() + GATHER_S
+        while self._queued_events < GATHER_EVENTS and not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            waiting = len(self._queue)
+            self._cond.wait(min(remaining, GATHER_GAP_S))
+            if len(self._queue) == waiting:
+                return
 
     def _run(self) -> None:
         while True:
             batch = self._take()
-            if not batch:
+            if batch is None:
                 return  # stopping and drained
+            if not batch:
+                self._do_deferred_work()
+                continue
             spans = [s for p in batch for s in p.spans]
             feedback = [f for p in batch for f in p.feedback]
             started = time.perf_counter()
@@ -153,6 +194,19 @@ class GroupCommitWriter:
             for p in batch:
                 p.future.set_result(None)
             self._notify(spans, feedback)
+            self._do_deferred_work()
+
+    def _do_deferred_work(self) -> None:
+        if self._between_commits is None:
+            return
+        try:
+            self._between_commits()
+        except Exception:  # retried when next due; the commits themselves are unaffected
+            if not self._deferred_work_failing:  # once until it works again, not after every commit
+                logger.exception("deferred store work failed; retrying after each commit")
+            self._deferred_work_failing = True
+        else:
+            self._deferred_work_failing = False
 
     def _write_alone(self, pending: _Pending) -> None:
         started = time.perf_counter()

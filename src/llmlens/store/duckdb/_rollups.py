@@ -1,18 +1,21 @@
-"""DuckDB rollup tables: created by migration, appended to in each write's transaction, compacted
-in the writer thread, rebuilt from raw spans on demand (`llmlens rollups rebuild`, after reprice).
+"""DuckDB rollup tables: created by migration, appended to by folds of newly stored spans
+(`_pending_rollups.py`), compacted in the writer thread, rebuilt from raw spans on demand
+(`llmlens rollups rebuild`, after reprice).
 
-Each commit appends the aggregates of the spans it stored (a few rows per touched hour and key),
-so ingest never reads back; rows of the same key accumulate until compaction merges them (readers
-merge with SUM anyway, so an uncompacted table gives the same answers, only slower).
+Each fold appends the aggregates of the spans it covers (a few rows per touched hour and key);
+rows of the same key accumulate until compaction merges them (readers merge with SUM anyway, so an
+uncompacted table gives the same answers, only slower).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import duckdb
 
+from .._columns import SPAN_COLUMNS
 from ..rollups import (
     MEASURES,
     ROLLUP_KEYS,
@@ -117,21 +120,30 @@ def signed_delta_statements(source: str, sign: int) -> list[str]:
     return out
 
 
-# The temp table the writer stages each batch of stored spans in (typed like store.spans).
-SPAN_STAGE = "span_batch"
-BATCH_DELTAS = _delta_statements(SPAN_STAGE)
+def _referenced_columns() -> tuple[str, ...]:
+    text = " ".join(_delta_statements("source"))
+    return tuple(col for col, _, _ in SPAN_COLUMNS if re.search(rf"\b{col}\b", text))
+
+
+# The span columns the deltas read: a fold copies only these out of store.spans.
+DELTA_COLUMNS = _referenced_columns()
 
 
 class RollupMaintainer:
-    """Appends deltas within the writer's transaction and compacts the buckets they touched."""
+    """Appends deltas within a caller's transaction and compacts the buckets they touched."""
 
     def __init__(self) -> None:
         self._appended = 0
         self._dirty: tuple[dt.datetime, dt.datetime] | None = None
+        self._statements: dict[str, list[str]] = {}
 
-    def append(self, con: duckdb.DuckDBPyConnection, first: dt.datetime, last: dt.datetime) -> None:
-        """Run inside the write transaction, with the stored spans staged in the temp table SPAN_STAGE."""
-        for sql in BATCH_DELTAS:
+    def append(self, con: duckdb.DuckDBPyConnection, source: str, first: dt.datetime, last: dt.datetime) -> None:
+        """Run inside a transaction: the deltas of the spans in relation `source` (starting between
+        `first` and `last`) are appended to every rollup table."""
+        statements = self._statements.get(source)
+        if statements is None:
+            statements = self._statements[source] = _delta_statements(source)
+        for sql in statements:
             row = con.execute(sql).fetchone()
             self._appended += int(row[0]) if row else 0
         self.touched(first, last)

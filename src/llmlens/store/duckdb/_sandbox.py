@@ -17,6 +17,10 @@ from .._columns import QUERYABLE_VIEWS
 from .._protocol import SqlRejected
 
 _ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+# Stored times are naive UTC and the console's time zone is UTC. DuckDB's NOW() is a TIMESTAMPTZ, so
+# `timestamp > NOW() - INTERVAL 7 DAY` converts every stored time and can skip no row group by its
+# min/max (600 ms at 1M calls); the same instant as a TIMESTAMP compares as stored (40 ms).
+NOW_AS_TIMESTAMP = "CREATE OR REPLACE TEMP MACRO now() AS current_localtimestamp()"
 _DENIED_FUNCTIONS = frozenset(
     {"getvariable", "current_setting", "getenv", "read_text", "read_blob", "query", "query_table"}
 )

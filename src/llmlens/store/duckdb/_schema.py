@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import duckdb
 
-from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from .._columns import FEEDBACK_COLUMNS, SCORE_COLUMNS, SPAN_COLUMNS, ColumnType
 from ._rollups import create_rollup_tables, rebuild_rollups
+from ._write_indexes import build_indexes
 
 _SQL_TYPES: dict[ColumnType, str] = {
     "str": "VARCHAR",
@@ -18,7 +19,7 @@ _SQL_TYPES: dict[ColumnType, str] = {
     "timestamp": "TIMESTAMP",
 }
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 # A view reads only the project named by the connection variable, when one is set.
 _PROJECT_FILTER = "(getvariable('llmlens_project') IS NULL OR {alias}project = getvariable('llmlens_project'))"
@@ -44,13 +45,39 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     rebuild_rollups(con)
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2)
+def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Scores (quality/), and each project's score names with the data type their first score gave them."""
+    con.execute(_create_table("scores", SCORE_COLUMNS))
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS store.score_names (project VARCHAR NOT NULL, name VARCHAR NOT NULL, "
+        "data_type VARCHAR NOT NULL, created_at TIMESTAMP, PRIMARY KEY (project, name))"
+    )
+
+
+def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
+    """Id maps (a lookup by trace, session, message or span id reads a few hours, not the table), feedback
+    joined to its calls, and the page rollups (`_write_indexes.py`), filled from what is stored."""
+    build_indexes(con)
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+)
 
 _SPANS_VIEW = f"""
 CREATE OR REPLACE VIEW main.spans AS
 SELECT * EXCLUDE (ingested_at) FROM store.spans WHERE {_PROJECT_FILTER.format(alias="")}
 """
 
+# The join adds one column to each call (at most one row per project and message): a query that does not
+# read `user_satisfaction` lets DuckDB drop it, but not once the project filter names the join key
+# itself (1.7 s instead of 70 ms at 10M calls), hence the project test written as `list_contains`.
+_LLM_LOGS_PROJECT = (
+    "(getvariable('llmlens_project') IS NULL OR list_contains([getvariable('llmlens_project')], s.project))"
+)
 _LLM_LOGS = f"""
 CREATE OR REPLACE VIEW main.llm_logs AS
 SELECT
@@ -68,7 +95,7 @@ LEFT JOIN (
          AVG(CASE WHEN feedback_type = 'thumbs_up' THEN 1.0 ELSE 0.0 END) AS user_satisfaction
   FROM store.feedback GROUP BY project, message_id
 ) f ON f.project = s.project AND f.message_id = s.message_id
-WHERE s.kind = 'llm' AND {_PROJECT_FILTER.format(alias="s.")}
+WHERE s.kind = 'llm' AND {_LLM_LOGS_PROJECT}
 """
 
 _TOOL_LOGS = f"""
@@ -117,7 +144,55 @@ LEFT JOIN (
 WHERE {_PROJECT_FILTER.format(alias="fb.")}
 """
 
-VIEWS = (_SPANS_VIEW, _LLM_LOGS, _TOOL_LOGS, _RETRIEVAL_LOGS, _FEEDBACK_EVENTS)
+# Every judgement in one place: the stored scores, plus thumbs from the feedback table as `user_feedback`
+# (1 up, 0 down; source `feedback`; on the rated call, whatever span the feedback was given in), so one
+# query relates all of them to latency and cost. A score sent
+# with only a message id gets the trace and span of that call, and one sent with a span id the span's
+# trace and message id, at read time: it joins a call that arrived after it.
+_CALL_OF_MESSAGE = """
+  SELECT s.project, s.message_id, min(s.span_id) AS call_span_id, arg_min(s.trace_id, s.span_id) AS call_trace_id
+  FROM store.spans s
+  WHERE s.kind = 'llm' AND {project} AND (s.project, s.message_id) IN ({wanted})
+  GROUP BY s.project, s.message_id
+"""
+_SCORES = f"""
+CREATE OR REPLACE VIEW main.scores AS
+SELECT
+  sc.score_id, COALESCE(sc.trace_id, sp.trace_id, m.call_trace_id) AS trace_id,
+  COALESCE(sc.span_id, m.call_span_id) AS span_id, COALESCE(sc.message_id, sp.message_id) AS message_id,
+  sc.name, sc.data_type, sc.value, sc.label, sc.source, sc.evaluator, sc.evaluator_version, sc.comment,
+  sc.reasoning, sc.judge_cost_usd, sc.timestamp, sc.metadata, sc.project
+FROM store.scores sc
+LEFT JOIN (
+  SELECT s.project, s.span_id, any_value(s.trace_id) AS trace_id, any_value(s.message_id) AS message_id
+  FROM store.spans s
+  WHERE {_PROJECT_FILTER.format(alias="s.")}
+    AND (s.project, s.span_id) IN (SELECT project, span_id FROM store.scores WHERE span_id IS NOT NULL)
+  GROUP BY s.project, s.span_id
+) sp ON sp.project = sc.project AND sp.span_id = sc.span_id
+LEFT JOIN ({
+    _CALL_OF_MESSAGE.format(
+        project=_PROJECT_FILTER.format(alias="s."),
+        wanted="SELECT project, message_id FROM store.scores WHERE span_id IS NULL AND message_id IS NOT NULL",
+    )
+}) m ON m.project = sc.project AND m.message_id = sc.message_id AND sc.span_id IS NULL
+WHERE {_PROJECT_FILTER.format(alias="sc.")}
+UNION ALL
+SELECT
+  'feedback:' || fb.feedback_id, m.call_trace_id, m.call_span_id,
+  fb.message_id, 'user_feedback', 'boolean', CASE WHEN fb.feedback_type = 'thumbs_up' THEN 1.0 ELSE 0.0 END,
+  NULL, 'feedback', NULL, NULL, fb.feedback_text, NULL, NULL, fb.timestamp, fb.metadata, fb.project
+FROM store.feedback fb
+LEFT JOIN ({
+    _CALL_OF_MESSAGE.format(
+        project=_PROJECT_FILTER.format(alias="s."),
+        wanted="SELECT project, message_id FROM store.feedback WHERE feedback_type IN ('thumbs_up', 'thumbs_down')",
+    )
+}) m ON m.project = fb.project AND m.message_id = fb.message_id
+WHERE fb.feedback_type IN ('thumbs_up', 'thumbs_down') AND {_PROJECT_FILTER.format(alias="fb.")}
+"""
+
+VIEWS = (_SPANS_VIEW, _LLM_LOGS, _TOOL_LOGS, _RETRIEVAL_LOGS, _FEEDBACK_EVENTS, _SCORES)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:

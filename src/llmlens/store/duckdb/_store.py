@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 
-from llmlens.model import Feedback, Span
+from llmlens._private_files import make_private_dir, restrict_to_owner
+from llmlens.model import Feedback, Score, Span
 
 from .._alert_state import AlertRecord, StoredAlertRule
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
-from .._protocol import QueryResult, SqlFailed, Store, WriteResult
+from .._protocol import QueryResult, ScoreWriteResult, SqlFailed, Store, WriteResult
 from .._recent_ids import RecentIds, id_hash
-from .._scoping import ProjectStore, current_project
-from . import _alerts
-from ._rollups import SPAN_STAGE, RollupMaintainer, rebuild_rollups, signed_delta_statements
-from ._sandbox import check_user_sql
+from .._scoping import ProjectStore, confined_elsewhere, current_project
+from . import _alerts, _scores
+from ._batch_columns import SpanInsert, column_arrays, select_list, to_json
+from ._pending_rollups import PendingRollups
+from ._rollups import RollupMaintainer, rebuild_rollups, signed_delta_statements
+from ._sandbox import NOW_AS_TIMESTAMP, check_user_sql
 from ._schema import _SQL_TYPES, migrate
+from ._write_indexes import READS_TABLES, Located, WriteIndexes, deleted_table
+from ._write_indexes import TABLES as INDEX_TABLES
 
 # Columns `update_span_fields` may overwrite: not the identity, kind or timing of a span.
 _UPDATABLE = frozenset(col for col, _, _ in SPAN_COLUMNS) - {"project", "trace_id", "span_id", "kind", "timestamp"}
@@ -35,50 +38,9 @@ _RELOADED_IDS = 1_000_000
 # A trusted DELETE of spans (retention): their rollup aggregates are taken out with them.
 _SPAN_DELETE = re.compile(r"^\s*DELETE\s+FROM\s+store\.spans\s+WHERE\s+(?P<where>.+?)\s*;?\s*$", re.S | re.I)
 _UPDATED_SPANS = "project = ? AND span_id IN (SELECT span_id FROM updated_span_ids)"
-
-
-# One encoder for every value (json.dumps with options builds a new one per call).
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _to_json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return _JSON.encode(value)
-
-
-def _column_arrays(
-    records: Sequence[Any], columns: tuple[tuple[str, ColumnType, str], ...]
-) -> dict[str, np.ndarray[Any, Any]]:
-    # Every attribute of a record in one C call, then transposed into columns.
-    row_values = attrgetter(*(attr for _, _, attr in columns))
-    transposed = list(zip(*map(row_values, records), strict=True)) if records else [() for _ in columns]
-    arrays: dict[str, np.ndarray[Any, Any]] = {}
-    for (col, kind, _), values in zip(columns, transposed, strict=True):
-        if kind == "json":
-            to_json = _JSON.encode
-            if col == "attributes":
-                values = tuple([to_json(v) if v else None for v in values])
-            else:
-                values = tuple([None if v is None else to_json(v) for v in values])
-        arrays[col] = np.array(values, dtype=object)
-    return arrays
-
-
-def _select_list(columns: tuple[tuple[str, ColumnType, str], ...], *, typed: bool = False) -> str:
-    """The batch's columns as the table stores them (`typed`: cast and named, for a staging table)."""
-    parts = []
-    for col, kind, _ in columns:
-        if kind == "timestamp":
-            expr = f'make_timestamp(b."{col}"::BIGINT)'
-        elif kind == "json":
-            expr = f'b."{col}"::JSON'
-        elif typed:
-            expr = f'b."{col}"::{_SQL_TYPES[kind]}'
-        else:
-            expr = f'b."{col}"'
-        parts.append(f'{expr} AS "{col}"' if typed else expr)
-    return ", ".join(parts)
+_COST_COLUMNS = ("cost_usd", "computed_cost_usd", "cost_source", "price_version")
+# SQL that reads a rollup table: committed spans not folded in yet are folded first.
+_READS_ROLLUPS = re.compile(r"\b(?:rollup_hour|rollup_day|sketch_hour|sketch_day|user_day)\b", re.IGNORECASE)
 
 
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -91,8 +53,13 @@ class DuckDBStore:
         self.path = Path(path)
         self.url = f"duckdb://{self.path}"
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.path.parent)
         self._con = duckdb.connect(str(self.path), read_only=read_only)
+        if not read_only:
+            # DuckDB makes its file with the umask's mode: narrow it before any span is written. Its WAL
+            # is remade at each checkpoint; the server's 0077 umask covers that (see _private_files).
+            for data_file in (self.path, self.path.with_name(self.path.name + ".wal")):
+                restrict_to_owner(data_file)
         # Time is UTC everywhere: NOW() and TIMESTAMP comparisons in user SQL depend on it.
         self._con.execute("SET TimeZone = 'UTC'")
         if memory_mb > 0:
@@ -106,6 +73,8 @@ class DuckDBStore:
             migrate(self._con)
         self._recent = RecentIds(_RECENT_IDS)
         self._rollups = RollupMaintainer()
+        # Commits store spans only; their rollup deltas are folded in afterwards (`_pending_rollups.py`).
+        self._pending = PendingRollups(self._rollups)
         # The query layer reads store.rollup_* / store.sketch_* / store.user_day for aggregate questions
         # (a read-only open of a file from before the rollups answers from raw spans).
         self.has_rollups = bool(
@@ -113,18 +82,19 @@ class DuckDBStore:
                 "SELECT COUNT(*) FROM duckdb_tables() WHERE schema_name = 'store' AND table_name = 'user_day'"
             ).fetchone()[0]  # type: ignore[index]
         )
+        if self.has_rollups:
+            # Spans a killed process committed but did not fold: folded now, or, read-only, the raw spans answer.
+            unfolded = self._pending.open(self._con, writable=not read_only)
+            self.has_rollups = not (read_only and unfolded)
+        # Id maps, feedback joined to its calls, page rollups: caught up with what a killed process committed.
+        self._indexes = WriteIndexes()
+        self._indexes.open(self._con, writable=not read_only)
         if not read_only:
             self._load_recent_ids()
-        # The batch's Python objects are converted once, into a temp table that the span insert and
-        # every rollup delta then read natively (a replacement scan per statement converts them again).
-        # The table lives as long as the connection and is emptied in each write's transaction.
-        if not read_only:
-            stage_columns = ", ".join(f'"{col}" {_SQL_TYPES[kind]}' for col, kind, _ in SPAN_COLUMNS)
-            self._con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {SPAN_STAGE} ({stage_columns})")
-        self._span_stage = f"INSERT INTO {SPAN_STAGE} SELECT {_select_list(SPAN_COLUMNS, typed=True)} FROM batch b"
-        self._span_insert = f"INSERT INTO store.spans SELECT *, now()::TIMESTAMP FROM {SPAN_STAGE}"
+        # Each column converted from the batch's Python objects once, straight into the table.
+        self._span_insert = SpanInsert("store.spans", SPAN_COLUMNS)
         self._feedback_insert = (
-            f"INSERT INTO store.feedback SELECT {_select_list(FEEDBACK_COLUMNS)}, now()::TIMESTAMP FROM batch b "
+            f"INSERT INTO store.feedback SELECT {select_list(FEEDBACK_COLUMNS)}, ?::TIMESTAMP FROM batch b "
             "WHERE NOT EXISTS (SELECT 1 FROM store.feedback f WHERE f.project = b.project "
             "AND f.feedback_id = b.feedback_id)"
         )
@@ -151,17 +121,18 @@ class DuckDBStore:
             new_hashes = [h for h, dup in zip(hashes, seen, strict=True) if not dup]
             unique_spans = [by_hash[h] for h in new_hashes]
             con = self._con
+            stamp = self._pending.next_stamp()
             con.execute("BEGIN TRANSACTION")
             try:
-                spans_written = self._insert_spans(con, unique_spans) if unique_spans else 0
-                feedback_written = self._insert_feedback(con, unique_feedback) if unique_feedback else 0
+                spans_written = self._span_insert.run(con, unique_spans, stamp) if unique_spans else 0
+                feedback_written = self._insert_feedback(con, unique_feedback, stamp) if unique_feedback else 0
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
             self._recent.add_many(new_hashes)
-            if self._rollups.due:
-                self._rollups.compact(con)
+            self._pending.committed(spans_written)
+            self._indexes.committed(spans_written + feedback_written)
         return WriteResult(
             spans_written=spans_written,
             spans_duplicate=len(spans) - spans_written,
@@ -169,45 +140,94 @@ class DuckDBStore:
             feedback_duplicate=len(feedback) - feedback_written,
         )
 
-    def _insert_spans(self, con: duckdb.DuckDBPyConnection, spans: list[Span]) -> int:
-        batch = _column_arrays(spans, SPAN_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
-        con.execute(self._span_stage)
-        row = con.execute(self._span_insert).fetchone()
-        # The same staged rows feed the rollup deltas, in the same transaction.
-        starts = [s.start_us for s in spans]
-        first = _EPOCH + dt.timedelta(microseconds=min(starts))
-        last = _EPOCH + dt.timedelta(microseconds=max(starts))
-        self._rollups.append(con, first, last)
-        con.execute(f"DELETE FROM {SPAN_STAGE}")
+    def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback], stamp: dt.datetime) -> int:
+        batch = column_arrays(feedback, FEEDBACK_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
+        # Stamped like the commit's spans: `_write_indexes.py` catches up with feedback by this stamp.
+        row = con.execute(self._feedback_insert, [stamp]).fetchone()
         return int(row[0]) if row else 0
 
-    def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback]) -> int:
-        batch = _column_arrays(feedback, FEEDBACK_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
-        row = con.execute(self._feedback_insert).fetchone()
-        return int(row[0]) if row else 0
+    # -- rollup folds (`_pending_rollups.py`) ------------------------------------------------------
+
+    def fold_due_rollups(self) -> None:
+        """Fold committed spans into the rollups if a fold is due (the writer calls this between commits,
+        after answering the requests of the last one, and when idle)."""
+        if self._pending.due or self._indexes.due:
+            with self._write_lock:
+                if self._pending.due or self._indexes.due:
+                    self._fold(self._con)
+
+    def fold_rollups(self) -> int:
+        """Fold every committed span into the rollups now; returns how many it folded."""
+        with self._write_lock:
+            return self._fold(self._con)
+
+    def _fold(self, con: duckdb.DuckDBPyConnection) -> int:
+        self._indexes.catch_up(con)
+        if not self.has_rollups:
+            return 0
+        folded = self._pending.fold(con)
+        if self._rollups.due:
+            self._rollups.compact(con)
+        return folded
+
+    def _fold_before_reading(self, sql: str) -> None:
+        if (self._pending.pending and _READS_ROLLUPS.search(sql)) or (
+            self._indexes.pending and READS_TABLES.search(sql)
+        ):
+            with self._write_lock:
+                if self._pending.pending or self._indexes.pending:
+                    self._fold(self._con)
 
     def update_costs(self, spans: Sequence[Span]) -> int:
+        """Overwrite the cost columns of stored spans; their rollup costs follow in the same transaction."""
         if not spans:
             return 0
+        by_project: dict[str, list[Span]] = {}
+        for span in spans:
+            by_project.setdefault(span.project, []).append(span)
+        updated = 0
+        with self._write_lock:
+            con = self._con
+            self._fold(con)  # the spans' deltas are taken out below: they must be in first
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for project, group in by_project.items():
+                    updated += self._update_project_costs(con, project, group)
+                    self._indexes.spans_updated(con, project, [s.span_id for s in group], _COST_COLUMNS)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return updated
+
+    def _update_project_costs(self, con: duckdb.DuckDBPyConnection, project: str, spans: list[Span]) -> int:
         batch = {  # noqa: F841 - read by DuckDB's replacement scan
-            "project": np.array([s.project for s in spans], dtype=object),
             "span_id": np.array([s.span_id for s in spans], dtype=object),
             "cost_usd": np.array([s.cost_usd for s in spans], dtype=object),
             "computed_cost_usd": np.array([s.computed_cost_usd for s in spans], dtype=object),
             "cost_source": np.array([s.cost_source for s in spans], dtype=object),
             "price_version": np.array([s.price_version for s in spans], dtype=object),
         }
-        with self._write_lock:
-            row = self._con.execute(
-                "UPDATE store.spans s SET cost_usd = b.cost_usd::DOUBLE, "
-                "computed_cost_usd = b.computed_cost_usd::DOUBLE, cost_source = b.cost_source, "
-                "price_version = b.price_version FROM batch b "
-                "WHERE s.project = b.project AND s.span_id = b.span_id"
-            ).fetchone()
+        if self.has_rollups:
+            # The spans' old costs leave the rollups and their new ones join, as in update_span_fields.
+            con.execute("CREATE OR REPLACE TEMP TABLE updated_span_ids AS SELECT span_id FROM batch")
+            self._reaggregate(con, _UPDATED_SPANS, [project], -1)
+        row = con.execute(
+            "UPDATE store.spans s SET cost_usd = b.cost_usd::DOUBLE, "
+            "computed_cost_usd = b.computed_cost_usd::DOUBLE, cost_source = b.cost_source, "
+            "price_version = b.price_version FROM batch b "
+            "WHERE s.project = ? AND s.span_id = b.span_id",
+            [project],
+        ).fetchone()
+        if self.has_rollups:
+            self._reaggregate(con, _UPDATED_SPANS, [project], 1)
+            con.execute("DROP TABLE updated_span_ids")
         return int(row[0]) if row else 0
 
     def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
         """Overwrite some columns of stored spans: {span_id: {column: value}}; one UPDATE per column set."""
+        if confined_elsewhere(project):  # a request confined to one project changes no other's spans
+            return 0
         kinds = {col: kind for col, kind, _ in SPAN_COLUMNS}
         groups: dict[tuple[str, ...], list[str]] = {}
         for span_id, fields in updates.items():
@@ -220,6 +240,7 @@ class DuckDBStore:
         updated = 0
         with self._write_lock:
             con = self._con
+            self._fold(con)  # the spans' deltas are taken out below: they must be in first
             con.execute("BEGIN TRANSACTION")
             try:
                 if self.has_rollups:
@@ -228,6 +249,7 @@ class DuckDBStore:
                     con.execute("CREATE OR REPLACE TEMP TABLE updated_span_ids AS SELECT span_id FROM ids_batch")
                     self._reaggregate(con, _UPDATED_SPANS, [project], -1)
                 updated = self._update_columns(con, project, groups, updates, kinds)
+                self._indexes.spans_updated(con, project, list(updates), {c for cols in groups for c in cols})
                 if self.has_rollups:
                     self._reaggregate(con, _UPDATED_SPANS, [project], 1)
                     con.execute("DROP TABLE updated_span_ids")
@@ -253,7 +275,7 @@ class DuckDBStore:
             for col in cols:
                 values = [updates[i][col] for i in ids]
                 if kinds[col] == "json":
-                    values = [_to_json(v) for v in values]
+                    values = [to_json(v) for v in values]
                 batch[col] = np.array(values, dtype=object)
             sets = ", ".join(f'"{col}" = b."{col}"::{_SQL_TYPES[kinds[col]]}' for col in cols)
             row = con.execute(
@@ -268,32 +290,48 @@ class DuckDBStore:
         since = None if since_us is None else _EPOCH + dt.timedelta(microseconds=since_us)
         with self._write_lock:
             con = self._con
+            if since is not None:
+                self._fold(con)  # the days before `since` are kept as they are: they must hold every span
+            self._indexes.catch_up(con)
             self._rollups.compact(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 rebuild_rollups(con, since)
+                self._indexes.rebuild_rollups(con)
+                folded_through = self._pending.rebuilt(con) if since is None else None
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
+            if folded_through is not None:
+                self._pending.caught_up(folded_through)
 
     def compact_rollups(self) -> None:
-        """Merge rows appended since the last compaction (done by writes as they go, and at close)."""
+        """Fold committed spans in and merge the rows appended since the last compaction (done by
+        writes as they go, and at close)."""
         with self._write_lock:
+            self._fold(self._con)
             self._rollups.compact(self._con)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         with self._write_lock:
             deleting = _SPAN_DELETE.match(sql) if self.has_rollups else None
-            if deleting is None:
+            # Deleted spans or feedback leave the id maps, feedback_calls and page rollups (`_write_indexes.py`).
+            indexed = deleted_table(sql) if self._indexes.ready else None
+            if deleting is None and indexed is None:
                 self._con.execute(sql, params)
                 return
             # Deleted spans (retention) take their aggregates out of the rollups in the same transaction.
             con = self._con
+            self._fold(con)
             con.execute("BEGIN TRANSACTION")
             try:
-                self._reaggregate(con, deleting["where"], params, -1)
+                if deleting is not None:
+                    self._reaggregate(con, deleting["where"], params, -1)
+                gone = self._indexes.deleting(con, *indexed, params) if indexed is not None else None
                 con.execute(sql, params)
+                if gone is not None:
+                    self._indexes.deleted(con, gone)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -310,6 +348,25 @@ class DuckDBStore:
                 con.execute(sql)
             self._rollups.touched(bounds[0], bounds[1])
         con.execute("DROP TABLE rollup_source")
+
+    # -- scores (`_scores.py`) --------------------------------------------------------------------
+
+    def write_scores(self, scores: Sequence[Score]) -> ScoreWriteResult:
+        if not scores:
+            return ScoreWriteResult(written=0, duplicate=0)
+        with self._write_lock:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = _scores.write_scores(con, scores)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return result
+
+    def score_names(self, project: str) -> dict[str, str]:
+        return _scores.score_names(self._cursor(), project)
 
     # -- alert state (`_alerts.py`) ---------------------------------------------------------------
 
@@ -372,9 +429,11 @@ class DuckDBStore:
         project = current_project.get()
         if project is not None:  # inside a request confined to one project
             return self.query_in_project(sql, params, project)
+        self._fold_before_reading(sql)
         return self._run(self._cursor(), sql, params)
 
     def query_in_project(self, sql: str, params: Sequence[Any] | dict[str, Any], project: str) -> QueryResult:
+        self._fold_before_reading(sql)
         # The views filter on the cursor's variable; base tables named directly are filtered here.
         sql = _BASE_TABLE.sub(_filtered_base_table, sql)
         return self._run(self._scoped_cursor(project), sql, params)
@@ -389,10 +448,12 @@ class DuckDBStore:
 
     def query_arrays(self, sql: str, params: Sequence[Any] = ()) -> dict[str, np.ndarray[Any, Any]]:
         """Trusted SQL answered as numpy columns (no Python object per value), for large aggregate reads."""
+        self._fold_before_reading(sql)
         return self._fetch_arrays(self._cursor(), sql, params)
 
     def query_arrays_in_project(self, sql: str, params: Sequence[Any], project: str) -> dict[str, np.ndarray[Any, Any]]:
         """`query_arrays` seeing one project, as `query_in_project`."""
+        self._fold_before_reading(sql)
         return self._fetch_arrays(self._scoped_cursor(project), _BASE_TABLE.sub(_filtered_base_table, sql), params)
 
     @staticmethod
@@ -402,6 +463,18 @@ class DuckDBStore:
         cur.execute(sql, params)
         return {k: np.asarray(v) for k, v in cur.fetchnumpy().items()}
 
+    # -- lookups by id, page rollups (`_write_indexes.py`) -------------------------------------------
+
+    @property
+    def page_rollups(self) -> bool:
+        """Whether feedback_calls and the page rollups hold every stored row (a read-only open of a store
+        with rows past them, or from before them, answers from raw rows)."""
+        return self._indexes.ready and (not self._read_only or self._indexes.caught_up)
+
+    def locate_ids(self, project: str, ids: Sequence[str], source: str = "spans") -> Located:
+        """The hours that may hold spans (`source` "spans") or feedback ("feedback") with any of `ids`."""
+        return self._indexes.locate(self._cursor(), project, ids, source)
+
     def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
         project = current_project.get() or project
         cur = self._con.cursor()
@@ -409,6 +482,7 @@ class DuckDBStore:
             cur.execute("SET TimeZone = 'UTC'")
             check_user_sql(cur, query)
             cur.execute("SET VARIABLE llmlens_project = ?", [project])
+            cur.execute(NOW_AS_TIMESTAMP)
             timer = threading.Timer(timeout_s, cur.interrupt)
             timer.start()
             try:
@@ -434,13 +508,16 @@ class DuckDBStore:
     def close(self) -> None:
         with self._write_lock:
             if not self._read_only:
+                self._fold(self._con)
                 self._rollups.compact(self._con)
             self._con.close()
 
 
-# Every stored table with a project column (spans, feedback, the rollups).
+# Every stored table with a project column (spans, feedback, scores, the rollups, `_write_indexes.TABLES`).
 _BASE_TABLE = re.compile(
-    r"\bstore\s*\.\s*(spans|feedback|rollup_hour|rollup_day|sketch_hour|sketch_day|user_day)\b(?!\s*\.)",
+    r"\bstore\s*\.\s*(spans|feedback|scores|score_names|rollup_hour|rollup_day|sketch_hour|sketch_day|user_day|"
+    + "|".join(t.removeprefix("store.") for t in INDEX_TABLES)
+    + r")\b(?!\s*\.)",
     re.IGNORECASE,
 )
 
