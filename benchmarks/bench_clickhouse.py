@@ -1,159 +1,215 @@
-"""DuckDB vs ClickHouse at 1M LLM calls: store write throughput and dashboard-style query times.
+"""Every dashboard page on DuckDB and on ClickHouse side by side, over the same N calls (default 10M).
 
-    .venv/bin/python -m benchmarks.bench_clickhouse [--calls 1000000] [--clickhouse clickhouse://...] [--json out.json]
+    .venv/bin/python -m benchmarks.bench_clickhouse [--calls 10000000] [--runs 3] [--json out.json]
 
-Without --clickhouse a temporary clickhouse-server is started (tests/support/clickhouse_server.py).
-Writes go through `Store.write` in 50k batches (dedupe check included), as the group-commit writer does.
+The DuckDB store is bench_dashboard's (benchmarks/.cache/dashboard-N.duckdb, generated once). The
+ClickHouse store holds the very same rows: copied once from that file into a clickhouse-server 18.16
+whose data folder is kept in benchmarks/.cache/clickhouse-N/ (the rows go in as JSONEachRow through
+clickhouse-client, so the materialized views build the rollups as they would under ingest). Then
+each page's context is built (what its HTML page and /api/v1 twin run) per time range on both, and
+the table gives the ClickHouse/DuckDB ratio (target: within 2x). `--ingest-calls` also times
+`Store.write` on both (dedupe check and rollups included).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
-import random
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.support.clickhouse_server import ClickHouseServer
 
-from llmlens.model import Span
-from llmlens.store import Store, open_store
+from llmlens.server import build_state
+from llmlens.settings import Settings
+from llmlens.store import FEEDBACK_COLUMNS, SPAN_COLUMNS, Store
+from llmlens.store.clickhouse import ClickHouseStore
+from llmlens.store.duckdb import DuckDBStore
 
-BATCH = 50_000
-MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "claude-3-haiku", "llama-3-70b"]
-FEATURES = ["chat", "summarize", "code_review", "search", "support_answer"]
-NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-WINDOW_START = NOW - dt.timedelta(days=7)
+from .bench_dashboard import CACHE, fill_fast, page_timings
 
-QUERIES = {
-    "overview totals (7d)": (
-        "SELECT COUNT(*) AS calls, SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors, "
-        "SUM(cost_usd) AS cost, quantile_cont(latency_ms, 0.95) AS p95 FROM spans "
-        "WHERE project = ? AND kind = 'llm' AND timestamp >= ? AND timestamp < ?"
-    ),
-    "cost by model per hour (7d)": (
-        "SELECT date_trunc('hour', timestamp) AS bucket, COALESCE(model, '(none)') AS model, "
-        "SUM(cost_usd) AS cost_usd FROM spans WHERE project = ? AND kind = 'llm' AND timestamp >= ? "
-        "AND timestamp < ? GROUP BY date_trunc('hour', timestamp), COALESCE(model, '(none)') ORDER BY bucket"
-    ),
-    "latency p50/p95 by model (7d)": (
-        "SELECT model, quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95 "
-        "FROM spans WHERE project = ? AND kind = 'llm' AND timestamp >= ? AND timestamp < ? GROUP BY model"
-    ),
-    "top 20 users by cost (7d)": (
-        "SELECT user_id, SUM(cost_usd) AS cost_usd FROM spans WHERE project = ? AND kind = 'llm' "
-        "AND timestamp >= ? AND timestamp < ? GROUP BY user_id ORDER BY cost_usd DESC LIMIT 20"
-    ),
-}
-ROLLUP_QUERIES = {
-    "overview totals (7d) from rollup": (
-        "SELECT SUM(calls) AS calls, SUM(errors) AS errors, SUM(cost_usd) AS cost FROM llm_hourly "
-        "WHERE project = ? AND hour >= ? AND hour < ?"
-    ),
-    "cost by model per hour (7d) from rollup": (
-        "SELECT hour AS bucket, model, SUM(cost_usd) AS cost_usd FROM llm_hourly "
-        "WHERE project = ? AND hour >= ? AND hour < ? GROUP BY hour, model ORDER BY bucket"
-    ),
-}
+DATABASE = "bench"
+RANGES = ["24h", "7d", "30d"]
+TARGET_RATIO = 2.0
+_REQUIRED = {"project", "trace_id", "span_id", "kind", "name", "status", "feedback_id", "message_id", "feedback_type"}
 
 
-def batches(total: int, seed: int = 3) -> Iterator[list[Span]]:
-    rng = random.Random(seed)
-    start_us = int(WINDOW_START.replace(tzinfo=dt.UTC).timestamp() * 1e6)
-    spread_us = 7 * 86_400 * 1_000_000
-    for first in range(0, total, BATCH):
-        batch = []
-        for i in range(first, min(first + BATCH, total)):
-            prompt_tokens, completion_tokens = rng.randint(50, 3000), rng.randint(10, 600)
-            batch.append(
-                Span(
-                    trace_id=f"{i:032x}",
-                    span_id=f"{i:016x}",
-                    kind="llm",
-                    name="chat",
-                    start_us=start_us + rng.randrange(spread_us),
-                    latency_ms=rng.lognormvariate(6.5, 0.6),
-                    status="error" if rng.random() < 0.02 else "ok",
-                    user_id=f"user-{rng.randint(1, 5000)}",
-                    feature=rng.choice(FEATURES),
-                    model=rng.choice(MODELS),
-                    provider="openai",
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    total_tokens=prompt_tokens + completion_tokens,
-                    cost_usd=(prompt_tokens * 2.5 + completion_tokens * 10) / 1e6,
-                    prompt="Summarise the following ticket for the support team.",
-                    response="A short summary.",
-                    metadata={"tier": rng.choice(["free", "pro"])},
-                )
+def duckdb_store(calls: int) -> DuckDBStore:
+    """bench_dashboard's cached store of `calls` LLM calls, generated when missing."""
+    CACHE.mkdir(exist_ok=True)
+    db = CACHE / f"dashboard-{calls}.duckdb"
+    store = DuckDBStore(db)
+    if store.query("SELECT COUNT(*) FROM store.spans WHERE kind = 'llm'").rows[0][0] < calls:
+        store.close()
+        for f in CACHE.glob(f"dashboard-{calls}.duckdb*"):
+            f.unlink()
+        store = DuckDBStore(db)
+        fill_fast(store, calls)
+    return store
+
+
+def _export_columns(columns: tuple[tuple[str, str, str], ...]) -> tuple[list[str], list[str]]:
+    """DuckDB expressions giving each ClickHouse column of `columns` as JSON (timestamps as µs)."""
+    names, exprs = [], []
+    for col, kind, _ in columns:
+        if kind == "timestamp":
+            names.append("timestamp_us")
+            exprs.append(f"epoch_us({col}) AS timestamp_us")
+        elif kind == "json":
+            names.append(col)
+            exprs.append(f'CAST("{col}" AS VARCHAR) AS "{col}"')
+        elif kind == "bool":
+            names.append(col)
+            exprs.append(f'CAST("{col}" AS INTEGER) AS "{col}"')
+        elif col in _REQUIRED:  # not Nullable on ClickHouse; the generated rows leave some empty
+            names.append(col)
+            exprs.append(f'COALESCE("{col}", \'\') AS "{col}"')
+        else:
+            names.append(col)
+            exprs.append(f'"{col}"')
+    return names, exprs
+
+
+def _copy(duck: DuckDBStore, server: ClickHouseServer, table: str, source: str, columns: Any) -> None:
+    """One day at a time: DuckDB writes JSON lines, clickhouse-client inserts them."""
+    client = shutil.which("clickhouse-client")
+    if client is None:
+        raise FileNotFoundError("clickhouse-client is not installed (scripts/setup-test-env.sh installs it)")
+    names, exprs = _export_columns(columns)
+    first, last = duck.query(f"SELECT MIN(timestamp), MAX(timestamp) FROM {source}").rows[0]
+    first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = (last - first).days + 1
+    with tempfile.TemporaryDirectory(prefix="bench-ch-copy-") as tmp:
+        chunk = Path(tmp) / "rows.json"
+        for day in range(days):
+            lo, hi = first + dt.timedelta(days=day), first + dt.timedelta(days=day + 1)
+            duck.execute(
+                f"COPY (SELECT {', '.join(exprs)} FROM {source} WHERE timestamp >= ? AND timestamp < ?) "
+                f"TO '{chunk}' (FORMAT json)",
+                [lo, hi],
             )
-        yield batch
+            if not chunk.stat().st_size:
+                continue
+            with chunk.open("rb") as rows:
+                subprocess.run(
+                    [
+                        client,
+                        "--host=127.0.0.1",
+                        f"--port={server.tcp_port}",
+                        f"--database={DATABASE}",
+                        f"--query=INSERT INTO {table} ({', '.join(names)}) FORMAT JSONEachRow",
+                    ],
+                    stdin=rows,
+                    check=True,
+                )
+            print(f"  {table}: day {day + 1} copied", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
 
 
-def bench_store(name: str, store: Store, calls: int, repeats: int = 3) -> dict[str, float]:
+def clickhouse_store(duck: DuckDBStore, server: ClickHouseServer, calls: int) -> ClickHouseStore:
+    """The ClickHouse copy of `duck` in the server's kept data folder, made when missing or incomplete."""
+    url = f"{server.url.rsplit('/', 1)[0]}/{DATABASE}"
+    store = ClickHouseStore(url)
+    counts = "SELECT (SELECT COUNT(*) FROM store.spans), (SELECT COUNT(*) FROM store.feedback)"
+    want, have = duck.query(counts).rows[0], store.query(counts).rows[0]
+    if list(have) == list(want):
+        return store
+    store.close()
+    if any(have):
+        subprocess.run(
+            [
+                shutil.which("clickhouse-client") or "clickhouse-client",
+                "--host=127.0.0.1",
+                f"--port={server.tcp_port}",
+                f"--query=DROP DATABASE IF EXISTS {DATABASE}",
+            ],
+            check=True,
+        )
+    store = ClickHouseStore(url)
+    t0 = time.perf_counter()
+    _copy(duck, server, "llmlens_spans", "store.spans", SPAN_COLUMNS)
+    _copy(duck, server, "llmlens_feedback", "store.feedback", FEEDBACK_COLUMNS)
+    print(f"  copied to ClickHouse in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return store
+
+
+def _state(store: Store, data: Path, url: str | None = None) -> Any:
+    return build_state(Settings(data_dir=data, store=url), store)
+
+
+def ingest_rates(server: ClickHouseServer, calls: int) -> dict[str, float]:
+    """Spans per second through `Store.write` in 50k-call batches, on a fresh store of each kind."""
+    from .bench_dashboard import fill
+
     out: dict[str, float] = {}
-    written, spent = 0, 0.0
-    for batch in batches(calls):
-        t0 = time.perf_counter()
-        written += store.write(batch, []).spans_written
-        spent += time.perf_counter() - t0
-    assert written == calls, f"{name}: wrote {written} of {calls}"
-    out["ingest calls/s"] = calls / spent
-    params = ["default", WINDOW_START, NOW + dt.timedelta(minutes=1)]
-    queries = dict(QUERIES)
-    if name == "clickhouse":
-        queries.update(ROLLUP_QUERIES)
-    for label, sql in queries.items():
-        store.query(sql, params)  # warm
-        timings = []
-        for _ in range(repeats):
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        stores: dict[str, Store] = {
+            "duckdb": DuckDBStore(Path(tmp) / "ingest.duckdb"),
+            "clickhouse": ClickHouseStore(f"{server.url.rsplit('/', 1)[0]}/ingest_{uuid.uuid4().hex[:8]}"),
+        }
+        for name, store in stores.items():
             t0 = time.perf_counter()
-            store.query(sql, params)
-            timings.append(time.perf_counter() - t0)
-        out[f"{label} ms"] = min(timings) * 1000
+            fill(store, calls, batch=50_000)  # type: ignore[arg-type]
+            spans = store.query("SELECT COUNT(*) FROM store.spans").rows[0][0]
+            out[name] = spans / (time.perf_counter() - t0)
+            store.close()
     return out
 
 
-@contextlib.contextmanager
-def clickhouse(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    with ClickHouseServer() as server:
-        yield server.url
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=1_000_000)
-    parser.add_argument("--clickhouse", help="clickhouse://... (default: start a temporary server)")
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--ingest-calls", type=int, default=0, help="also time Store.write of this many calls")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-duckdb-") as tmp, clickhouse(args.clickhouse) as ch_url:
-        duck = open_store(f"duckdb://{Path(tmp) / 'bench.duckdb'}", Path(tmp))
-        try:
-            results["duckdb"] = bench_store("duckdb", duck, args.calls)
-        finally:
-            duck.close()
-        ch = open_store(ch_url.rsplit("/", 1)[0] + f"/bench_{uuid.uuid4().hex[:8]}", Path(tmp))
-        try:
-            results["clickhouse"] = bench_store("clickhouse", ch, args.calls)
-        finally:
-            ch.close()
-    labels = list(dict.fromkeys(k for r in results.values() for k in r))
-    print(f"\n{args.calls:,} LLM calls          " + "".join(f"{b:>14}" for b in results))
-    for label in labels:
-        cells = "".join(f"{results[b][label]:>14,.1f}" if label in results[b] else f"{'-':>14}" for b in results)
-        print(f"{label:<42}{cells}")
+    records: list[dict[str, Any]] = []
+    duck = duckdb_store(args.calls)
+    with ClickHouseServer(root=CACHE / f"clickhouse-{args.calls}") as server, tempfile.TemporaryDirectory() as tmp:
+        ch = clickhouse_store(duck, server, args.calls)
+        spans = ch.query("SELECT COUNT(*) FROM store.spans").rows[0][0]
+        print(
+            f"\n{args.calls:,} LLM calls ({spans:,} spans) on DuckDB and on ClickHouse {'.'.join(map(str, ch.features.version))}"
+        )
+        print(f"server time per page, median of {args.runs} runs (ms)\n")
+        duck_times = page_timings(_state(duck, Path(tmp) / "d"), duck, RANGES, args.runs)
+        ch_times = page_timings(_state(ch, Path(tmp) / "c", ch.url), ch, RANGES, args.runs)
+        print(f"{'page':<12}{'range':>6}{'DuckDB':>10}{'ClickHouse':>12}{'ratio':>8}")
+        for (page, range_), (duck_ms, _) in duck_times.items():
+            ch_ms = ch_times[(page, range_)][0]
+            ratio = ch_ms / duck_ms if duck_ms else float("inf")
+            flag = "" if ratio <= TARGET_RATIO else "  > 2x"
+            print(f"{page:<12}{range_:>6}{duck_ms:>10.1f}{ch_ms:>12.1f}{ratio:>8.2f}{flag}")
+            records.append(
+                {
+                    "case": f"{page} {range_}",
+                    "duckdb_ms": round(duck_ms, 1),
+                    "clickhouse_ms": round(ch_ms, 1),
+                    "ratio": round(ratio, 2),
+                }
+            )
+        met = sum(r["ratio"] <= TARGET_RATIO for r in records)
+        print(f"\nwithin {TARGET_RATIO:g}x of DuckDB: {met} of {len(records)} pages")
+        ch.close()
+        if args.ingest_calls:
+            rates = ingest_rates(server, args.ingest_calls)
+            print(
+                f"Store.write, {args.ingest_calls:,} calls: "
+                + ", ".join(f"{k} {v:,.0f} spans/s" for k, v in rates.items())
+            )
+            records.append({"case": "Store.write spans/s", **{k: round(v) for k, v in rates.items()}})
+    duck.close()
     if args.json:
-        args.json.write_text(json.dumps({"calls": args.calls, "results": results}, indent=2))
+        args.json.write_text(json.dumps({"calls": args.calls, "results": records}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,6 @@
-"""A ClickHouse database made by an older llmlens gets the current `feedback_events` view when a new
-llmlens opens it (ClickHouse views are created once, so a changed body needs a schema version)."""
+"""A ClickHouse database made by an older llmlens is refused with the `llmlens migrate --store` command to
+run; that command gives it the current `feedback_events` view (ClickHouse views are created once, so a
+changed body needs a schema version) and rollups of the spans it already holds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from clickhouse_driver import Client
 
+from llmlens.cli import main
 from llmlens.model import Feedback, Span
 from llmlens.store import open_store
 
@@ -40,7 +42,9 @@ def _make_it_version_1(client: Client) -> None:
     client.execute("INSERT INTO llmlens_meta (key, value) VALUES", [("schema_version", "1")])
 
 
-def test_opening_an_older_database_replaces_the_feedback_view(clickhouse_url: str, tmp_path: Path) -> None:
+def test_migrating_an_older_database_replaces_the_feedback_view(
+    clickhouse_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = clickhouse_url.rsplit("/", 1)[0] + f"/upgrade_{uuid.uuid4().hex[:12]}"
     call = Span(
         trace_id="t" * 32,
@@ -63,12 +67,25 @@ def test_opening_an_older_database_replaces_the_feedback_view(clickhouse_url: st
     try:
         _make_it_version_1(client)
         assert client.execute("SELECT user_id, feature FROM feedback_events") == [(None, "chat")]
+        client.execute("DROP TABLE llmlens_rollup_hour_mv")  # as version 1 had no rollups
+        client.execute("DROP TABLE llmlens_rollup_hour")
 
+        with pytest.raises(RuntimeError) as refused:
+            open_store(url, tmp_path)
+        assert "schema version 1, older than this llmlens" in str(refused.value)
+        assert f"run `llmlens migrate --store {url.replace('default:@', 'default@')}`" in str(refused.value)
+        assert main(["serve", "--store", url, "--port", "0"]) == 1
+        assert "llmlens migrate --store" in capsys.readouterr().err
+
+        assert main(["migrate", "--store", url]) == 0
+        assert "schema version 1 brought up to date" in capsys.readouterr().out
         store = open_store(url, tmp_path)
         try:
             rows = store.query("SELECT user_id, session_id, feature FROM feedback_events").rows
+            rolled = store.query("SELECT feature, sum(calls) FROM store.rollup_hour GROUP BY feature").rows
         finally:
             store.close()
         assert rows == [["u1", "s1", "chat"]]
+        assert rolled == [["chat", 1]], "the migration rolled up the spans already stored"
     finally:
         client.disconnect()

@@ -91,13 +91,16 @@ def _free_ports(count: int) -> list[int]:
 class ClickHouseServer:
     """`with ClickHouseServer() as ch: ch.url` -> `clickhouse://default:@127.0.0.1:PORT/default`."""
 
-    def __init__(self, *, startup_timeout_s: float = 60.0) -> None:
+    def __init__(self, *, startup_timeout_s: float = 60.0, root: Path | None = None) -> None:
+        """`root`: keep the server's data in this folder across runs (benchmarks cache stores there);
+        default: a temporary folder removed on stop."""
         binary = clickhouse_binary()
         if binary is None:
             raise FileNotFoundError("clickhouse-server is not installed (scripts/setup-test-env.sh installs it)")
         self.command = binary.split(" ")
         self.startup_timeout_s = startup_timeout_s
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._keep_root = root
         self.root: Path | None = None
         self.tcp_port = 0
         self.http_port = 0
@@ -111,10 +114,13 @@ class ClickHouseServer:
         return f"clickhouse://default:@127.0.0.1:{self.tcp_port}/{database}"
 
     def start(self) -> ClickHouseServer:
-        self._tmp = tempfile.TemporaryDirectory(prefix="llmlens-clickhouse-")
-        root = self.root = Path(self._tmp.name)
+        if self._keep_root is not None:
+            root = self.root = self._keep_root
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="llmlens-clickhouse-")
+            root = self.root = Path(self._tmp.name)
         for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
-            (root / sub).mkdir()
+            (root / sub).mkdir(parents=True, exist_ok=True)
         self.tcp_port, self.http_port, interserver_port = _free_ports(3)
         config = root / "config.xml"
         config.write_text(

@@ -140,9 +140,12 @@ def _upgrade_schema(url: str) -> int:
         store = open_store(url, Path("."), upgrade=True)
     except Exception as exc:
         raise CliError(f"cannot migrate {url}: {exc}") from None
-    found = getattr(store, "schema_found", None)
+    found, current = getattr(store, "schema_found", None), getattr(store, "schema_version", None)
     store.close()
-    print(f"{store.url}: schema version {found} brought up to date in {time.monotonic() - started:.1f} s")
+    if found == current:
+        print(f"{store.url}: already up to date (schema version {current})")
+    else:
+        print(f"{store.url}: schema version {found} brought up to date in {time.monotonic() - started:.1f} s")
     return 0
 
 

@@ -2,7 +2,9 @@
 the ragged edges of the window from raw spans, merged in one SQL statement.
 
 Sums and counts equal the raw answer exactly; quantiles come from merged log-bucket sketches
-(within 1 % of the exact percentile). Backends without rollups (ClickHouse) keep the raw queries.
+(within 1 % of the exact percentile). Both stores keep the same relations (DuckDB: store/duckdb/_rollups.py,
+ClickHouse: store/clickhouse/_rollups.py), so this SQL reads either; a backend without them keeps the
+raw queries.
 """
 
 from __future__ import annotations

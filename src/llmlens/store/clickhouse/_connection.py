@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,6 +57,7 @@ class ServerFeatures:
 
     version: tuple[int, int, int]
     functions: frozenset[str]
+    settings: frozenset[str] = frozenset()
 
     @property
     def ttl(self) -> bool:
@@ -78,23 +80,45 @@ class ServerFeatures:
         return self.version >= (21, 9, 0)
 
     @property
+    def mutations_sync(self) -> bool:
+        """`mutations_sync`: an ALTER ... UPDATE/DELETE that returns once applied (no polling)."""
+        return "mutations_sync" in self.settings
+
+    @property
+    def lightweight_delete(self) -> bool:
+        """`DELETE FROM t WHERE ...` marks rows deleted at once instead of rewriting parts (GA in 23.3)."""
+        return self.version >= (23, 3, 0)
+
+    @property
     def exact_percentile(self) -> bool:
         """`quantileExactInclusive` computes percentile_cont exactly (R7 interpolation)."""
         return "quantileExactInclusive" in self.functions
 
 
+# Makes a client for a database: the driver's by default; the tests pass one that runs ClickHouse in process.
+ClientFactory = Callable[[ClickHouseUrl, str], Any]
+
+
 class ClientPool:
     """One `clickhouse_driver.Client` per thread: a client holds one connection and is not thread-safe."""
 
-    def __init__(self, url: ClickHouseUrl, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: ClickHouseUrl, *, connect_timeout_s: float = 10.0, factory: ClientFactory | None = None
+    ) -> None:
         self._url = url
         self._connect_timeout_s = connect_timeout_s
+        self._factory = factory
         self._local = threading.local()
         self._all: list[Client] = []
         self._lock = threading.Lock()
 
     def new_client(self, database: str | None = None) -> Client:
         u = self._url
+        if self._factory is not None:
+            made: Client = self._factory(u, database if database is not None else u.database)
+            with self._lock:
+                self._all.append(made)
+            return made
         client = Client(
             u.host,
             port=u.port,
@@ -129,4 +153,9 @@ def server_features(client: Client) -> ServerFeatures:
     numbers = [int(p) for p in str(rows[0][0]).split(".")[:3] if p.isdigit()]
     version = (*numbers, 0, 0, 0)[:3]
     names = client.execute("SELECT name FROM system.functions")
-    return ServerFeatures(version=(version[0], version[1], version[2]), functions=frozenset(r[0] for r in names))
+    settings = client.execute("SELECT name FROM system.settings WHERE name IN ('mutations_sync')")
+    return ServerFeatures(
+        version=(version[0], version[1], version[2]),
+        functions=frozenset(r[0] for r in names),
+        settings=frozenset(r[0] for r in settings),
+    )

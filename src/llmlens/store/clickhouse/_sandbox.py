@@ -13,7 +13,8 @@ from sqlglot import exp
 
 from .._columns import QUERYABLE_VIEWS
 from .._protocol import SqlRejected
-from ._schema import FEEDBACK_TABLE, ROLLUP_VIEW, SPANS_TABLE, VIEW_BODIES
+from ._rollups import ROLLUP_RELATIONS, reader_select, rollup_tables
+from ._schema import FEEDBACK_TABLE, PUSHABLE, ROLLUP_VIEW, SCORES_TABLE, SPANS_TABLE, VIEW_BODIES
 from ._translate import Translator, inline_ctes, literal, parse_duckdb
 
 # Table functions and scalar functions that reach outside the views: files, network, other servers,
@@ -52,6 +53,8 @@ _DENIED_FUNCTIONS = frozenset(
     }
 )
 _DENIED_PREFIXES = ("dictget", "dicthas", "read_", "system.")
+# `store.<name>` in trusted SQL -> its table.
+_BASE_TABLES = {"spans": SPANS_TABLE, "feedback": FEEDBACK_TABLE, "scores": SCORES_TABLE}
 
 
 def _views() -> str:
@@ -78,10 +81,11 @@ def rewrite_user_sql(query: str, project: str, translator: Translator) -> str:
     nonce = secrets.token_hex(8)
     bodies: dict[str, str] = {}
     project_filter = f"project = {literal(project).sql(dialect='clickhouse')}"
-    for table in list(tree.find_all(exp.Table)):
-        placeholder = _check_table(table, nonce)
-        if placeholder not in bodies:
-            bodies[placeholder] = VIEW_BODIES[table.name.lower()](project_filter)
+    for index, table in enumerate(list(tree.find_all(exp.Table))):
+        # One body per reference: each gets the conditions of its own SELECT (they only narrow it).
+        placeholder = f"{_check_table(table, nonce)}_{index}_"  # `_1_` is no part of `_10_`
+        name = table.name.lower()
+        bodies[placeholder] = VIEW_BODIES[name](project_filter, **_pushed_conditions(table, name, translator))
         alias = table.alias or table.name
         table.set("this", exp.to_identifier(placeholder))
         table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
@@ -114,32 +118,122 @@ def _check_table(table: exp.Table, nonce: str) -> str:
 def scope_trusted_sql(tree: exp.Expr, project: str, translator: Translator) -> str:
     """ClickHouse SQL for a trusted (llmlens-written) query confined to one project.
 
-    Every relation it reads is replaced by a project-filtered subquery: the views by their bodies,
-    `store.spans`/`store.feedback` and the hourly rollup by `SELECT * ... WHERE project = ...`.
+    A table read in the FROM of a SELECT gets `project = ...` in that SELECT's WHERE, beside the query's
+    own time filters, so ClickHouse 18.16 (which does not push outer conditions into subqueries) reads
+    only the project's rows of the window. Every other relation is replaced by a project-filtered
+    subquery: the views by their bodies, `store.spans`/`store.feedback`/`store.scores`, the rollups and
+    the hourly rollup view by a SELECT of their rows in the project.
     """
     tree = inline_ctes(tree)
     nonce = secrets.token_hex(8)
     project_filter = f"project = {literal(project).sql(dialect='clickhouse')}"
     bodies: dict[str, str] = {}
-    for table in list(tree.find_all(exp.Table)):
+    for index, table in enumerate(list(tree.find_all(exp.Table))):
         if not isinstance(table.this, exp.Identifier):
             raise SqlRejected("table functions are not allowed in project-scoped queries")
         db = table.args.get("db")
         schema = db.name.lower() if db is not None else ""
         name = table.name.lower()
-        if schema == "store" and name in ("spans", "feedback"):
-            base = SPANS_TABLE if name == "spans" else FEEDBACK_TABLE
-            body = f"SELECT * FROM {base} WHERE {project_filter}"
+        physical = _physical_table(schema, name)
+        if physical is not None and _filter_in_place(table, physical, project):
+            continue
+        if schema == "store" and name in _BASE_TABLES:
+            body = f"SELECT * FROM {_BASE_TABLES[name]} WHERE {project_filter}"
+        elif schema == "store" and name in ROLLUP_RELATIONS:
+            rollup = next(t for t in rollup_tables(translator.features) if t.name == name)
+            body = reader_select(rollup, project_filter)
         elif schema == "" and name in VIEW_BODIES:
-            body = VIEW_BODIES[name](project_filter)
+            body = VIEW_BODIES[name](project_filter, **_pushed_conditions(table, name, translator))
         elif schema == "" and name == ROLLUP_VIEW:
             body = f"SELECT * FROM {ROLLUP_VIEW} WHERE {project_filter}"
         else:
             raise SqlRejected(f"relation {table.sql(dialect='duckdb')} is not visible in a project-scoped query")
-        placeholder = f"llmlens_{nonce}_{schema}_{name}"
+        placeholder = f"llmlens_{nonce}_{schema}_{name}_{index}_"  # one per reference: pushed conditions differ
         bodies[placeholder] = body
         alias = table.alias or table.name
         table.set("db", None)
+        table.set("this", exp.to_identifier(placeholder))
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    sql = translator.to_clickhouse(tree)
+    for placeholder, body in bodies.items():
+        for quoted in (f'"{placeholder}"', f"`{placeholder}`", placeholder):
+            sql = sql.replace(quoted, f"({body})")
+    return sql
+
+
+def _physical_table(schema: str, name: str) -> str | None:
+    """The table a relation reads as is (the `spans` view is the spans table's shared columns)."""
+    if schema == "store":
+        return _BASE_TABLES.get(name) or ROLLUP_RELATIONS.get(name)
+    return SPANS_TABLE if schema == "" and name == "spans" else None
+
+
+def _filter_in_place(table: exp.Table, physical: str, project: str) -> bool:
+    """Read `physical` directly in `table`'s SELECT and confine it there: possible when the table is the
+    FROM of a SELECT that names no column `project` other than the table's own and selects no `*`
+    (the physical tables have columns the views do not show)."""
+    source = table.parent
+    select = source.parent if isinstance(source, exp.From) else None
+    if not isinstance(select, exp.Select):
+        return False
+    for projection in select.expressions:
+        if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+            return False
+        if projection.alias_or_name.lower() == "project" and not isinstance(projection.unalias(), exp.Column):
+            return False
+    alias = table.alias or table.name
+    table.set("db", None)
+    table.set("this", exp.to_identifier(physical))
+    table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    select.where(exp.EQ(this=exp.column("project", table=alias), expression=literal(project)), copy=False)
+    return True
+
+
+def _pushed_conditions(table: exp.Table, view: str, translator: Translator) -> dict[str, str]:
+    """The conditions of the WHERE of the SELECT reading `view` (in its FROM) that its body can apply to
+    the rows it reads first (`PUSHABLE`), as ClickHouse SQL per body keyword. The WHERE stays as it is."""
+    allowed = PUSHABLE.get(view)
+    source = table.parent
+    select = source.parent if isinstance(source, exp.From) else None
+    where = select.args.get("where") if isinstance(select, exp.Select) else None
+    if not allowed or not isinstance(where, exp.Where):
+        return {}
+    alias = (table.alias or table.name).lower()
+    conjuncts = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+    pushed: dict[str, list[str]] = {}
+    for conjunct in conjuncts:
+        if conjunct.find(exp.Select, exp.Subquery, exp.AggFunc, exp.Window, exp.Placeholder) is not None:
+            continue
+        columns = list(conjunct.find_all(exp.Column))
+        if not columns or any(c.table and c.table.lower() != alias for c in columns):
+            continue
+        names = {c.name.lower() for c in columns}
+        bare = conjunct.copy()
+        for column in bare.find_all(exp.Column):
+            column.set("table", None)
+        for keyword, names_allowed in allowed.items():
+            if names <= names_allowed:
+                pushed.setdefault(keyword, []).append(f"({translator.to_clickhouse(bare)})")
+    return {keyword: " AND ".join(conditions) for keyword, conditions in pushed.items()}
+
+
+def inline_filtered_views(tree: exp.Expr, translator: Translator) -> str:
+    """ClickHouse SQL for a trusted query that reads every project: a view whose SELECT has conditions
+    its body can apply early (`PUSHABLE`) is replaced by that body with them; other views keep their
+    names (the database's views)."""
+    tree = inline_ctes(tree)
+    nonce = secrets.token_hex(8)
+    bodies: dict[str, str] = {}
+    for index, table in enumerate(list(tree.find_all(exp.Table))):
+        name = table.name.lower()
+        if table.args.get("db") is not None or name not in VIEW_BODIES or not isinstance(table.this, exp.Identifier):
+            continue
+        pushed = _pushed_conditions(table, name, translator)
+        if not pushed:
+            continue
+        placeholder = f"llmlens_{nonce}_{name}_{index}_"
+        bodies[placeholder] = VIEW_BODIES[name]("", **pushed)
+        alias = table.alias or table.name
         table.set("this", exp.to_identifier(placeholder))
         table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
     sql = translator.to_clickhouse(tree)

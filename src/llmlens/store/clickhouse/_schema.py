@@ -1,4 +1,4 @@
-"""ClickHouse schema: MergeTree tables, the article's views, hourly rollups; SQL that 18.16 accepts.
+"""ClickHouse schema: MergeTree tables, the article's views, the dashboards' rollups; SQL that 18.16 accepts.
 
 Tables are partitioned by month and ordered by (project, kind, hour, span_id): the dashboards filter
 on project, kind and time, and ReplacingMergeTree collapses a re-sent span (same key) on merge.
@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from clickhouse_driver import Client
 
-from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from .._columns import FEEDBACK_COLUMNS, SCORE_COLUMNS, SPAN_COLUMNS, ColumnType
+from . import _rollups
 from ._connection import ServerFeatures
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
+# The version that brought the dashboards' rollups: an older database has its spans rolled up once.
+ROLLUPS_SINCE = 4
 
 # Views whose body a schema version changed: dropped once, when a database older than it is migrated.
-_VIEWS_CHANGED_IN: dict[int, tuple[str, ...]] = {2: ("feedback_events",)}
+_VIEWS_CHANGED_IN: dict[int, tuple[str, ...]] = {2: ("feedback_events",), 4: ("llm_hourly",)}
+# What a schema version retired: dropped once, when a database older than it is migrated.
+_RETIRED_IN: dict[int, tuple[str, ...]] = {4: ("llmlens_llm_hourly_mv", "llmlens_llm_hourly_state")}
 
 SPANS_TABLE = "llmlens_spans"
 FEEDBACK_TABLE = "llmlens_feedback"
-ROLLUP_TABLE = "llmlens_llm_hourly_state"
-ROLLUP_MV = "llmlens_llm_hourly_mv"
+SCORES_TABLE = "llmlens_scores"
+SCORE_NAMES_TABLE = "llmlens_score_names"
 ROLLUP_VIEW = "llm_hourly"
 META_TABLE = "llmlens_meta"
 
@@ -35,6 +40,7 @@ _NULLABLE_TYPES: dict[ColumnType, str] = {
 # Always present on every record, and part of sort keys: not Nullable (18.16 refuses Nullable keys).
 _REQUIRED_SPAN = frozenset({"project", "trace_id", "span_id", "kind", "name", "status"})
 _REQUIRED_FEEDBACK = frozenset({"project", "feedback_id", "message_id", "feedback_type"})
+_REQUIRED_SCORE = frozenset({"project", "score_id", "name", "data_type", "source"})
 
 # Columns the store adds beside the shared ones.
 EXTRA_SPAN_COLUMNS = ("timestamp_us", "documents_count", "ingested_at")
@@ -96,55 +102,37 @@ def feedback_table_ddl(features: ServerFeatures, retention_days: int = 0, *, eng
     )
 
 
-# Hourly LLM rollup: one row of aggregate states per (project, hour, model, feature) and insert block;
-# AggregatingMergeTree merges them. Latency quantiles are t-digest states (mergeable across hours).
-ROLLUP_QUANTILES = (0.5, 0.95, 0.99)
-_QUANTILE_ARGS = ", ".join(str(q) for q in ROLLUP_QUANTILES)
-
-
-def rollup_table_ddl(*, engine: str | None = None) -> str:
+def scores_table_ddl(features: ServerFeatures, retention_days: int = 0, *, engine: str | None = None) -> str:
+    cols = _columns_ddl(SCORE_COLUMNS, _REQUIRED_SCORE, features)
+    cols += ["ingested_at DateTime DEFAULT now()"]
+    body = ",\n  ".join(cols)
     return (
-        f"CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (\n"
-        "  project String, hour DateTime('UTC'), model String, feature String,\n"
-        "  calls AggregateFunction(count),\n"
-        "  errors AggregateFunction(sum, UInt64),\n"
-        "  cost_usd AggregateFunction(sum, Float64),\n"
-        "  prompt_tokens AggregateFunction(sum, Int64),\n"
-        "  completion_tokens AggregateFunction(sum, Int64),\n"
-        f"  latency_ms AggregateFunction(quantilesTDigest({_QUANTILE_ARGS}), Float64)\n"
-        f") ENGINE = {engine or 'AggregatingMergeTree()'} PARTITION BY toYYYYMM(hour) "
-        "ORDER BY (project, hour, model, feature)"
+        f"CREATE TABLE IF NOT EXISTS {SCORES_TABLE} (\n  {body}\n) "
+        f"ENGINE = {engine or 'ReplacingMergeTree(ingested_at)'} "
+        "PARTITION BY toYYYYMM(timestamp) "
+        "ORDER BY (project, score_id) "
+        f"{_ttl(features, retention_days)}"
+        "SETTINGS index_granularity = 8192"
     )
 
 
-def rollup_select(where: str = "") -> str:
-    """The aggregation the materialized view runs on each insert (and a rebuild runs over old rows)."""
-    extra = f" AND ({where})" if where else ""
+def score_names_table_ddl(*, engine: str | None = None) -> str:
+    """Each project's score names; the earliest registration of a name fixes its data type (see `_scores.py`)."""
     return (
-        "SELECT project, toStartOfHour(toDateTime(timestamp, 'UTC')) AS hour, "
-        "ifNull(model, '') AS model, ifNull(feature, '') AS feature, "
-        "countState() AS calls, "
-        "sumState(toUInt64(status = 'error')) AS errors, "
-        "sumState(toFloat64(ifNull(cost_usd, 0))) AS cost_usd, "
-        "sumState(toInt64(ifNull(prompt_tokens, 0))) AS prompt_tokens, "
-        "sumState(toInt64(ifNull(completion_tokens, 0))) AS completion_tokens, "
-        f"quantilesTDigestState({_QUANTILE_ARGS})(toFloat64(ifNull(latency_ms, 0))) AS latency_ms "
-        f"FROM {SPANS_TABLE} WHERE kind = 'llm'{extra} "
-        "GROUP BY project, hour, model, feature"
+        f"CREATE TABLE IF NOT EXISTS {SCORE_NAMES_TABLE} (project String, name String, data_type String, "
+        f"created_us Int64) ENGINE = {engine or 'MergeTree()'} ORDER BY (project, name)"
     )
-
-
-def rollup_mv_ddl() -> str:
-    return f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_MV} TO {ROLLUP_TABLE} AS {rollup_select()}"
 
 
 def rollup_view_ddl() -> str:
+    """`llm_hourly`, kept for SQL written against earlier versions: LLM calls per hour, model and feature."""
+    null = _rollups.NULL_KEY
     return (
-        f"CREATE VIEW IF NOT EXISTS {ROLLUP_VIEW} AS SELECT project, hour, model, feature, "
-        "countMerge(calls) AS calls, sumMerge(errors) AS errors, sumMerge(cost_usd) AS cost_usd, "
-        "sumMerge(prompt_tokens) AS prompt_tokens, sumMerge(completion_tokens) AS completion_tokens, "
-        f"quantilesTDigestMerge({_QUANTILE_ARGS})(latency_ms) AS latency_quantiles_ms "
-        f"FROM {ROLLUP_TABLE} GROUP BY project, hour, model, feature"
+        f"CREATE VIEW IF NOT EXISTS {ROLLUP_VIEW} AS SELECT project, bucket AS hour, "
+        f"if(model_k = '{null}', '', model_k) AS model, if(feature_k = '{null}', '', feature_k) AS feature, "
+        "sum(calls) AS calls, sum(errors) AS errors, sum(cost_usd_sum) AS cost_usd, "
+        "sum(prompt_tokens_sum) AS prompt_tokens, sum(completion_tokens_sum) AS completion_tokens "
+        "FROM llmlens_rollup_hour WHERE kind_k = 'llm' GROUP BY project, hour, model, feature"
     )
 
 
@@ -157,13 +145,14 @@ def _and(condition: str, project_filter: str) -> str:
     return f"{condition} AND {project_filter}" if project_filter else condition
 
 
-def spans_body(project_filter: str = "") -> str:
+def spans_body(project_filter: str = "", inner: str = "") -> str:
     cols = ", ".join(f"`{col}`" for col, _, _ in SPAN_COLUMNS)
-    where = f" WHERE {project_filter}" if project_filter else ""
+    condition = _and(project_filter, inner) if project_filter else inner
+    where = f" WHERE {condition}" if condition else ""
     return f"SELECT {cols} FROM {SPANS_TABLE}{where}"
 
 
-def llm_logs_body(project_filter: str = "") -> str:
+def llm_logs_body(project_filter: str = "", inner: str = "") -> str:
     cols = [
         "timestamp",
         "model",
@@ -215,7 +204,7 @@ def llm_logs_body(project_filter: str = "") -> str:
         "project",
     ]
     select = ", ".join(f"f.user_satisfaction AS {c}" if c == "user_satisfaction" else f"s.{c} AS {c}" for c in cols)
-    llm_where = _and("kind = 'llm'", project_filter)
+    llm_where = _and(_and("kind = 'llm'", project_filter), inner)
     fb_where = f" WHERE {project_filter}" if project_filter else ""
     return (
         f"SELECT {select} FROM (SELECT * FROM {SPANS_TABLE} WHERE {llm_where}) AS s "
@@ -226,8 +215,8 @@ def llm_logs_body(project_filter: str = "") -> str:
     )
 
 
-def tool_logs_body(project_filter: str = "") -> str:
-    where = _and("kind = 'tool'", project_filter)
+def tool_logs_body(project_filter: str = "", inner: str = "") -> str:
+    where = _and(_and("kind = 'tool'", project_filter), inner)
     return (
         "SELECT timestamp, tool_name, tool_args AS args, tool_result AS result, latency_ms, "
         "tool_success AS success, error_message AS error, user_id, session_id, feature, environment, "
@@ -236,8 +225,8 @@ def tool_logs_body(project_filter: str = "") -> str:
     )
 
 
-def retrieval_logs_body(project_filter: str = "") -> str:
-    where = _and("kind = 'retrieval'", project_filter)
+def retrieval_logs_body(project_filter: str = "", inner: str = "") -> str:
+    where = _and(_and("kind = 'retrieval'", project_filter), inner)
     return (
         "SELECT timestamp, retrieval_query AS query, documents, documents_count AS num_documents, latency_ms, "
         "user_id, session_id, feature, environment, trace_id, span_id, parent_span_id, project "
@@ -245,8 +234,9 @@ def retrieval_logs_body(project_filter: str = "") -> str:
     )
 
 
-def feedback_events_body(project_filter: str = "") -> str:
-    fb_where = f" WHERE {project_filter}" if project_filter else ""
+def feedback_events_body(project_filter: str = "", inner: str = "", calls: str = "") -> str:
+    fb_condition = _and(project_filter, inner) if project_filter else inner
+    fb_where = f" WHERE {fb_condition}" if fb_condition else ""
     cols = [
         "user_id",
         "session_id",
@@ -262,7 +252,7 @@ def feedback_events_body(project_filter: str = "") -> str:
         "project",
     ]
     select = ", ".join(_FEEDBACK_EVENT_EXPRS.get(c, f"fb.{c}") + f" AS {c}" for c in cols)
-    llm_where = _and("kind = 'llm' AND message_id IS NOT NULL", project_filter)
+    llm_where = _and(_and("kind = 'llm' AND message_id IS NOT NULL", project_filter), calls)
     return (
         f"SELECT {select} FROM (SELECT *, trace_id AS own_trace_id FROM {FEEDBACK_TABLE}{fb_where}) AS fb "
         "ANY LEFT JOIN (SELECT project, message_id, any(feature) AS feature, any(user_id) AS call_user_id, "
@@ -285,17 +275,123 @@ _FEEDBACK_EVENT_EXPRS = {
 }
 
 
+def _call_of_message(message_ids: str, project_filter: str) -> str:
+    """The LLM call each message id names: its first span (the DuckDB view's `_CALL_OF_MESSAGE`)."""
+    where = _and(f"kind = 'llm' AND isNotNull(message_id) AND message_id IN ({message_ids})", project_filter)
+    return (
+        "SELECT project, message_id, min(span_id) AS call_span_id, argMin(trace_id, span_id) AS call_trace_id "
+        f"FROM {SPANS_TABLE} WHERE {where} GROUP BY project, message_id"
+    )
+
+
+_NULL_STRING = "CAST(NULL AS Nullable(String))"
+_NULL_FLOAT = "CAST(NULL AS Nullable(Float64))"
+
+
+def scores_body(project_filter: str = "") -> str:
+    """As the DuckDB view: stored scores with trace, span and message resolved, then thumbs as `user_feedback`.
+
+    18.16 joins one table per SELECT, so the span and message lookups are nested; the stored ids are
+    renamed `own_*` because ClickHouse would resolve `sc.trace_id` to the alias of the outer SELECT."""
+    where = f" WHERE {project_filter}" if project_filter else ""
+    wanted_spans = f"SELECT assumeNotNull(span_id) FROM {SCORES_TABLE} WHERE " + _and(
+        "isNotNull(span_id)", project_filter
+    )
+    wanted_messages = f"SELECT assumeNotNull(message_id) FROM {SCORES_TABLE} WHERE " + _and(
+        "isNull(span_id) AND isNotNull(message_id)", project_filter
+    )
+    by_span = (
+        "SELECT project, span_id, any(trace_id) AS span_trace_id, ifNull(any(message_id), '') AS span_message_id "
+        f"FROM {SPANS_TABLE} WHERE {_and(f'span_id IN ({wanted_spans})', project_filter)} GROUP BY project, span_id"
+    )
+    with_span = (
+        "SELECT s0.score_id AS score_id, s0.project AS project, s0.name AS name, s0.data_type AS data_type, "
+        "s0.value AS value, s0.label AS label, s0.source AS source, s0.evaluator AS evaluator, "
+        "s0.evaluator_version AS evaluator_version, s0.comment AS comment, s0.reasoning AS reasoning, "
+        "s0.judge_cost_usd AS judge_cost_usd, s0.timestamp AS timestamp, s0.metadata AS metadata, "
+        "s0.trace_id AS own_trace_id, s0.span_id AS own_span_id, s0.message_id AS own_message_id, "
+        "sp.span_trace_id AS span_trace_id, sp.span_message_id AS span_message_id "
+        f"FROM (SELECT * FROM {SCORES_TABLE}{where}) AS s0 "
+        f"ANY LEFT JOIN ({by_span}) AS sp ON sp.project = s0.project AND sp.span_id = s0.span_id"
+    )
+    stored = (
+        "SELECT sc.score_id AS score_id, "
+        "coalesce(sc.own_trace_id, nullIf(sc.span_trace_id, ''), "
+        "if(isNull(sc.own_span_id), nullIf(m.call_trace_id, ''), NULL)) AS trace_id, "
+        "coalesce(sc.own_span_id, nullIf(m.call_span_id, '')) AS span_id, "
+        "coalesce(sc.own_message_id, nullIf(sc.span_message_id, '')) AS message_id, "
+        "sc.name AS name, sc.data_type AS data_type, sc.value AS value, sc.label AS label, sc.source AS source, "
+        "sc.evaluator AS evaluator, sc.evaluator_version AS evaluator_version, sc.comment AS comment, "
+        "sc.reasoning AS reasoning, sc.judge_cost_usd AS judge_cost_usd, sc.timestamp AS timestamp, "
+        "sc.metadata AS metadata, sc.project AS project "
+        f"FROM ({with_span}) AS sc "
+        f"ANY LEFT JOIN ({_call_of_message(wanted_messages, project_filter)}) AS m "
+        "ON m.project = sc.project AND m.message_id = sc.own_message_id"
+    )
+    thumbs = _and("feedback_type IN ('thumbs_up', 'thumbs_down')", project_filter)
+    rated = f"SELECT message_id FROM {FEEDBACK_TABLE} WHERE {thumbs}"
+    feedback = (
+        "SELECT concat('feedback:', fb.feedback_id) AS score_id, nullIf(m.call_trace_id, '') AS trace_id, "
+        "nullIf(m.call_span_id, '') AS span_id, toNullable(fb.message_id) AS message_id, "
+        "'user_feedback' AS name, 'boolean' AS data_type, "
+        "toNullable(toFloat64(fb.feedback_type = 'thumbs_up')) AS value, "
+        f"{_NULL_STRING} AS label, 'feedback' AS source, {_NULL_STRING} AS evaluator, "
+        f"{_NULL_STRING} AS evaluator_version, fb.feedback_text AS comment, {_NULL_STRING} AS reasoning, "
+        f"{_NULL_FLOAT} AS judge_cost_usd, fb.timestamp AS timestamp, fb.metadata AS metadata, "
+        "fb.project AS project "
+        f"FROM (SELECT * FROM {FEEDBACK_TABLE} WHERE {thumbs}) AS fb "
+        f"ANY LEFT JOIN ({_call_of_message(rated, project_filter)}) AS m "
+        "ON m.project = fb.project AND m.message_id = fb.message_id"
+    )
+    return f"{stored} UNION ALL {feedback}"
+
+
+# Conditions of a query on a view that can be applied to the rows the view reads first (18.16 does not
+# push a query's WHERE into a view's subqueries): view -> body keyword -> the view columns such a
+# condition may name, which there have the same values as in the table read.
+_SPAN_VIEW_COLUMNS = frozenset({"timestamp", "latency_ms", "user_id", "session_id", "feature", "environment"})
+_SPAN_VIEW_COLUMNS |= {"trace_id", "span_id", "parent_span_id", "project"}
+PUSHABLE: dict[str, dict[str, frozenset[str]]] = {
+    "spans": {"inner": frozenset(c for c, _, _ in SPAN_COLUMNS)},
+    "llm_logs": {"inner": frozenset(c for c, _, _ in SPAN_COLUMNS)},
+    "tool_logs": {"inner": _SPAN_VIEW_COLUMNS | {"tool_name"}},
+    "retrieval_logs": {"inner": _SPAN_VIEW_COLUMNS},
+    # The calls are joined on message_id: a condition on it narrows both sides.
+    "feedback_events": {
+        "inner": frozenset({"message_id", "feedback_type", "feedback_text", "feedback_id", "timestamp"}),
+        "calls": frozenset({"message_id"}),
+    },
+}
+
 VIEW_BODIES = {
     "spans": spans_body,
     "llm_logs": llm_logs_body,
     "tool_logs": tool_logs_body,
     "retrieval_logs": retrieval_logs_body,
     "feedback_events": feedback_events_body,
+    "scores": scores_body,
 }
 
 
-def migrate(client: Client, features: ServerFeatures, retention_days: int = 0) -> int:
-    """Create what is missing and (re)create the views. Returns the schema version found before."""
+class SchemaOutdated(RuntimeError):
+    """The database was made by an older llmlens; `llmlens migrate --store URL` brings it up to date."""
+
+
+def _has_table(client: Client, name: str) -> bool:
+    rows = client.execute(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = %(name)s", {"name": name}
+    )
+    return bool(rows[0][0])
+
+
+def migrate(
+    client: Client, features: ServerFeatures, retention_days: int = 0, *, upgrade: bool = False, store_url: str = ""
+) -> int:
+    """Create what is missing and (re)create the views. Returns the schema version found before.
+
+    A new database is created at once; one made by an older llmlens is changed only with `upgrade`
+    (what `llmlens migrate --store URL` passes): rolling up its spans can take minutes, and servers
+    still ingesting while the rollups are filled would be counted twice or not at all."""
     client.execute(
         f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key String, value String, updated DateTime DEFAULT now()) "
         "ENGINE = ReplacingMergeTree(updated) ORDER BY key"
@@ -307,20 +403,49 @@ def migrate(client: Client, features: ServerFeatures, retention_days: int = 0) -
             f"this ClickHouse database has llmlens schema version {current}, newer than this llmlens "
             f"({SCHEMA_VERSION}); upgrade llmlens"
         )
+    has_spans = _has_table(client, SPANS_TABLE)
+    if has_spans and current < SCHEMA_VERSION and not upgrade:
+        raise SchemaOutdated(
+            f"this ClickHouse database holds llmlens schema version {current}, older than this llmlens "
+            f"({SCHEMA_VERSION}): stop the llmlens servers that use it, run "
+            f"`llmlens migrate --store {store_url or 'clickhouse://...'}`, then start them again"
+        )
     client.execute(spans_table_ddl(features, retention_days))
     client.execute(feedback_table_ddl(features, retention_days))
-    client.execute(rollup_table_ddl())
-    client.execute(rollup_mv_ddl())
-    client.execute(rollup_view_ddl())
+    client.execute(scores_table_ddl(features, retention_days))
+    client.execute(score_names_table_ddl())
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for name in _RETIRED_IN.get(version, ()):
+            client.execute(f"DROP TABLE IF EXISTS {name}")
+    create_rollups(client, features, backfill=has_spans and current < ROLLUPS_SINCE)
     for version in range(current + 1, SCHEMA_VERSION + 1):
         for name in _VIEWS_CHANGED_IN.get(version, ()):
             client.execute(f"DROP TABLE IF EXISTS {name}")  # 18.16 has no CREATE OR REPLACE VIEW
+    client.execute(rollup_view_ddl())
     for name, body in VIEW_BODIES.items():
         # Several llmlens servers may start at once: CREATE ... IF NOT EXISTS keeps that race harmless.
         client.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {body()}")
     if retention_days > 0 and features.ttl:
-        for table in (SPANS_TABLE, FEEDBACK_TABLE):
-            client.execute(f"ALTER TABLE {table} MODIFY TTL toDateTime(timestamp) + INTERVAL {int(retention_days)} DAY")
+        days = int(retention_days)
+        for table in (SPANS_TABLE, FEEDBACK_TABLE, SCORES_TABLE):
+            client.execute(f"ALTER TABLE {table} MODIFY TTL toDateTime(timestamp) + INTERVAL {days} DAY")
+        # A bucket goes once every span in it is past the limit (ClickHouse applies TTLs on merges).
+        for rollup in _rollups.rollup_tables(features):
+            grain = rollup.grain.upper()
+            client.execute(f"ALTER TABLE {rollup.table} MODIFY TTL bucket + INTERVAL 1 {grain} + INTERVAL {days} DAY")
     if current < SCHEMA_VERSION:
         client.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES", [("schema_version", str(SCHEMA_VERSION))])
     return current
+
+
+def create_rollups(client: Client, features: ServerFeatures, *, backfill: bool) -> None:
+    """The rollup tables and their materialized views; with `backfill`, filled from the stored spans first
+    (a table left half-filled by an interrupted run is dropped and filled again)."""
+    for table in _rollups.rollup_tables(features):
+        if backfill:
+            client.execute(f"DROP TABLE IF EXISTS {table.view}")
+            client.execute(f"DROP TABLE IF EXISTS {table.table}")
+        client.execute(_rollups.table_ddl(table))
+        if backfill:
+            client.execute(_rollups.signed_insert(table, SPANS_TABLE, "", 1))
+        client.execute(_rollups.view_ddl(table, SPANS_TABLE))

@@ -14,16 +14,16 @@ from typing import Any
 from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import ServerException
 
-from llmlens.model import Feedback, Span
+from llmlens.model import Feedback, Score, Span
 
 from .._alert_state import AlertRecord, StoredAlertRule
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
-from .._protocol import QueryResult, SqlFailed, SqlRejected, Store, WriteResult
-from .._scoping import ProjectStore, current_project
-from . import _alerts
-from ._connection import ClickHouseUrl, ClientPool, server_features
-from ._sandbox import rewrite_user_sql, scope_trusted_sql
-from ._schema import FEEDBACK_TABLE, ROLLUP_TABLE, SPANS_TABLE, migrate, rollup_select
+from .._protocol import QueryResult, ScoreWriteResult, SqlFailed, SqlRejected, Store, WriteResult
+from .._scoping import ProjectStore, confined_elsewhere, current_project
+from . import _alerts, _rollups, _scores
+from ._connection import ClickHouseUrl, ClientFactory, ClientPool, server_features
+from ._sandbox import inline_filtered_views, rewrite_user_sql, scope_trusted_sql
+from ._schema import FEEDBACK_TABLE, SCHEMA_VERSION, SCORES_TABLE, SPANS_TABLE, migrate
 from ._translate import Translator, bind_parameters, parse_duckdb
 
 # A retried span carries its original start time; look for an earlier copy this far around it.
@@ -122,11 +122,23 @@ class ClickHouseStore:
     # How long a claimant of an alert transition waits before reading the winner (`_alerts.py`):
     # more than the 1 s resolution of ClickHouse 18.16's clock plus the duration of an insert.
     alert_claim_settle_s = 2.0
+    # The dashboards read the rollup tables of `_rollups.py`, as they read DuckDB's.
+    has_rollups = True
+    schema_version = SCHEMA_VERSION  # what this code makes; `schema_found` is what the database had
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 10.0,
+        upgrade: bool = False,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        """Open (and on a new database, create) the store. A database made by an older llmlens is refused
+        with the `llmlens migrate` command to run, unless `upgrade` (what that command passes)."""
         self.config = ClickHouseUrl.parse(url)
         self.url = self.config.redacted()
-        self._pool = ClientPool(self.config, connect_timeout_s=connect_timeout_s)
+        self._pool = ClientPool(self.config, connect_timeout_s=connect_timeout_s, factory=client_factory)
         setup = self._pool.new_client(database="default")
         try:
             setup.execute(f"CREATE DATABASE IF NOT EXISTS `{self.config.database}`")
@@ -134,9 +146,16 @@ class ClickHouseStore:
         finally:
             setup.disconnect()
         self._translator = Translator(self.features)
+        self._rollups = _rollups.rollup_tables(self.features)
         self._write_lock = threading.Lock()
         self._alert_tables_ready = False
-        migrate(self._pool.client(), self.features, self.config.retention_days)
+        try:
+            self.schema_found = migrate(
+                self._pool.client(), self.features, self.config.retention_days, upgrade=upgrade, store_url=self.url
+            )
+        except Exception:
+            self._pool.close()
+            raise
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -198,7 +217,7 @@ class ClickHouseStore:
         self._pool.client().execute(f"INSERT INTO {table} ({columns}) VALUES", data, columnar=True)
 
     def update_costs(self, spans: Sequence[Span]) -> int:
-        """One ALTER TABLE ... UPDATE per project (waited for), then the touched rollup hours rebuilt."""
+        """One ALTER TABLE ... UPDATE per project (waited for); the rollups follow (`_update_rolled_up`)."""
         if not spans:
             return 0
         by_project: dict[str, dict[str, Span]] = defaultdict(dict)
@@ -217,12 +236,11 @@ class ClickHouseStore:
         client = self._pool.client()
         ids = list(by_id)
         rows = client.execute(
-            f"SELECT count(), groupUniqArray(toStartOfHour(toDateTime(timestamp, 'UTC'))) FROM {SPANS_TABLE} "
-            "WHERE project = %(project)s AND span_id IN _ids",
+            f"SELECT count() FROM {SPANS_TABLE} WHERE project = %(project)s AND span_id IN _ids",
             {"project": project},
             external_tables=[{"name": "_ids", "structure": [("id", "String")], "data": [{"id": i} for i in ids]}],
         )
-        matched, hours = int(rows[0][0]), list(rows[0][1])
+        matched = int(rows[0][0])
         if not matched:
             return 0
         assignments = ", ".join(
@@ -231,12 +249,13 @@ class ClickHouseStore:
         )
         id_list = ", ".join(_quote(i) for i in ids)
         where = f"project = {_quote(project)} AND span_id IN ({id_list})"
-        self._mutate(f"ALTER TABLE {SPANS_TABLE} UPDATE {assignments} WHERE {where}")
-        self._rebuild_rollup(project, hours)
+        self._update_rolled_up(f"ALTER TABLE {SPANS_TABLE} UPDATE {assignments} WHERE {where}", where)
         return matched
 
     def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
-        """One ALTER TABLE ... UPDATE per column set (waited for), then the touched rollup hours rebuilt."""
+        """One ALTER TABLE ... UPDATE per column set (waited for); the rollups follow (`_update_rolled_up`)."""
+        if confined_elsewhere(project):  # a request confined to one project changes no other's spans
+            return 0
         groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for span_id, fields in updates.items():
             cols = tuple(sorted(fields))
@@ -258,12 +277,11 @@ class ClickHouseStore:
     ) -> int:
         client = self._pool.client()
         rows = client.execute(
-            f"SELECT count(), groupUniqArray(toStartOfHour(toDateTime(timestamp, 'UTC'))) FROM {SPANS_TABLE} "
-            "WHERE project = %(project)s AND span_id IN _ids",
+            f"SELECT count() FROM {SPANS_TABLE} WHERE project = %(project)s AND span_id IN _ids",
             {"project": project},
             external_tables=[{"name": "_ids", "structure": [("id", "String")], "data": [{"id": i} for i in ids]}],
         )
-        matched, hours = int(rows[0][0]), list(rows[0][1])
+        matched = int(rows[0][0])
         if not matched:
             return 0
         assignments = []
@@ -273,8 +291,7 @@ class ClickHouseStore:
             assignments.append(f"`{col}` = {self._transform(col, _CH_TYPES[kind], ids, values)}")
         id_list = ", ".join(_quote(i) for i in ids)
         where = f"project = {_quote(project)} AND span_id IN ({id_list})"
-        self._mutate(f"ALTER TABLE {SPANS_TABLE} UPDATE {', '.join(assignments)} WHERE {where}")
-        self._rebuild_rollup(project, hours)
+        self._update_rolled_up(f"ALTER TABLE {SPANS_TABLE} UPDATE {', '.join(assignments)} WHERE {where}", where)
         return matched
 
     @staticmethod
@@ -297,8 +314,12 @@ class ClickHouseStore:
         return f"if(transform(span_id, {id_array}, {nulls}, 0) = 1, NULL, {value})"
 
     def _mutate(self, statement: str) -> None:
-        """Run an ALTER ... UPDATE/DELETE and wait until it is applied (18.16 has no mutations_sync)."""
+        """Run an ALTER ... UPDATE/DELETE and wait until it is applied: with `mutations_sync` where the
+        server has it, else by watching system.mutations (18.16)."""
         client = self._pool.client()
+        if self.features.mutations_sync:
+            client.execute(statement, settings={**_BIG_QUERY, "mutations_sync": 1})
+            return
         client.execute(statement, settings=_BIG_QUERY)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -310,14 +331,48 @@ class ClickHouseStore:
             time.sleep(0.05)
         raise TimeoutError("ClickHouse did not finish a mutation within 600 s")
 
-    def _rebuild_rollup(self, project: str, hours: list[dt.datetime]) -> None:
-        if not hours:
-            return
-        hour_list = ", ".join(f"toDateTime({int(_epoch(h))}, 'UTC')" for h in hours)
-        where = f"project = {_quote(project)} AND hour IN ({hour_list})"
-        self._mutate(f"ALTER TABLE {ROLLUP_TABLE} DELETE WHERE {where}")
-        span_where = f"project = {_quote(project)} AND toStartOfHour(toDateTime(timestamp, 'UTC')) IN ({hour_list})"
-        self._pool.client().execute(f"INSERT INTO {ROLLUP_TABLE} {rollup_select(span_where)}")
+    # -- rollups (`_rollups.py`) ------------------------------------------------------------------
+
+    def _roll(self, where: str, sign: int) -> None:
+        """Add (1) or take out (-1) the aggregates of the stored spans matching `where` in every rollup."""
+        client = self._pool.client()
+        for table in self._rollups:
+            client.execute(_rollups.signed_insert(table, SPANS_TABLE, where, sign), settings=_BIG_QUERY)
+
+    def _update_rolled_up(self, mutation: str, where: str) -> None:
+        """Change stored spans and keep the rollups equal to them: their old aggregates out, the mutation,
+        their new aggregates in (rows that cancel out merge away). Readers in between see those spans in
+        no rollup row, never in two."""
+        self._roll(where, -1)
+        self._mutate(mutation)
+        self._roll(where, 1)
+
+    def _merge_rollup_partitions(self, first: dt.datetime, last: dt.datetime) -> None:
+        """Merge the months of [first, last] now, so the rows that cancelled out are gone from them."""
+        month = dt.datetime(first.year, first.month, 1)
+        client = self._pool.client()
+        while month <= last:
+            for table in self._rollups:
+                client.execute(f"OPTIMIZE TABLE {table.table} PARTITION {month.year * 100 + month.month} FINAL")
+            month = dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+    def rebuild_rollups(self, since_us: int | None = None) -> None:
+        """Recompute the rollups from the stored spans (from the day of `since_us` on). Run it with ingest
+        stopped: spans arriving meanwhile could be counted twice."""
+        where = ""
+        with self._write_lock:
+            if since_us is not None:
+                day = dt.datetime.fromtimestamp(since_us / 1e6, dt.UTC).replace(
+                    tzinfo=None, hour=0, minute=0, second=0, microsecond=0
+                )
+                start = int(_epoch(day))
+                where = f"timestamp >= toDateTime({start}, 'UTC')"
+                for table in self._rollups:
+                    self._mutate(f"ALTER TABLE {table.table} DELETE WHERE bucket >= toDateTime({start}, 'UTC')")
+            else:
+                for table in self._rollups:
+                    self._pool.client().execute(f"TRUNCATE TABLE {table.table}")
+            self._roll(where, 1)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         """Trusted statements: DELETE FROM spans/feedback becomes ALTER TABLE ... DELETE (waited for)."""
@@ -332,10 +387,64 @@ class ClickHouseStore:
                 table = _base_table(tree.this.name if isinstance(tree.this, exp.Table) else "")
                 where = tree.args.get("where")
                 condition = where.this if isinstance(where, exp.Where) else exp.true()
-                condition = _rename_tables(condition)
-                self._mutate(f"ALTER TABLE {table} DELETE WHERE {self._translator.to_clickhouse(condition)}")
+                self._delete(table, self._translator.to_clickhouse(_rename_tables(condition)))
                 return
             self._pool.client().execute(self._translator.to_clickhouse(_rename_tables(tree)))
+
+    def delete_spans_before(self, project: str, cutoff: dt.datetime) -> None:
+        """Retention: the project's spans from before the day of `cutoff` (UTC), and their rollup rows.
+
+        Whole days, so whole rollup buckets go with them: deleting them is exact without reading the
+        spans first, and repeating it is harmless (several servers run retention, maybe at once, and a
+        subtraction computed by two of them before either deleted would count the spans out twice)."""
+        day = cutoff.replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+        before = f"toDateTime({int(_epoch(day))}, 'UTC')"
+        project_is = f"project = {_quote(project)}"
+        with self._write_lock:
+            self._delete_rows(SPANS_TABLE, f"{project_is} AND timestamp < {before}")
+            for table in self._rollups:
+                self._delete_rows(table.table, f"{project_is} AND bucket < {before}")
+
+    def _delete(self, table: str, condition: str) -> None:
+        """Delete rows; deleted spans leave the rollups first, and the months they were in are merged."""
+        if table != SPANS_TABLE:
+            self._delete_rows(table, condition)
+            return
+        rows = self._pool.client().execute(
+            f"SELECT count(), min(toDateTime(timestamp, 'UTC')), max(toDateTime(timestamp, 'UTC')) "
+            f"FROM {SPANS_TABLE} WHERE {condition}",
+            settings=_BIG_QUERY,
+        )
+        if not rows or not int(rows[0][0]):
+            return
+        self._roll(condition, -1)
+        self._delete_rows(table, condition)
+        self._merge_rollup_partitions(_naive_utc(rows[0][1]), _naive_utc(rows[0][2]))
+
+    def _delete_rows(self, table: str, condition: str) -> None:
+        # 18.16 deletes the rows whose condition is NULL (`model = 'x'` where model is NULL): only TRUE deletes.
+        condition = f"ifNull(({condition}), 0)"
+        rows = self._pool.client().execute(f"SELECT count() FROM {table} WHERE {condition}", settings=_BIG_QUERY)
+        if not int(rows[0][0]):  # a mutation would rewrite parts for nothing
+            return
+        if self.features.lightweight_delete:
+            # Marks the rows at once; parts are rewritten by later merges.
+            self._pool.client().execute(
+                f"DELETE FROM {table} WHERE {condition}", settings={**_BIG_QUERY, "mutations_sync": 1}
+            )
+        else:
+            self._mutate(f"ALTER TABLE {table} DELETE WHERE {condition}")
+
+    # -- scores (`_scores.py`) --------------------------------------------------------------------
+
+    def write_scores(self, scores: Sequence[Score]) -> ScoreWriteResult:
+        if not scores:
+            return ScoreWriteResult(written=0, duplicate=0)
+        with self._write_lock:
+            return _scores.write_scores(self._pool.client(), scores)
+
+    def score_names(self, project: str) -> dict[str, str]:
+        return _scores.score_names(self._pool.client(), project)
 
     # -- alert state (`_alerts.py`) ---------------------------------------------------------------
 
@@ -377,7 +486,7 @@ class ClickHouseStore:
         if len(statements) != 1:
             raise ValueError("query() takes exactly one statement")
         tree = bind_parameters(statements[0], params)
-        return self._translator.to_clickhouse(_rename_tables(tree))
+        return inline_filtered_views(_rename_tables(tree), self._translator)
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
         project = current_project.get()
@@ -447,6 +556,10 @@ def _quote(value: str) -> str:
     return f"'{escaped}'"
 
 
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
 def _epoch(value: dt.datetime) -> float:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
@@ -454,15 +567,16 @@ def _epoch(value: dt.datetime) -> float:
 
 
 def _base_table(name: str) -> str:
-    tables = {"spans": SPANS_TABLE, "feedback": FEEDBACK_TABLE}
+    tables = {"spans": SPANS_TABLE, "feedback": FEEDBACK_TABLE, "scores": SCORES_TABLE}
     if name not in tables:
-        raise ValueError(f"DELETE is supported on store.spans and store.feedback, not {name!r}")
+        raise ValueError(f"DELETE is supported on store.spans, store.feedback and store.scores, not {name!r}")
     return tables[name]
 
 
 def _rename_tables(tree: Any) -> Any:
     """`store.spans`/`spans` -> the spans table (same columns, reads use its primary key directly);
-    `store.feedback` -> the feedback table; other views keep their names."""
+    `store.feedback`, `store.scores` and the rollups (`store.rollup_hour`, ...) -> their tables; other
+    views keep their names."""
     from sqlglot import exp
 
     def rename(node: exp.Expr) -> exp.Expr:
@@ -474,6 +588,13 @@ def _rename_tables(tree: Any) -> Any:
                 return renamed
             if name == "feedback" and db is not None and db.name == "store":
                 renamed = _renamed(node, FEEDBACK_TABLE, "feedback")
+                return renamed
+            if name == "scores" and db is not None and db.name == "store":
+                renamed = _renamed(node, SCORES_TABLE, "scores")
+                return renamed
+            if name in _rollups.ROLLUP_RELATIONS and db is not None and db.name == "store":
+                # Their ALIAS columns give the DuckDB columns to readers that name them.
+                renamed = _renamed(node, _rollups.ROLLUP_RELATIONS[name], name)
                 return renamed
         return node
 

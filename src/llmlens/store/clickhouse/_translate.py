@@ -18,6 +18,7 @@ from sqlglot.errors import ParseError
 
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS
 from .._protocol import SqlFailed
+from ..rollups import MEASURES, USER_MEASURES
 from ._connection import ServerFeatures
 
 _TRUNC_FUNCTIONS = {
@@ -106,6 +107,17 @@ def _parametric(name: str, params: list[exp.Expr], args: list[exp.Expr]) -> exp.
     return exp.ParameterizedAgg(this=name, expressions=params, params=args)
 
 
+def _interpolated_percentile(value: exp.Expr, q: exp.Expr) -> exp.Expr:
+    """percentile_cont where the server has no quantileExactInclusive (18.16, whose `quantile` samples):
+    the two order statistics around rank q * (n - 1) of the sorted values, interpolated; NULL over none."""
+    values = f"arraySort(groupArray({value.sql(dialect='clickhouse')}))"
+    rank = f"({q.sql(dialect='clickhouse')} * (length({values}) - 1))"
+    lower = f"arrayElement({values}, toUInt64(floor({rank})) + 1)"
+    upper = f"arrayElement({values}, toUInt64(ceil({rank})) + 1)"
+    sql = f"if(length({values}) = 0, NULL, {lower} + ({upper} - {lower}) * ({rank} - floor({rank})))"
+    return sqlglot.parse_one(sql, read="clickhouse")
+
+
 def _json_path_keys(path: exp.Expr | None) -> list[str] | None:
     if isinstance(path, exp.JSONPath):
         keys = []
@@ -138,6 +150,9 @@ class Translator:
             exp.ApproxQuantile: lambda n: self._quantile(n.this, n.args.get("quantile")),
             exp.Median: lambda n: self._quantile(n.this, exp.Literal.number(0.5)),
             exp.Filter: self._filter,
+            # COUNT is BIGINT in DuckDB and UInt64 in ClickHouse, and 18.16 finds no common type for
+            # UInt64 and Int64 in a UNION ALL (raw window edges beside signed rollup sums).
+            exp.Count: lambda n: _call("toInt64", n),
             exp.TimestampTrunc: self._trunc,
             exp.DateTrunc: self._trunc,
             exp.UnixToTime: self._unix_to_time,
@@ -155,7 +170,7 @@ class Translator:
         }
 
     def to_clickhouse(self, tree: exp.Expr) -> str:
-        tree = unshadow_aliases(top_n_per_group(inline_ctes(tree)))
+        tree = unshadow_aliases(top_n_per_group(expand_group_by_all(inline_ctes(tree))))
         if not self.features.window_functions and tree.find(exp.Window) is not None:
             raise SqlFailed("window functions (OVER ...) need ClickHouse 21.1 or later; this server is older")
         translated = tree.transform(self._rewrite, copy=True)
@@ -169,8 +184,11 @@ class Translator:
     def _quantile(self, value: exp.Expr, q: exp.Expr | None) -> exp.Expr:
         if q is None:
             raise SqlFailed("quantile needs a fraction, e.g. quantile_cont(latency_ms, 0.95)")
-        name = "quantileExactInclusive" if self.features.exact_percentile else "quantile"
-        return _parametric(name, [q], [value])
+        if self.features.exact_percentile:
+            return _parametric("quantileExactInclusive", [q], [value])
+        if isinstance(q, exp.Array):
+            return _parametric("quantile", [q], [value])
+        return _interpolated_percentile(value, q)
 
     def _within_group(self, node: exp.WithinGroup) -> exp.Expr:
         inner, order = node.this, node.expression
@@ -190,13 +208,22 @@ class Translator:
         agg = node.this
         where = node.expression
         condition = where.this if isinstance(where, exp.Where) else where
+        # A count is never NULL in SQL; countIf over a Nullable argument or condition is NULL when every
+        # row's is (a window of requests without an HTTP status, say).
         if isinstance(agg, exp.Count) and isinstance(agg.this, exp.Star):
-            return _call("countIf", condition)
+            return _call("toInt64", _call("ifNull", _call("countIf", condition), exp.Literal.number(0)))
         if isinstance(agg, exp.AggFunc):
             name = agg.sql_name().lower()
             names = {"count": "countIf", "sum": "sumIf", "avg": "avgIf", "min": "minIf", "max": "maxIf"}
             if name in names and agg.this is not None:
-                return _call(names[name], agg.this, condition)
+                call = _call(names[name], agg.this, condition)
+                if name == "count":
+                    return _call("toInt64", _call("ifNull", call, exp.Literal.number(0)))
+                if name == "sum":  # NULL over no value, as in SQL (sumIf gives 0)
+                    counted = _call("ifNull", _call("countIf", agg.this, condition), exp.Literal.number(0))
+                    none = exp.EQ(this=counted, expression=exp.Literal.number(0))
+                    return exp.If(this=none, true=exp.Null(), false=call)
+                return call
         raise SqlFailed("FILTER (WHERE ...) is supported on COUNT, SUM, AVG, MIN and MAX only here")
 
     def _trunc(self, node: exp.Expr) -> exp.Expr:
@@ -245,6 +272,42 @@ class Translator:
         return node
 
 
+# DuckDB functions sqlglot does not know as aggregates (it parses them as anonymous calls).
+_ANONYMOUS_AGGREGATES = frozenset({"histogram", "arbitrary", "fsum", "favg", "product"})
+
+
+def _is_aggregate(node: exp.Expr) -> bool:
+    for sub in node.walk():
+        if isinstance(sub, exp.Window):
+            continue
+        if isinstance(sub, exp.AggFunc) and sub.find_ancestor(exp.Window) is None:
+            return True
+        if isinstance(sub, exp.Anonymous) and sub.name.lower() in _ANONYMOUS_AGGREGATES:
+            return True
+    return False
+
+
+def expand_group_by_all(tree: exp.Expr) -> exp.Expr:
+    """`GROUP BY ALL` -> every selected expression that is not an aggregate (DuckDB's rule): ClickHouse
+    has GROUP BY ALL only from 23.x, with its own reading of it."""
+    tree = tree.copy()
+    for select in tree.find_all(exp.Select):
+        group = select.args.get("group")
+        if not isinstance(group, exp.Group) or not group.args.get("all"):
+            continue
+        keys: list[exp.Expr] = []
+        for projection in select.expressions:
+            if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+                raise SqlFailed("GROUP BY ALL with SELECT * cannot be translated for ClickHouse; name the columns")
+            inner = projection.unalias()
+            if _is_aggregate(inner) or isinstance(inner, exp.Literal | exp.Null | exp.Boolean):
+                continue
+            # The expression, not its alias: `unshadow_aliases` may rename an alias that hides a column.
+            keys.append(inner.copy())
+        select.set("group", exp.Group(expressions=keys) if keys else None)
+    return tree
+
+
 def inline_ctes(tree: exp.Expr) -> exp.Expr:
     """Replace references to `WITH name AS (...)` by the subquery itself: 18.16 has no such CTEs."""
     tree = tree.copy()
@@ -280,6 +343,10 @@ _STORED_COLUMNS = frozenset(
     + [c for c, _, _ in FEEDBACK_COLUMNS]
     + ["args", "result", "success", "error", "query", "num_documents", "user_satisfaction", "timestamp_us"]
 )
+# Columns of the rollup relations, for a SELECT reading one (`date_trunc('day', bucket) AS bucket` over
+# hourly rows must not move the WHERE on `bucket`); the names of the relations and of their tables.
+_ROLLUP_COLUMNS = frozenset(["bucket", "metric", "idx", "n", "tier", *(c for c, _, _ in (*MEASURES, *USER_MEASURES))])
+_ROLLUP_RELATIONS = ("rollup_hour", "rollup_day", "sketch_hour", "sketch_day", "user_day")
 
 
 def unshadow_aliases(tree: exp.Expr) -> exp.Expr:
@@ -300,6 +367,15 @@ def unshadow_aliases(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+def _reads_rollup(select: exp.Select) -> bool:
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if isinstance(source, exp.From) else None
+    if not isinstance(table, exp.Table):
+        return False
+    names = (table.name.lower(), table.alias_or_name.lower())
+    return any(name.endswith(_ROLLUP_RELATIONS) for name in names)
+
+
 def _unshadow(select: exp.Select) -> exp.Select | None:
     projections = select.expressions
     if any(
@@ -313,11 +389,12 @@ def _unshadow(select: exp.Select) -> exp.Select | None:
         for col in select.find_all(exp.Column)
         if col.find_ancestor(exp.Select) is select and id(col) not in order_refs
     }
+    stored = _STORED_COLUMNS | _ROLLUP_COLUMNS if _reads_rollup(select) else _STORED_COLUMNS
     colliding = set()
     for p in projections:
         same_column = isinstance(p.this, exp.Column) and p.this.name.lower() == p.alias.lower()
         name = p.alias.lower() if isinstance(p, exp.Alias) else ""
-        if name in referenced and name in _STORED_COLUMNS and not same_column:
+        if name in referenced and name in stored and not same_column:
             colliding.add(p.alias.lower())
     if not colliding:
         return None
