@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).parent
-IN_PROCESS = ("bench_otlp", "bench_phoenix", "bench_ingest", "bench_flood", "bench_dashboard")
+IN_PROCESS = ("bench_otlp", "bench_phoenix", "bench_ingest", "bench_flood", "bench_dashboard", "bench_evaluators")
 
 
 def _subprocess_bench(module: str, benchmark: str, quick: bool, extra: list[str]) -> list[dict[str, Any]]:

@@ -120,9 +120,68 @@ def shoot_insights(browser: Browser, base: str, out: Path) -> list[str]:
     return ["insights"]
 
 
+def _api(base: str, method: str, path: str, doc: dict[str, object] | None = None) -> dict[str, object]:
+    import json
+    import urllib.request
+
+    data = json.dumps(doc).encode() if doc is not None else None
+    request = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        answer: dict[str, object] = json.loads(response.read())
+    return answer
+
+
+def shoot_quality(browser: Browser, base: str, out: Path) -> list[str]:
+    """An experiment on the demo's thumbs-down support answers (two models, judged by the demo's stand-in), and
+    the review page of an annotation queue."""
+    started = _api(
+        base,
+        "POST",
+        "/api/v1/experiments",
+        {
+            "dataset": {
+                "name": "support-misses",
+                "filter": {"feature": "support_chat", "feedback": "thumbs_down", "range": "7d", "limit": 12},
+            },
+            "variants": [{"model": "claude-3-5-haiku-latest"}, {"model": "gpt-4o-mini"}],
+            "evaluators": ["helpfulness", "groundedness"],
+        },
+    )
+    deadline = time.monotonic() + 180
+    while not _api(base, "GET", f"/api/v1/experiments/{started['id']}")["finished"]:
+        if time.monotonic() > deadline:
+            raise SystemExit("the demo experiment did not finish in 180 s")
+        time.sleep(0.5)
+    queue = {
+        "name": "support-review",
+        "filter": {"feature": "support_chat", "feedback": "thumbs_down", "range": "7d", "limit": 40},
+        "score": {"name": "reviewed_quality", "type": "numeric", "min": 1, "max": 5},
+    }
+    _api(base, "POST", "/api/v1/annotation-queues", queue)
+    page = browser.new_page(viewport=ViewportSize(width=1280, height=900))
+    _open(page, f"{base}{started['url']}", False)
+    page.screenshot(path=str(out / "experiment.png"))
+    _open(page, base + "/annotations/support-review", False)
+    page.screenshot(path=str(out / "annotation_queue.png"))
+    page.close()
+    return ["experiment", "annotation_queue"]
+
+
+SHOOTS = {
+    "pages": shoot_pages,
+    "trace": shoot_trace_and_session,
+    "sql": shoot_sql,
+    "insights": shoot_insights,
+    "quality": shoot_quality,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots", help="folder for the PNG files")
+    parser.add_argument("--only", help=f"comma-separated groups to take: {', '.join(SHOOTS)} (default: all)")
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
         print(f"{CHROMIUM} is missing: run scripts/setup-test-env.sh (it installs Debian's chromium)", file=sys.stderr)
@@ -133,8 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         written: list[str] = []
         try:
-            for shoot in (shoot_pages, shoot_trace_and_session, shoot_sql, shoot_insights):
-                written += shoot(browser, base, out)
+            wanted = args.only.split(",") if args.only else list(SHOOTS)
+            unknown = sorted(set(wanted) - set(SHOOTS))
+            if unknown:
+                raise SystemExit(f"--only: unknown group(s) {', '.join(unknown)}; known: {', '.join(SHOOTS)}")
+            for name in wanted:
+                written += SHOOTS[name](browser, base, out)
         finally:
             browser.close()
     print(f"{len(written)} screenshots written to {out}: {', '.join(f'{name}.png' for name in written)}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from .sdk._context import context, current_context
-from .sdk._events import FeedbackEvent, feedback, log_feedback, log_llm_call, log_tool_call
+from .sdk._datasets import add_dataset_items
+from .sdk._events import FeedbackEvent, feedback, log_feedback, log_llm_call, log_tool_call, score
 from .sdk._logging import LoggingHandler
 from .sdk._runtime import flush, init, is_enabled, shutdown, stats
 from .sdk._span import NoopSpan, SpanHandle, current_span, span
@@ -54,6 +55,7 @@ __all__ = [
     "LoggingHandler",
     "NoopSpan",
     "SpanHandle",
+    "add_dataset_items",
     "context",
     "current_context",
     "current_span",
@@ -66,6 +68,7 @@ __all__ = [
     "log_feedback",
     "log_llm_call",
     "log_tool_call",
+    "score",
     "shutdown",
     "span",
     "stats",

@@ -31,6 +31,8 @@ SCENARIOS: frozenset[str] = frozenset(
         "auth",  # 401 invalid api key
         "content-filter",  # 400 content_policy_violation / output blocked by content filtering
         "model-not-found",  # 404 model_not_found / not_found_error
+        "judge",  # an LLM judge: a JSON verdict derived from the prompt (see _fake_judge.py)
+        "judge-garbage",  # a judge that answers prose instead of a JSON verdict
     }
 )
 ERROR_SCENARIOS: frozenset[str] = frozenset(

@@ -16,6 +16,7 @@ from ._fake_common import (
     split_reply,
     text_of,
 )
+from ._fake_judge import GARBAGE, judge_reply
 
 ApiKind = Literal["chat", "responses", "completions", "messages"]
 
@@ -123,6 +124,10 @@ def plan_turn(
         call_id = ids.anthropic_tool_use() if kind == "messages" else ids.openai_call()
         tool_call = ToolCall(call_id=call_id, name=name, arguments=arguments)
 
+    if scenario == "judge":
+        reply_text = judge_reply(prompt_text(kind, body))
+    elif scenario == "judge-garbage":
+        reply_text = GARBAGE
     chunks = split_reply(reply_text if reply_text is not None else default_reply_text(last_user_text(kind, body)))
     limit = _max_output_tokens(kind, body)
     truncated = tool_call is None and limit is not None and limit < len(chunks)

@@ -5,8 +5,8 @@
         anthropic_client = anthropic.Anthropic(base_url=fp.anthropic_base_url, api_key="sk-ant-test")
 
 A scenario (see `SCENARIOS`) is chosen per request by, in this order: the `X-Fake-Scenario` header, the
-next entry queued with `fp.enqueue(...)`, the model name (`fake-ratelimit`, `fake-tool`, ...). Any other
-model answers normally. Run `python -m tests.support.fake_provider --port 9999` to try it by hand.
+next entry queued with `fp.enqueue(...)`, the model name (`fake-ratelimit`, `fake-tool`, ...; a model in
+`fp.judge_models` plays the judge). Any other model answers normally. Run `python -m tests.support.fake_provider --port 9999` to try it by hand.
 """
 
 from __future__ import annotations
@@ -129,6 +129,9 @@ class FakeProvider:
         self.embedding_dimensions = embedding_dimensions
         self.tool_arguments = tool_arguments  # None: derived from the tool's JSON schema
         self.api_key = api_key  # if set, other keys get the provider's 401
+        # Models that answer as an LLM judge (scenario `judge`: a JSON verdict derived from the prompt), so that
+        # a judge can be a real, priced model name.
+        self.judge_models: set[str] = set()
         self._settings = {name: getattr(self, name) for name in _SETTINGS}
         self._ids = IdFactory(seed)
         self._requested_port = port
@@ -204,6 +207,7 @@ class FakeProvider:
         self.clear()
         for name, value in self._settings.items():
             setattr(self, name, value)
+        self.judge_models = set()
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -377,7 +381,10 @@ class _Handler:
         if queued is not None:
             return queued
         body = self.request.json if isinstance(self.request.json, dict) else {}
-        return scenario_for_model(str(body.get("model", ""))) or "normal"
+        model = str(body.get("model", ""))
+        if model in self.p.judge_models:
+            return "judge"
+        return scenario_for_model(model) or "normal"
 
     def _api_key_ok(self) -> bool:
         if self.p.api_key is None:

@@ -140,6 +140,8 @@ def _fmt(unit: str, value: float | None) -> str:
         return f"{value:,.0f} ms"
     if unit == "change":
         return f"{value:+.0%}"
+    if unit == "score":
+        return f"{value:.3f}"
     return f"{value:,.0f}"
 
 
@@ -520,6 +522,97 @@ def _evaluate_forecast_budget(rule: RuleSpec, ctx: EvaluationContext) -> Evaluat
     )
 
 
+# -- score rules ---------------------------------------------------------------------------------
+
+_SCORE_GROUPS = {
+    "feature": "COALESCE(c.feature, '(none)')",
+    "template": "concat(COALESCE(c.template_id, '(none)'), '@', COALESCE(c.template_version, '(none)'))",
+    "none": "'all calls'",
+}
+
+
+def _score_means(ctx: EvaluationContext, rule: RuleSpec, window: Range) -> dict[str, tuple[int, float]]:
+    """Group -> (scored calls, mean score) of the calls made in the window (replays and experiments left out)."""
+    scope_sql, scope_params = scope_clause(rule.scope)
+    group = _SCORE_GROUPS[rule.group_by]
+    found = rows(
+        ctx.store,
+        f"SELECT {group} AS name, count(*) AS n, avg(s.value) AS mean FROM scores s "
+        "JOIN spans c ON c.project = s.project AND c.span_id = s.span_id "
+        "WHERE s.project = ? AND s.name = ? AND s.value IS NOT NULL AND c.kind IN ('llm', 'retrieval') "
+        f"AND c.replay_of IS NULL AND c.timestamp >= ? AND c.timestamp < ?{scope_sql} GROUP BY {group}",
+        [ctx.project, rule.score, window[0], window[1], *scope_params],
+    )
+    return {str(r["name"]): (int(r["n"] or 0), float(r["mean"])) for r in found if r["mean"] is not None}
+
+
+def _evaluate_score(rule: RuleSpec, ctx: EvaluationContext) -> Evaluation:
+    """A score's mean per feature, template version or overall: below `min_mean`, or `max_drop` under its mean
+    over the `baseline_days` before the window."""
+    window = _window(rule, ctx.now)
+    current = _score_means(ctx, rule, window)
+    base_range: Range = (window[0] - timedelta(days=rule.baseline_days), window[0])
+    baseline = _score_means(ctx, rule, base_range) if rule.max_drop > 0 else {}
+    groups: list[dict[str, Any]] = []
+    for name, (n, mean) in current.items():
+        base_n, base_mean = baseline.get(name, (0, None))
+        drop = None if base_mean is None or base_n < rule.min_samples else base_mean - mean
+        below = rule.threshold > 0 and mean < rule.threshold
+        dropped = rule.max_drop > 0 and drop is not None and drop > rule.max_drop
+        groups.append(
+            {
+                "name": name,
+                "calls": n,
+                "mean": round(mean, 4),
+                "baseline_mean": None if base_mean is None else round(base_mean, 4),
+                "drop": None if drop is None else round(drop, 4),
+                "below": below and n >= rule.min_samples,
+                "dropped": dropped and n >= rule.min_samples,
+            }
+        )
+    measured = [g for g in groups if g["calls"] >= rule.min_samples]
+    failing = sorted([g for g in measured if g["below"] or g["dropped"]], key=lambda g: g["mean"])
+    worst = min(measured, key=lambda g: g["mean"], default=None)
+    firing = bool(failing)
+    what = {"feature": "feature", "template": "template version", "none": "calls"}[rule.group_by]
+    if failing:
+        parts = [
+            f"{g['name']} {g['mean']:.3f}" + (f" (was {g['baseline_mean']:.3f})" if g["dropped"] else "")
+            for g in failing[:5]
+        ]
+        message = f"{rule.name}: mean {rule.score} too low for {len(failing)} {what}(s) in the last " + (
+            f"{rule.window_minutes} min: {', '.join(parts)}"
+        )
+    elif worst is None:
+        message = (
+            f"{rule.name}: no {what} with {rule.min_samples}+ {rule.score} scores in the last {rule.window_minutes} min"
+        )
+    else:
+        message = f"{rule.name}: lowest mean {rule.score} {worst['mean']:.3f} ({worst['name']}), within limits"
+    evaluation = Evaluation(
+        rule=rule,
+        project=ctx.project,
+        at=ctx.now,
+        firing=firing,
+        value=None if worst is None else worst["mean"],
+        threshold=rule.threshold or None,
+        unit="score",
+        sample_size=sum(g["calls"] for g in groups),
+        enough_samples=worst is not None,
+        window_start=window[0],
+        window_end=window[1],
+        message=message,
+        baseline={"kind": "static", "from": base_range[0], "to": base_range[1], "max_drop": rule.max_drop},
+    )
+    if firing:
+        evaluation.attribution = {"groups": failing, "group_by": rule.group_by, "score": rule.score}
+        lead = {"feature": failing[0]["name"]} if rule.group_by == "feature" and failing[0]["name"] != "(none)" else {}
+        evaluation.links = attribution.links(
+            ctx.base_url, ctx.project, rule, window, {**evaluation.attribution, "filter": lead}
+        )
+    return evaluation
+
+
 _EVALUATORS: dict[str, Callable[[RuleSpec, EvaluationContext], Evaluation]] = {
     "cost_spike": _evaluate_cost_spike,
     "error_rate": _evaluate_threshold,
@@ -528,6 +621,7 @@ _EVALUATORS: dict[str, Callable[[RuleSpec, EvaluationContext], Evaluation]] = {
     "tool_success": _evaluate_tool_success,
     "budget": _evaluate_budget,
     "forecast_budget": _evaluate_forecast_budget,
+    "score": _evaluate_score,
 }
 
 __all__ = ["Evaluation", "EvaluationContext", "evaluate_rule", "period_start"]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
 RuleType = Literal[
-    "cost_spike", "error_rate", "latency_p95", "prompt_drift", "budget", "tool_success", "forecast_budget"
+    "cost_spike", "error_rate", "latency_p95", "prompt_drift", "budget", "tool_success", "forecast_budget", "score"
 ]
 RULE_TYPES: tuple[str, ...] = get_args(RuleType)
 BaselineKind = Literal["static", "seasonal"]
@@ -26,6 +26,7 @@ THRESHOLD_KEYS: dict[str, tuple[str, float]] = {
     "budget": ("limit_usd", 0.0),  # spend of each user or feature in the period; 0 = [budgets] only
     "tool_success": ("max_drop", 0.20),  # baseline success rate - current success rate
     "forecast_budget": ("budget_usd", 0.0),  # projected month-end spend
+    "score": ("min_mean", 0.0),  # mean of a score (0: off; `max_drop` against the baseline instead or too)
 }
 
 # Evaluation window (minutes) and minimum sample size per rule type.
@@ -37,6 +38,7 @@ _DEFAULT_WINDOW_MIN = {
     "budget": 0,
     "tool_success": 60,
     "forecast_budget": 0,
+    "score": 60,
 }
 # An average of prompt tokens settles with fewer calls than an error rate or a p95 does.
 _DEFAULT_MIN_SAMPLES = {
@@ -47,6 +49,7 @@ _DEFAULT_MIN_SAMPLES = {
     "budget": 1,
     "tool_success": 10,
     "forecast_budget": 1,
+    "score": 10,
 }
 SEASONAL_TYPES = frozenset({"cost_spike", "error_rate", "latency_p95", "prompt_drift"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,79}$")
@@ -93,12 +96,14 @@ class RuleSpec:
     min_change: float = 0.5  # seasonal: also at least this relative change over the baseline median
     for_s: float = 0.0  # the condition must hold this long (pending) before firing
     cooldown_s: float = 900.0  # after resolving, stay quiet this long
-    group_by: str = "template"  # prompt_drift: template | feature | none; budget: user | feature
+    group_by: str = "template"  # prompt_drift: template | feature | none; budget: user | feature; score: too
     period: str = "month"  # budget: month | day
     limits: dict[str, float] = field(default_factory=dict)  # budget: USD per user, feature or tier name
     project: str | None = None  # only this project (default: every project)
     notify: tuple[str, ...] = ()  # notifier names (default: all)
     description: str = ""
+    score: str | None = None  # score rules: the score's name
+    max_drop: float = 0.0  # score rules: fire when the mean fell this much below its baseline (0: off)
 
     @property
     def threshold_key(self) -> str:
@@ -121,8 +126,11 @@ class RuleSpec:
             "cooldown_s": self.cooldown_s,
             "description": self.description,
         }
-        if self.type == "prompt_drift" or self.type == "budget":
+        if self.type in ("prompt_drift", "budget", "score"):
             doc["group_by"] = self.group_by
+        if self.type == "score":
+            doc["score"] = self.score
+            doc["max_drop"] = self.max_drop
         if self.type == "budget":
             doc["period"] = self.period
             doc["limits"] = dict(self.limits)
@@ -136,8 +144,8 @@ class RuleSpec:
 
 
 _INT_FIELDS = ("window_minutes", "min_samples", "baseline_days", "seasonal_weeks")
-_FLOAT_FIELDS = ("z_threshold", "min_change", "for_s", "cooldown_s")
-_STR_FIELDS = ("group_by", "period", "description", "project")
+_FLOAT_FIELDS = ("z_threshold", "min_change", "for_s", "cooldown_s", "max_drop")
+_STR_FIELDS = ("group_by", "period", "description", "project", "score")
 _KNOWN = {
     "name",
     "type",
@@ -180,7 +188,7 @@ def parse_rule(doc: Mapping[str, Any]) -> RuleSpec:
         "threshold": _number(name, key, raw_threshold),
         "window_minutes": _DEFAULT_WINDOW_MIN[kind],
         "min_samples": _DEFAULT_MIN_SAMPLES[kind],
-        "group_by": "user" if kind == "budget" else "template",
+        "group_by": {"budget": "user", "score": "feature"}.get(kind, "template"),
     }
     if "enabled" in doc:
         if not isinstance(doc["enabled"], bool):
@@ -253,6 +261,18 @@ def _check(rule: RuleSpec) -> None:
         raise RuleError(f"alert rule {rule.name!r}: group_by must be template, feature or none")
     if rule.type == "forecast_budget" and rule.threshold <= 0:
         raise RuleError(f"alert rule {rule.name!r}: budget_usd must be a positive monthly budget in USD")
+    if rule.type == "score":
+        if not rule.score:
+            raise RuleError(f"alert rule {rule.name!r}: score must name the score to watch, e.g. helpfulness")
+        if rule.threshold <= 0 and rule.max_drop <= 0:
+            raise RuleError(
+                f"alert rule {rule.name!r}: give min_mean (fire below it), max_drop (fire on a drop against the "
+                "baseline), or both"
+            )
+        if rule.group_by not in ("feature", "template", "none"):
+            raise RuleError(f"alert rule {rule.name!r}: group_by must be feature, template or none")
+        if rule.window_minutes < 1:
+            raise RuleError(f"alert rule {rule.name!r}: window_minutes must be at least 1")
     if rule.type == "budget":
         if rule.group_by not in ("user", "feature"):
             raise RuleError(f"alert rule {rule.name!r}: group_by must be user or feature")

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("llmlens.cli.tail", "live stream of LLM calls as they arrive"),
     "replay": ("llmlens.cli.replay", "replay a stored LLM call (or a whole trace) against the same or other models"),
     "compare": ("llmlens.cli.compare", "replay stored calls against several models and compare them side by side"),
+    "experiment": (
+        "llmlens.cli.experiment",
+        "run a dataset through model or prompt variants with evaluators; exit 1 when one is significantly worse",
+    ),
 }
 
 

@@ -3,6 +3,7 @@ answers the same feature with feedback that is not significantly different."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import defaultdict
 from typing import Any
@@ -13,8 +14,15 @@ from ._context import FindingContext, example_traces, num
 from ._model import Action, Chart, Insight, confidence_for
 
 KIND = "smaller_model"
+EXPERIMENT_CALLS = 20
 MIN_CALLS = 20
 CHEAPER = 0.7  # the candidate costs at most this share of the expensive model per call
+
+
+def _dataset_name(feature: str, model: str) -> str:
+    """A dataset name (letters, digits, _.-) for the feature's calls on a model."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"insights-{feature}-{model}").strip("-.")
+    return text[:100] or "insights"
 
 
 def find_smaller_model(ctx: FindingContext) -> list[Insight]:
@@ -85,7 +93,12 @@ def _insight(
     test = cheap["test"]
     n = min(test.a.n, test.b.n)
     confidence = confidence_for(n, high=200, medium=60)
-    command = f"llmlens compare --filter feature={shlex.quote(feature)} --models {shlex.quote(f'{e_model},{c_model}')}"
+    dataset = _dataset_name(feature, e_model)
+    command = (
+        f"llmlens experiment run {dataset} --from-filter feature={shlex.quote(feature)} "
+        f"--from-filter model={shlex.quote(e_model)} --from-filter limit={EXPERIMENT_CALLS} "
+        f"--variant model={shlex.quote(e_model)} --variant model={shlex.quote(c_model)} --evaluator helpfulness"
+    )
     shown = sorted(models, key=lambda m: -m["cpc"])[:6]
     return Insight(
         kind=KIND,
@@ -130,13 +143,24 @@ def _insight(
         ],
         action=Action(
             kind="experiment",
-            label=f"Compare {e_model} and {c_model} on 20 calls of {feature}",
+            label=f"Run an experiment: {e_model} against {c_model} on {EXPERIMENT_CALLS} calls of {feature}",
             method="POST",
-            url="/api/v1/compare",
-            body={"models": [e_model, c_model], "filter": {"feature": feature, "model": e_model, "limit": 20}},
+            url="/api/v1/experiments",
+            body={
+                "name": f"{feature}: {e_model} vs {c_model}",
+                "dataset": {
+                    "name": dataset,
+                    "filter": {"feature": feature, "model": e_model, "limit": EXPERIMENT_CALLS, "range": "30d"},
+                },
+                "variants": [{"model": e_model}, {"model": c_model}],
+                "evaluators": ["helpfulness"],
+                "max_cost_usd": 2.0,
+            },
             command=command,
-            note="Replays recent calls of this feature on both models and shows the answers side by side with "
-            "their cost (datasets and experiments with scorers will take over this button).",
+            note=f"Puts the feature's {EXPERIMENT_CALLS} latest calls on {e_model} in the dataset {dataset}, sends "
+            f"each to both models, has the judge score how helpful each answer is, and shows the answers side by "
+            f"side with their cost, latency, win rate and a paired test ({e_model}, the model in use, is the "
+            "baseline).",
         ),
         details={
             "cost_per_call_usd": round(expensive["cpc"], 6),

@@ -15,6 +15,9 @@ class SpanKind(StrEnum):
     EMBEDDING = "embedding"
     CHAIN = "chain"
     AGENT = "agent"
+    # An evaluation llmlens made of the app's calls (an LLM judge's call, an evaluator's failure): its own
+    # kind, so that no query of the app's spend, latency or errors (they read `llm`) ever counts it.
+    EVALUATOR = "evaluator"
     OTHER = "other"
 
 

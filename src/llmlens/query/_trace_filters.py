@@ -24,6 +24,32 @@ class FilterError(ValueError):
     """A filter or sort value that cannot be used; the message names the URL parameter."""
 
 
+_SCORE_FILTER = re.compile(r"^\s*([A-Za-z0-9_.:-]{1,200})\s*(<=|>=|<|>|=)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreFilter:
+    """`name<0.5`: calls with a score of that name compared so (`<`, `<=`, `>`, `>=`, `=`)."""
+
+    name: str
+    op: str
+    value: float
+
+    def condition(self, project: str) -> tuple[str, list[Any]]:
+        """`span_id IN (...)` over the `scores` view (stored scores and thumbs)."""
+        return (
+            f"span_id IN (SELECT span_id FROM scores WHERE project = ? AND name = ? AND value {self.op} ?)",
+            [project, self.name, self.value],
+        )
+
+
+def parse_score_filter(text: str) -> ScoreFilter:
+    match = _SCORE_FILTER.match(text)
+    if match is None:
+        raise FilterError(f"score must be NAME<VALUE (or <=, >, >=, =), e.g. helpfulness<0.5, got {text!r}")
+    return ScoreFilter(match.group(1), match.group(2), float(match.group(3)))
+
+
 @dataclass(frozen=True, slots=True)
 class TraceSort:
     key: str  # time | latency | cost | tokens
@@ -58,12 +84,15 @@ class TraceFilters:
     min_cost_usd: float | None = None  # the trace's LLM calls together cost at least this
     min_latency_ms: float | None = None  # of the root span
     text: str | None = None  # in an LLM call's prompt or response
+    score: str | None = None  # `name<0.5`: a call of the trace has such a score (`ScoreFilter`)
     sort: str = DEFAULT_SORT
     limit: int = PAGE_SIZE
 
     def check(self) -> None:
         """FilterError naming the parameter of the first unusable value."""
         parse_sort(self.sort)
+        if self.score is not None:
+            parse_score_filter(self.score)
         if self.status not in (None, "ok", "error"):
             raise FilterError(f"status must be ok or error, got {self.status!r}")
         if self.feedback is not None and not _FEEDBACK_TYPE.match(self.feedback):
@@ -166,6 +195,8 @@ def trace_conditions(project: str, filters: TraceFilters, known: KnownValues) ->
                 negate=filters.feedback == FEEDBACK_NONE,
             )
         )
+    if filters.score:
+        spans.append(SpanCondition(*parse_score_filter(filters.score).condition(project)))
     if filters.min_cost_usd is not None:
         spans.append(
             SpanCondition("kind = 'llm'", [], having="SUM(cost_usd) >= ?", having_params=[filters.min_cost_usd])

@@ -2,7 +2,16 @@
 
 from .calls import CallFilter, load_span, load_trace, select_calls
 from .compare import CompareRow, Comparison, ModelSummary, compare_row, run_compare, summarize, word_diff
-from .providers import CallOutcome, MissingKey, ProviderError, Providers, UnknownUpstream, Unreachable, Upstream
+from .providers import (
+    CallOutcome,
+    KeySource,
+    MissingKey,
+    ProviderError,
+    Providers,
+    UnknownUpstream,
+    Unreachable,
+    Upstream,
+)
 from .replay import Replayed, ReplayTarget, replay_call, resolve_targets
 from .request import NotReplayable, ReplayOptions, fill_template, replay_body, template_from_call
 from .scorers import Scorer, ScorerError, ScoreSample, parse_scorer, parse_scorers, score
@@ -14,6 +23,7 @@ __all__ = [
     "CallOutcome",
     "CompareRow",
     "Comparison",
+    "KeySource",
     "MissingKey",
     "ModelSummary",
     "NotFound",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,9 +66,37 @@ def _tokens(text: str) -> int:
     return max(1, words + words // 3)
 
 
+_JUDGE_SECTION = re.compile(r"<(question|answer|context|reference|chunk)>(.*?)</\1>", re.DOTALL)
+_WORD = re.compile(r"[a-z0-9]{4,}")
+
+
+def simulated_verdict(prompt: str) -> str | None:
+    """A judge prompt of llmlens's templates (tagged sections, a JSON verdict asked for) gets a verdict: the
+    share of the judged text's words found in its evidence. Labelled simulated, like every answer here."""
+    if '"score"' not in prompt:
+        return None
+    sections = {m.group(1): m.group(2) for m in _JUDGE_SECTION.finditer(prompt)}
+    if "chunk" in sections:
+        judged, evidence = sections.get("question", ""), sections["chunk"]
+    elif "answer" in sections:
+        judged = sections["answer"]
+        evidence = sections.get("context") or sections.get("reference") or sections.get("question", "")
+    else:
+        return None
+    wanted = set(_WORD.findall(judged.lower()))
+    found = wanted & set(_WORD.findall(evidence.lower()))
+    score = round(len(found) / len(wanted), 2) if wanted else 0.0
+    reasoning = f"{NOTICE} {len(found)} of {len(wanted)} words of the judged text appear in its evidence"
+    return json.dumps({"score": score, "reasoning": reasoning})
+
+
 def simulated_answer(model: str, body: Mapping[str, Any]) -> tuple[str, int, int]:
     """(answer text, prompt tokens, completion tokens) for a request body of either wire format."""
     messages = body.get("messages")
+    prompt = json.dumps(messages, ensure_ascii=False, default=str) + _text(body.get("system"))
+    verdict = simulated_verdict(_last_user_text(messages))
+    if verdict is not None:
+        return verdict, _tokens(prompt), _tokens(verdict)
     question = " ".join(_last_user_text(messages).split())
     if len(question) > 80:
         question = question[:77].rstrip() + "..."

@@ -1,7 +1,8 @@
-"""The article's functions, with the article's signatures: LLM calls, tool calls and feedback."""
+"""The article's functions, with the article's signatures: LLM calls, tool calls and feedback; and scores."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from random import getrandbits
 from time import time
@@ -165,3 +166,38 @@ def feedback(message_id: str, feedback_type: str, text: str | None = None) -> No
             feedback_text=text,
         )
     )
+
+
+def score(message_id: str, name: str, value: float | bool | str, comment: str | None = None) -> None:
+    """`llmlens.score(message_id, "helpfulness", 0.8)`: the app's own judgement of one call (source `sdk`).
+
+    A number or a boolean is the score's value; a string is a category (sent as its label). The first
+    score of a name in a project fixes its type; the server refuses later ones of another type.
+    """
+    exporter = _state.exporter
+    if exporter is None:
+        return
+    try:
+        if not isinstance(message_id, str) or not message_id:
+            raise ValueError(f"message_id must be a non-empty string, got {message_id!r}")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        event: dict[str, Any] = {
+            "type": "score",
+            "score_id": f"sc_{getrandbits(96):024x}",
+            "message_id": message_id,
+            "name": name,
+            "source": "sdk",
+            "timestamp": time(),
+        }
+        if isinstance(value, str):
+            event["label"] = value
+        elif isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(value)):
+            event["value"] = value
+        else:
+            raise ValueError(f"value must be a finite number, a boolean or a category string, got {value!r}")
+        if comment is not None:
+            event["comment"] = str(comment)
+        exporter.enqueue(event)
+    except Exception as exc:
+        report_internal_error(exc, "score")
