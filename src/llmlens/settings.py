@@ -32,6 +32,7 @@ class Settings:
     max_decompressed_bytes: int = 50 * 1024 * 1024
     max_queued_events: int = 200_000
     decode_workers: int = -1
+    trace_context_memory_mb: int = 32
     sql_timeout_s: float = 30.0
     sql_max_rows: int = 10_000
     otlp_grpc_port: int = 4317
@@ -59,6 +60,8 @@ class Settings:
     simulated_provider: str = "auto"
     exports: list[dict[str, Any]] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
+    evaluators: list[dict[str, Any]] = field(default_factory=list)
+    judge: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -97,6 +100,12 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
         "Processes that decode large OTLP bodies beside the server (-1: one fewer than the CPU cores, at most 4;"
         " 0: decode in threads). Started on the first large body, stopped after a minute idle.",
         "-1",
+    ),
+    "trace_context_memory_mb": (
+        "Memory the OTLP trace assembler may hold for traces still arriving (context to inherit, log content"
+        " waiting for its span), MB. When full, the least recently seen trace of the project holding the most is"
+        " dropped (counted in /metrics; its late spans are matched against the store instead).",
+        "32",
     ),
     "sql_timeout_s": ("Statement timeout of the SQL console and `llmlens sql`.", "30"),
     "sql_max_rows": ("Row limit of the SQL console.", "10000"),
@@ -167,8 +176,19 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     ),
     "quality": (
         "Scores and inferred feedback (docs/quality.md): inferred (on/off), retry_window_s, retry_similarity,"
-        " edit_similarity, abandon_after_s, session_idle_s, scan_interval_s, lookback_s.",
+        " edit_similarity, abandon_after_s, session_idle_s, scan_interval_s, lookback_s; evaluator_interval_s"
+        " (how often online evaluator rules look for new calls).",
         "{retry_window_s = 120, retry_similarity = 0.9, edit_similarity = 0.6, abandon_after_s = 30}",
+    ),
+    "evaluators": (
+        "Online evaluator rules (array of tables, docs/quality.md): name, evaluator, filter (feature, model, template,"
+        " kind, environment), sample_rate, daily_budget_usd, project; they score new calls in the background.",
+        '[{name = "helpful", evaluator = "helpfulness", sample_rate = 0.1, daily_budget_usd = 2}]',
+    ),
+    "judge": (
+        "LLM-as-a-judge: model (`upstream:model` for any configured upstream), max_tokens, timeout_s, concurrency,"
+        " templates (name = prompt text). Judge calls are spans of kind `evaluator`, never the app's spend.",
+        '{model = "gpt-4o-mini", concurrency = 4}',
     ),
     "extra": ("Free-form settings for extensions.", "{}"),
 }
@@ -245,6 +265,8 @@ def load_settings(
         raise SettingsError(f"simulated_provider must be on, off or auto, got {settings.simulated_provider!r}")
     if settings.auth not in ("on", "off", "auto"):
         raise SettingsError(f"auth must be on, off or auto, got {settings.auth!r}")
+    if settings.trace_context_memory_mb < 1:
+        raise SettingsError(f"trace_context_memory_mb must be at least 1, got {settings.trace_context_memory_mb}")
     if not 0 <= settings.port < 65536:
         raise SettingsError(f"port must be 0-65535, got {settings.port}")
     return settings

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from tests.proxy._support import free_port
-from yarl import URL
 
 from llmlens.proxy._transport import UpstreamAnswer, UpstreamClient, UpstreamError
 
@@ -35,7 +34,7 @@ async def _body(answer: UpstreamAnswer) -> bytes:
     return data
 
 
-async def _with_upstream(handler: Handler, test: Callable[[UpstreamClient, URL], Awaitable[None]]) -> None:
+async def _with_upstream(handler: Handler, test: Callable[[UpstreamClient, str], Awaitable[None]]) -> None:
     port = free_port()
 
     async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -49,7 +48,7 @@ async def _with_upstream(handler: Handler, test: Callable[[UpstreamClient, URL],
     server = await asyncio.start_server(guarded, "127.0.0.1", port)
     client = UpstreamClient(timeout_s=0.5, connect_timeout_s=1.0, max_connections=10)
     try:
-        await test(client, URL(f"http://127.0.0.1:{port}/v1/chat/completions"))
+        await test(client, f"http://127.0.0.1:{port}/v1/chat/completions")
     finally:
         await client.aclose()
         server.close()
@@ -64,7 +63,7 @@ def test_request_goes_as_the_client_sent_it_and_a_stale_connection_is_retried() 
         await writer.drain()
         await _request(reader)  # a keep-alive request on the same connection: dropped unanswered
 
-    async def test(client: UpstreamClient, url: URL) -> None:
+    async def test(client: UpstreamClient, url: str) -> None:
         for _ in range(3):
             answer = await client.send("POST", url, HEADERS, b'{"n":1}')
             assert answer.status == 200
@@ -86,7 +85,7 @@ def test_an_answer_cut_mid_stream_raises_after_the_chunks_that_arrived() -> None
         await writer.drain()
         await asyncio.sleep(0.05)
 
-    async def test(client: UpstreamClient, url: URL) -> None:
+    async def test(client: UpstreamClient, url: str) -> None:
         answer = await client.send("POST", url, HEADERS, b"{}")
         got = b""
         with pytest.raises(UpstreamError) as error:
@@ -107,13 +106,13 @@ def test_silence_is_a_timeout_and_a_refused_connection_is_not() -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(released.wait(), timeout=30)
 
-    async def test(client: UpstreamClient, url: URL) -> None:
+    async def test(client: UpstreamClient, url: str) -> None:
         with pytest.raises(UpstreamError) as error:
             await client.send("POST", url, HEADERS, b"{}")
         released.set()
         assert error.value.timeout
         with pytest.raises(UpstreamError) as error:
-            await client.send("POST", URL(f"http://127.0.0.1:{free_port()}/v1"), HEADERS, b"{}")
+            await client.send("POST", f"http://127.0.0.1:{free_port()}/v1", HEADERS, b"{}")
         assert not error.value.timeout and "connect" in str(error.value).lower()
 
     asyncio.run(_with_upstream(silent, test))

@@ -94,7 +94,7 @@ class CallSignature:
 
     @classmethod
     def of(cls, span: Span) -> CallSignature:
-        models = frozenset(m.lower() for m in (span.model, span.response_model) if m)
+        models = _shared_set(tuple(m.lower() for m in (span.model, span.response_model) if m))
         scope = span.attributes.get(SCOPE_ATTRIBUTE)
         return cls(
             kind=span.kind,
@@ -107,7 +107,7 @@ class CallSignature:
             response_id=response_id_of(span),
             failed=span.status == Status.ERROR.value or span.error_type is not None,
             error_type=span.error_type,
-            scopes=frozenset([scope]) if isinstance(scope, str) and scope else frozenset(),
+            scopes=_shared_set((scope,) if isinstance(scope, str) and scope else ()),
         )
 
     def took(self, other: CallSignature, kept: Span | None = None) -> None:
@@ -122,6 +122,21 @@ class CallSignature:
         if kept is not None:
             self.prompt_tokens, self.completion_tokens = kept.prompt_tokens, kept.completion_tokens
             self.score = information_score(kept)
+
+
+# The few distinct model and scope sets, made once: the trace assembler keeps a signature per recent
+# call, and a frozenset each was ~150-200 bytes. Bounded, as model names come from senders.
+_SHARED_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+_MAX_SHARED_SETS = 4096
+
+
+def _shared_set(items: tuple[str, ...]) -> frozenset[str]:
+    found = _SHARED_SETS.get(items)
+    if found is None:
+        if len(_SHARED_SETS) >= _MAX_SHARED_SETS:
+            _SHARED_SETS.clear()
+        found = _SHARED_SETS[items] = frozenset(items)
+    return found
 
 
 def response_id_of(span: Span) -> str | None:

@@ -14,10 +14,13 @@ separate connection. `TraceAssembler` sits in front of the ingest pipeline for O
 * Message ids: an LLM span without one gets the provider response id (`gen_ai.response.id`), else
   its span id, so feedback can point at it.
 
-What it knows of recent traces lives in a bounded LRU (`max_traces`), so the usual case (the root
-arrives last, in the same or the next batch) costs no store read. A trace evicted from it, or one that
-began shortly before this process started, is read back from the store once when more of it arrives
-(within a read budget).
+What it knows of recent traces lives in memory bounded in bytes (`max_bytes`, the
+`trace_context_memory_mb` setting, estimated as spans are added) and in count (`max_traces`), so the
+usual case (the root arrives last, in the same or the next batch) costs no store read. Past a bound the
+least recently touched trace of the project holding the most memory is dropped and counted
+(`evicted_traces`): a flood from one project drops its own traces before another's. A dropped trace, or
+one that began shortly before this process started, is read back from the store once when more of it
+arrives (within a read budget).
 
 Projects never meet: a trace is identified by (project, trace_id) and buffered content by
 (project, trace_id, span_id), with the caller's project forced on spans and content before either is
@@ -54,6 +57,24 @@ _RESPONSE_ID_KEYS = ("gen_ai.response.id", "llm.response.id")
 _MAX_DEPTH = 256
 # Traces begun this long before the process started may have spans stored by the previous one.
 _RESTART_WINDOW_US = 10 * 60 * 1_000_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# What memory is held, estimated without walking objects (this runs for every span): fixed costs per
+# remembered span, call signature, trace, context dict and dropped trace's key, fitted with tracemalloc
+# on CPython 3.11 (64-bit) over traces of 1 to 20 spans with and without context; strings on top.
+_NODE_BYTES = 70
+_CALL_BYTES = 160
+_TRACE_BYTES = 470
+_DICT_BYTES = 100
+_ENTRY_BYTES = 40  # one dict entry, amortised
+_EVICTED_KEY_BYTES = 170
+_STR_BYTES = 49  # a str object's header; its characters on top
+# Shares of `max_bytes` that log content waiting for its span, and the keys of dropped traces, may take.
+_LOG_SHARE = 4
+_EVICTED_SHARE = 16
+# Context strings shared between spans (one copy of each user, session, feature, metadata value): a
+# table of at most a sixteenth of the bound, emptied when full; an entry with its string, estimated.
+_SHARED_SHARE = 16
+_SHARED_ENTRY_BYTES = 120
 
 # project -> span_id -> column -> new value
 SpanUpdates = dict[str, dict[str, dict[str, Any]]]
@@ -74,39 +95,120 @@ class _Node:
     # Content fields that are not empty in the store.
     content: frozenset[str]
     call: CallSignature | None = None
+    size: int = 0  # estimated bytes held for this span
 
 
 @dataclass(slots=True)
 class _Trace:
     project: str
     nodes: dict[str, _Node] = field(default_factory=dict)
+    size: int = 0  # estimated bytes, its nodes included
 
 
+_LLM = SpanKind.LLM.value
+# Longer metadata values are seldom repeated: not worth an entry in the shared strings.
+_SHARED_CHARS = 64
+# A context nobody has set yet; shared, and like every context dict here never changed in place.
+_NOTHING: dict[str, Any] = {}
 # Several fields of a span read in one C call (these run for every span of every batch).
 _OWN_NAMES = (*CONTEXT_FIELDS, *TEMPLATE_FIELDS)
 _own_values = attrgetter(*_OWN_NAMES)
 _content_values = attrgetter(*CONTENT_FIELDS)
 
 
-def _own_context(span: Span) -> dict[str, Any]:
+def _own_context(span: Span, shared: dict[str, str]) -> dict[str, Any]:
+    # Users, sessions, features and metadata repeat across spans: one copy of each string is kept
+    # (`shared` maps a string to its first copy; a private table, so it stays within the bound).
+    share = shared.setdefault
     own: dict[str, Any] = {
-        name: value for name, value in zip(_OWN_NAMES, _own_values(span), strict=True) if value is not None
+        name: share(value, value) if type(value) is str else value
+        for name, value in zip(_OWN_NAMES, _own_values(span), strict=True)
+        if value is not None
     }
     if span.metadata:
-        own["metadata"] = dict(span.metadata)
-    return own
+        own["metadata"] = {
+            (share(k, k) if type(k) is str else k): share(v, v) if type(v) is str and len(v) <= _SHARED_CHARS else v
+            for k, v in span.metadata.items()
+        }
+    return own if own else _NOTHING
 
 
 def _applied(effective: dict[str, Any], kind: str) -> dict[str, Any]:
-    if kind == SpanKind.LLM.value:
+    # Context dicts are never changed in place once made, so spans share them where they can.
+    if kind == _LLM or effective.keys().isdisjoint(TEMPLATE_FIELDS):
         return effective
     return {k: v for k, v in effective.items() if k not in TEMPLATE_FIELDS}
 
 
+# Every distinct set of filled content fields, made once: a frozenset per remembered span was ~200 bytes.
+_CONTENT_SETS: dict[tuple[bool, ...], frozenset[str]] = {}
+
+
+def _content_set(filled: tuple[bool, ...]) -> frozenset[str]:
+    found = _CONTENT_SETS.get(filled)
+    if found is None:
+        found = _CONTENT_SETS[filled] = frozenset(n for n, f in zip(CONTENT_FIELDS, filled, strict=True) if f)
+    return found
+
+
 def _content_of(span: Span) -> frozenset[str]:
-    return frozenset(
-        [name for name, value in zip(CONTENT_FIELDS, _content_values(span), strict=True) if value is not None]
-    )
+    return _content_set(tuple([value is not None for value in _content_values(span)]))
+
+
+def _content_named(names: Iterable[str]) -> frozenset[str]:
+    named = set(names)
+    return _content_set(tuple([name in named for name in CONTENT_FIELDS]))
+
+
+def _value_bytes(value: Any) -> int:
+    """A quick estimate of what a context value holds: strings by length, one level of a dict or list."""
+    if isinstance(value, str):
+        return _STR_BYTES + len(value)
+    if isinstance(value, dict):
+        return _DICT_BYTES + sum(
+            _ENTRY_BYTES + (_STR_BYTES + len(v) if isinstance(v, str) else 32) for v in value.values()
+        )
+    if isinstance(value, list | tuple):
+        return 56 + sum(8 + (_STR_BYTES + len(v) if isinstance(v, str) else 64) for v in value)
+    return 32
+
+
+def _node_bytes(span_id: str, node: _Node) -> int:
+    size = _NODE_BYTES + _STR_BYTES + len(span_id)
+    if node.parent is not None:
+        size += _STR_BYTES + len(node.parent)
+    if node.call is not None:
+        size += _CALL_BYTES
+    own = node.own
+    if own:
+        size += _DICT_BYTES
+        for value in own.values():
+            size += _ENTRY_BYTES + (_STR_BYTES + len(value) if type(value) is str else _value_bytes(value))
+        if node.parent is not None:  # its context merged over its ancestors': one more dict
+            size += _DICT_BYTES + _ENTRY_BYTES * (len(own) + 2)
+    return size
+
+
+def _log_bytes(content: LogContent) -> int:
+    size = 400 + len(content.trace_id) + len(content.span_id) + len(content.project)
+    for name in CONTENT_FIELDS:
+        value = getattr(content, name)
+        if value is not None:
+            size += _deep_bytes(value, 8)
+    return size
+
+
+def _deep_bytes(value: Any, depth: int) -> int:
+    """Log content (messages, tool calls) can be large and nested: walk it, to a depth."""
+    if isinstance(value, str):
+        return _STR_BYTES + len(value)
+    if depth <= 0:
+        return 64
+    if isinstance(value, dict):
+        return 64 + sum(_ENTRY_BYTES + _deep_bytes(k, 0) + _deep_bytes(v, depth - 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 56 + sum(8 + _deep_bytes(v, depth - 1) for v in value)
+    return 32
 
 
 def _add_update(updates: SpanUpdates, project: str, span_id: str, fields: dict[str, Any]) -> None:
@@ -132,6 +234,7 @@ class TraceAssembler:
         store: Store,
         *,
         max_traces: int = 20_000,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         max_spans_per_trace: int = 2_000,
         log_ttl_s: float = 600.0,
         max_buffered_logs: int = 50_000,
@@ -142,6 +245,7 @@ class TraceAssembler:
         self.pipeline = pipeline
         self.store = store
         self.max_traces = max_traces
+        self.max_bytes = max_bytes
         self.max_spans_per_trace = max_spans_per_trace
         self.log_ttl_s = log_ttl_s
         self.max_buffered_logs = max_buffered_logs
@@ -151,10 +255,21 @@ class TraceAssembler:
         self._read_at = clock()
         self._started_us = now_us() if started_us is None else started_us
         self._lock = threading.Lock()
-        self._traces: OrderedDict[_TraceKey, _Trace] = OrderedDict()
+        # project -> trace_id -> trace, least recently touched first; and each project's estimated bytes.
+        self._traces: dict[str, OrderedDict[str, _Trace]] = {}
+        self._project_bytes: dict[str, int] = {}
+        self._trace_count = 0
+        self._trace_bytes = 0
         self._evicted: OrderedDict[_TraceKey, None] = OrderedDict()
-        self._logs: OrderedDict[_SpanKey, tuple[LogContent, float]] = OrderedDict()
+        self._evicted_bytes = 0
+        # (content, received at, estimated bytes)
+        self._logs: OrderedDict[_SpanKey, tuple[LogContent, float, int]] = OrderedDict()
+        self._log_bytes = 0
+        self._shared: dict[str, str] = {}
+        self._max_shared = max(256, max_bytes // _SHARED_SHARE // _SHARED_ENTRY_BYTES)
         self.store_reads = 0  # traces read back from the store (for tests and metrics)
+        self.evicted_traces = 0  # traces dropped from memory at a bound (they may be read back)
+        self.dropped_log_content = 0  # buffered log content dropped at a bound before its span came
 
     # -- entry points -----------------------------------------------------------------------------
 
@@ -220,6 +335,15 @@ class TraceAssembler:
     def buffered_log_count(self) -> int:
         return len(self._logs)
 
+    @property
+    def traces_held(self) -> int:
+        return self._trace_count
+
+    @property
+    def bytes_held(self) -> int:
+        """Estimated bytes of everything remembered: traces, buffered log content, dropped traces' keys."""
+        return self._trace_bytes + self._log_bytes + self._evicted_bytes + len(self._shared) * _SHARED_ENTRY_BYTES
+
     # -- spans ------------------------------------------------------------------------------------
 
     def assemble(self, spans: Sequence[Span], gained_content: list[Span] | None = None) -> SpanUpdates:
@@ -229,6 +353,8 @@ class TraceAssembler:
         """
         updates: SpanUpdates = {}
         self._expire_logs()
+        if len(self._shared) > self._max_shared:
+            self._shared.clear()
         by_trace: dict[_TraceKey, list[Span]] = {}
         for span in spans:
             by_trace.setdefault((span.project, span.trace_id), []).append(span)
@@ -239,26 +365,66 @@ class TraceAssembler:
             self._dedupe(trace, group)
             self._inherit(trace, group, updates)
         for span in spans:
-            if span.kind == SpanKind.LLM.value and span.message_id is None:
+            if span.kind == _LLM and span.message_id is None:
                 response_id = next((span.attributes[k] for k in _RESPONSE_ID_KEYS if k in span.attributes), None)
                 span.message_id = str(response_id) if response_id else span.span_id
+        self._shrink()
         return updates
 
     def _trace(self, key: _TraceKey, group: list[Span]) -> _Trace:
-        trace = self._traces.get(key)
+        project, trace_id = key
+        held = self._traces.get(project)
+        if held is None:
+            held = self._traces[project] = OrderedDict()
+            self._project_bytes[project] = 0
+        trace = held.get(trace_id)
         if trace is not None:
-            self._traces.move_to_end(key)
+            held.move_to_end(trace_id)
             return trace
-        trace = _Trace(project=key[0])
+        trace = _Trace(project=project)
+        held[trace_id] = trace
+        self._trace_count += 1
+        self._grow(trace, _TRACE_BYTES)
         if self._worth_reading(key, group):
-            self._load(trace, key[1])
-        self._traces[key] = trace
-        while len(self._traces) > self.max_traces:
-            old, _ = self._traces.popitem(last=False)
-            self._evicted[old] = None
-            if len(self._evicted) > self.max_traces:
-                self._evicted.popitem(last=False)
+            self._load(trace, trace_id)
         return trace
+
+    def _grow(self, trace: _Trace, size: int) -> None:
+        """Account `size` more (or fewer) bytes to a trace, its project and the total."""
+        trace.size += size
+        self._project_bytes[trace.project] += size
+        self._trace_bytes += size
+
+    def _shrink(self) -> None:
+        """Drop least recently touched traces, from the project holding the most, until within bounds."""
+        shared = len(self._shared) * _SHARED_ENTRY_BYTES
+        budget = self.max_bytes - self._log_bytes - self._evicted_bytes - shared
+        while self._trace_count and (self._trace_bytes > budget or self._trace_count > self.max_traces):
+            project = max(self._project_bytes, key=self._project_bytes.__getitem__)
+            held = self._traces[project]
+            trace_id, trace = held.popitem(last=False)
+            if not held:
+                del self._traces[project], self._project_bytes[project]
+            else:
+                self._project_bytes[project] -= trace.size
+            self._trace_count -= 1
+            self._trace_bytes -= trace.size
+            self.evicted_traces += 1
+            self._remember_evicted((project, trace_id))
+            budget = self.max_bytes - self._log_bytes - self._evicted_bytes - shared
+
+    def _remember_evicted(self, key: _TraceKey) -> None:
+        """Dropped traces are read back from the store when more of them arrives: remember which, within
+        a share of the budget (past it, a late span of the oldest dropped trace starts from what it carries)."""
+        if key in self._evicted:
+            self._evicted.move_to_end(key)
+            return
+        self._evicted[key] = None
+        self._evicted_bytes += _EVICTED_KEY_BYTES + len(key[0]) + len(key[1])
+        limit = max(self.max_bytes // _EVICTED_SHARE, _EVICTED_KEY_BYTES)
+        while self._evicted_bytes > limit or len(self._evicted) > self.max_traces:
+            (project, trace_id), _ = self._evicted.popitem(last=False)
+            self._evicted_bytes -= _EVICTED_KEY_BYTES + len(project) + len(trace_id)
 
     def _worth_reading(self, key: _TraceKey, group: list[Span]) -> bool:
         """An evicted trace, or one begun shortly before this process started, may have stored spans.
@@ -296,28 +462,38 @@ class TraceAssembler:
             metadata = _json(values["metadata"])
             if isinstance(metadata, dict) and metadata:
                 own["metadata"] = metadata
-            content = frozenset(k for k in CONTENT_FIELDS if values[k] is not None)
-            trace.nodes[str(values["span_id"])] = _Node(
+            content = _content_named(k for k in CONTENT_FIELDS if values[k] is not None)
+            node = _Node(
                 parent=values["parent_span_id"],
                 kind=str(values["kind"]),
                 own=own,
-                applied=dict(own),
+                applied=own,
                 content=content,
             )
+            self._put_node(trace, str(values["span_id"]), node)
 
     def _add_nodes(self, trace: _Trace, group: list[Span]) -> None:
         for span in group:
             node = trace.nodes.get(span.span_id)
             if node is None and len(trace.nodes) >= self.max_spans_per_trace:
                 continue
-            trace.nodes[span.span_id] = _Node(
+            new = _Node(
                 parent=span.parent_span_id,
                 kind=span.kind,
-                own=_own_context(span),
-                applied={},
+                own=_own_context(span, self._shared),
+                applied=_NOTHING,
                 content=_content_of(span),
                 call=CallSignature.of(span) if span.kind in CALL_KINDS else None,
             )
+            new.size = size = _node_bytes(span.span_id, new)
+            trace.nodes[span.span_id] = new
+            self._grow(trace, size if node is None else size - node.size)
+
+    def _put_node(self, trace: _Trace, span_id: str, node: _Node) -> None:
+        node.size = _node_bytes(span_id, node)
+        old = trace.nodes.get(span_id)
+        trace.nodes[span_id] = node
+        self._grow(trace, node.size - (old.size if old is not None else 0))
 
     def _is_ancestor(self, trace: _Trace, ancestor: str, span_id: str) -> bool:
         node = trace.nodes.get(span_id)
@@ -396,7 +572,7 @@ class TraceAssembler:
         gives_context = False
         for span in group:
             node = trace.nodes.get(span.span_id)
-            own = node.own if node is not None else _own_context(span)
+            own = node.own if node is not None else _own_context(span, self._shared)
             gives_context = gives_context or bool(own)
             effective = self._effective(trace, span.span_id, memo) if node is not None else own
             if node is None and span.parent_span_id is not None:
@@ -440,6 +616,8 @@ class TraceAssembler:
     def _merged(inherited: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
         if not inherited:
             return own
+        if not own:
+            return inherited
         out = dict(inherited)
         for name, value in own.items():
             if name == "metadata" and isinstance(inherited.get("metadata"), dict):
@@ -455,12 +633,16 @@ class TraceAssembler:
         self._expire_logs()
         now = self._clock()
         for content in contents:
-            trace = self._traces.get((content.project, content.trace_id))
+            held = self._traces.get(content.project)
+            trace = held.get(content.trace_id) if held is not None else None
             node = trace.nodes.get(content.span_id) if trace is not None else None
             if node is None:
                 key = (content.project, content.trace_id, content.span_id)
-                previous = self._logs.pop(key, None)
-                self._logs[key] = (_combined(previous[0], content) if previous else content, now)
+                previous = self._pop_log(key)
+                combined = _combined(previous[0], content) if previous else content
+                size = _log_bytes(combined)
+                self._logs[key] = (combined, now, size)
+                self._log_bytes += size
                 continue
             fill = {
                 name: getattr(content, name)
@@ -468,17 +650,28 @@ class TraceAssembler:
                 if name not in node.content and getattr(content, name) is not None
             }
             if fill:
-                node.content = node.content | frozenset(fill)
+                node.content = _content_named([*node.content, *fill])
                 _add_update(updates, content.project, content.span_id, fill)
-        while len(self._logs) > self.max_buffered_logs:
-            self._logs.popitem(last=False)
+        # Content waiting for its span may take a share of the memory budget; the oldest goes first.
+        log_budget = self.max_bytes // _LOG_SHARE
+        while self._logs and (len(self._logs) > self.max_buffered_logs or self._log_bytes > log_budget):
+            _, (_, _, size) = self._logs.popitem(last=False)
+            self._log_bytes -= size
+            self.dropped_log_content += 1
+        self._shrink()
         return updates
+
+    def _pop_log(self, key: _SpanKey) -> tuple[LogContent, float, int] | None:
+        found = self._logs.pop(key, None)
+        if found is not None:
+            self._log_bytes -= found[2]
+        return found
 
     def _merge_buffered_logs(self, group: list[Span], gained_content: list[Span] | None) -> None:
         if not self._logs:
             return
         for span in group:
-            found = self._logs.pop((span.project, span.trace_id, span.span_id), None)
+            found = self._pop_log((span.project, span.trace_id, span.span_id))
             if found is not None:
                 merge_log_content(span, found[0])
                 if gained_content is not None:
@@ -489,10 +682,11 @@ class TraceAssembler:
             return
         limit = self._clock() - self.log_ttl_s
         while self._logs:
-            _, (_, received) = next(iter(self._logs.items()))
+            _, (_, received, _) = next(iter(self._logs.items()))
             if received >= limit:
                 break
-            self._logs.popitem(last=False)
+            _, (_, _, size) = self._logs.popitem(last=False)
+            self._log_bytes -= size
 
 
 def _combined(first: LogContent, second: LogContent) -> LogContent:

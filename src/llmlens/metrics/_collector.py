@@ -21,7 +21,24 @@ from llmlens.ingest import GroupCommitWriter
 from ._families import OTHER_VALUE
 from ._traffic import TrafficMetrics
 
-__all__ = ["CONTENT_TYPE_LATEST", "ForwarderStatsView", "ServerMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "ForwarderStatsView", "ServerMetrics", "TraceContextStatsView"]
+
+
+class TraceContextStatsView(Protocol):
+    """What the OTLP trace assembler reports (see `llmlens.ingest.trace_context`)."""
+
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def bytes_held(self) -> int: ...
+    @property
+    def traces_held(self) -> int: ...
+    @property
+    def evicted_traces(self) -> int: ...
+    @property
+    def dropped_log_content(self) -> int: ...
+    @property
+    def store_reads(self) -> int: ...
 
 
 class ForwarderStatsView(Protocol):
@@ -66,6 +83,7 @@ class ServerMetrics:
         store_path: Path | None = None,
         started_at: float | None = None,
         forwarders: Callable[[], Iterable[ForwarderStatsView]] = tuple,
+        trace_context: Callable[[], TraceContextStatsView | None] = lambda: None,
         version: str = "",
     ) -> None:
         self.traffic = traffic
@@ -74,6 +92,7 @@ class ServerMetrics:
         self.store_path = store_path
         self.started_at = time.time() if started_at is None else started_at
         self.forwarders = forwarders
+        self.trace_context = trace_context
         self.version = version
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)
@@ -92,6 +111,7 @@ class ServerMetrics:
 
     def collect(self) -> Iterator[Metric]:
         yield from self._health()
+        yield from self._trace_context()
         yield from self._forwarding()
         yield from self.traffic_families()
         yield _counter(
@@ -147,6 +167,37 @@ class ServerMetrics:
         size = store_size_bytes(self.store_path)
         if size is not None:
             yield _gauge("llmlens_store_size_bytes", "Size of the store file and its write-ahead log.", size)
+
+    def _trace_context(self) -> Iterator[Metric]:
+        assembler = self.trace_context()
+        if assembler is None:  # an app built without the OTLP routes
+            return
+        yield _gauge(
+            "llmlens_trace_context_bytes",
+            "Estimated memory the OTLP trace assembler holds for traces still arriving.",
+            assembler.bytes_held,
+        )
+        yield _gauge(
+            "llmlens_trace_context_max_bytes",
+            "The assembler's memory bound (trace_context_memory_mb).",
+            assembler.max_bytes,
+        )
+        yield _gauge("llmlens_trace_context_traces", "Traces the assembler remembers.", assembler.traces_held)
+        yield _counter(
+            "llmlens_trace_context_evicted_traces",
+            "Traces dropped from the assembler's memory at its bound (their late spans are matched against the store).",
+            assembler.evicted_traces,
+        )
+        yield _counter(
+            "llmlens_trace_context_dropped_log_content",
+            "GenAI log content dropped at the assembler's bound before its span arrived.",
+            assembler.dropped_log_content,
+        )
+        yield _counter(
+            "llmlens_trace_context_store_reads",
+            "Traces read back from the store because more of a trace arrived after it left memory.",
+            assembler.store_reads,
+        )
 
     def _forwarding(self) -> Iterator[Metric]:
         stats = list(self.forwarders())

@@ -7,6 +7,7 @@ from ._config import GatewayConfig
 from ._gateway import Gateway, UpstreamBrokeOff, make_client
 from ._project_budgets import BUDGETS_FILE, ProjectBudgets
 from ._recorder import SpanRecorder
+from ._settings_files import settings_files_in
 from ._spend import MonthToDateSpend
 from ._upstreams import DEFAULT_UPSTREAMS, Upstream, parse_upstreams
 
@@ -30,4 +31,5 @@ __all__ = [
     "canonical_body",
     "make_client",
     "parse_upstreams",
+    "settings_files_in",
 ]

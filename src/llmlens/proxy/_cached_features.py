@@ -1,11 +1,16 @@
 """Features whose calls the gateway caches, per project: switched on through the API (the Insights page's
-"switch on the cache" action), kept in `<data_dir>/cached_features.json`:
-
-    {"projects": {"shop": ["faq", "search"], ...}}
+"switch on the cache" action).
 
 A call through the gateway with `X-LLMLens-Feature: faq` in project `shop` is then cached even when its
-upstream is not (`[gateway] cache`); `X-LLMLens-Cache: false` on the call still wins. The file is written
-0600 and replaced atomically on every change.
+upstream is not (`[gateway] cache`); `X-LLMLens-Cache: false` on the call still wins. The switches are kept
+
+- by a single server in `<data_dir>/cached_features.json`, written 0600 and replaced atomically on
+  every change:
+
+      {"projects": {"shop": ["faq", "search"], ...}}
+
+- by servers sharing a ClickHouse store in its shared settings (kind `gateway_cache`, one per project
+  and feature): a switch made on one server applies on the others within the backend's cache TTL.
 """
 
 from __future__ import annotations
@@ -15,17 +20,23 @@ import threading
 from pathlib import Path
 
 from llmlens._private_files import restrict_to_owner, write_private_file
+from llmlens.state import SettingsSnapshot, SharedSetting, SharedSettings
 
 CACHED_FEATURES_FILE = "cached_features.json"
+CACHE_KIND = "gateway_cache"
 
 
 class CachedFeatures:
     """Thread-safe; reads take no lock (the mapping is replaced whole on each change)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    label = "gateway cache switches"  # in the report of an import into the shared settings
+
+    def __init__(self, path: Path | None = None, *, shared: SharedSettings | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._projects: dict[str, frozenset[str]] = {}
+        self._shared = None if shared is None else SettingsSnapshot(shared, CACHE_KIND)
+        self._parsed: dict[tuple[str, str], SharedSetting] | None = None
         if path is not None and path.is_file():
             self._load(path)
 
@@ -46,14 +57,33 @@ class CachedFeatures:
             message = f"cached features saved in {path} are unreadable ({exc}); fix or delete the file"
             raise ValueError(message) from None
 
+    def _current(self) -> dict[str, frozenset[str]]:
+        if self._shared is None:
+            return self._projects
+        records = self._shared.records()
+        if records is not self._parsed:  # a new read: index it once
+            projects: dict[str, set[str]] = {}
+            for project, feature in records:
+                projects.setdefault(project, set()).add(feature)
+            self._projects = {p: frozenset(features) for p, features in projects.items()}
+            self._parsed = records
+        return self._projects
+
     def enabled(self, project: str, feature: str | None) -> bool:
-        return feature is not None and feature in self._projects.get(project, frozenset())
+        return feature is not None and feature in self._current().get(project, frozenset())
 
     def features(self, project: str) -> list[str]:
-        return sorted(self._projects.get(project, frozenset()))
+        return sorted(self._current().get(project, frozenset()))
 
     def set(self, project: str, feature: str, on: bool) -> bool:
         """Switch the cache on or off for `feature` of `project`; False when it already was."""
+        if self._shared is not None:
+            if on == self.enabled(project, feature):
+                return False
+            if on:
+                self._shared.put(project, feature, True)
+                return True
+            return self._shared.delete(project, feature)
         with self._lock:
             current = self._projects.get(project, frozenset())
             if (feature in current) == on:
@@ -71,3 +101,13 @@ class CachedFeatures:
             return
         doc = {"projects": {name: sorted(features) for name, features in sorted(projects.items())}}
         write_private_file(self.path, json.dumps(doc, indent=2).encode())
+
+    def copy_into(self, shared: SharedSettings) -> int:
+        """Store the switches `shared` lacks (`llmlens.state.import_data_dir`); how many were stored."""
+        copied = 0
+        for project, features in sorted(self._current().items()):
+            for feature in sorted(features):
+                if shared.get(project, CACHE_KIND, feature) is None:
+                    shared.put(project, CACHE_KIND, feature, True)
+                    copied += 1
+        return copied

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from yarl import URL
-
 from llmlens.codec.compressed import MAX_DECOMPRESSED_BYTES, DecompressedTooLarge
-from llmlens.model import ErrorType, new_span_id, new_trace_id, now_us
+from llmlens.model import ErrorType, now_us
 
 from ._attribution import split_headers
 from ._bodies import request_content
@@ -27,7 +26,7 @@ from ._config import GatewayConfig
 from ._errors import NO_RETRY, provider_error
 from ._exchange import Exchange
 from ._recorder import SpanRecorder
-from ._transport import UpstreamClient, UpstreamError
+from ._transport import UpstreamClient, UpstreamError, UpstreamTarget
 from ._upstreams import UnsafePath, Upstream, WireFormat, check_relative_path, wire_format
 
 logger = logging.getLogger("llmlens.proxy")
@@ -119,7 +118,7 @@ class Gateway:
         # (project, feature) -> cache its calls even when the upstream is not cached (the Insights action).
         self.cached_features = cached_features
         self._in_flight: dict[str, int] = {}
-        self._urls: dict[tuple[str, str, bytes], URL] = {}
+        self._targets: dict[tuple[str, str, bytes], UpstreamTarget] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = scope.get("path_params") or {}
@@ -163,8 +162,8 @@ class Gateway:
             request_body=body,
             attribution=attribution,
             project=attribution.project or self.default_project,
-            trace_id=attribution.trace_id or new_trace_id(),
-            span_id=new_span_id(),
+            trace_id=attribution.trace_id or _new_id(128),
+            span_id=_new_id(64),
             start_us=now_us(),
             started=time.perf_counter(),
             request_content=content,
@@ -264,14 +263,13 @@ class Gateway:
         key: bytes | None,
     ) -> None:
         a = ex.attribution
-        out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-        out.append(("traceparent", f"00-{ex.trace_id}-{ex.span_id}-{a.trace_flags}"))
-        url = self._url(ex.upstream, rest, scope.get("query_string", b""))
+        headers.append((b"traceparent", f"00-{ex.trace_id}-{ex.span_id}-{a.trace_flags}".encode("latin-1")))
+        target = self._target(ex.upstream, rest, scope.get("query_string", b""))
         watcher = _DisconnectWatcher(receive)
         started_response = False
         try:
             try:
-                answer = await self.client.send(ex.method, url, out, ex.request_body)
+                answer = await self.client.send(ex.method, target, headers, ex.request_body)
             except UpstreamError as exc:
                 watcher.finish()
                 if exc.timeout:
@@ -288,14 +286,21 @@ class Gateway:
                 await send({"type": "http.response.start", "status": answer.status, "headers": out_headers})
                 started_response = True
                 # The hot loop: each chunk goes on as it arrived, kept as the same bytes object for the span.
+                # The chunk that completes the answer ends the response too: one write to the client, not
+                # two (a non-streamed answer is usually that one chunk).
                 chunks, times = ex.chunks, ex.chunk_times
                 clock, read = time.perf_counter, answer.read_chunk
-                while chunk := await read():
+                last = False
+                while not last and (chunk := await read()):
                     times.append(clock())
                     chunks.append(chunk)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                watcher.finish()
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    last = answer.complete
+                    if last:
+                        watcher.finish()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+                if not last:
+                    watcher.finish()
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
                 ex.ended = clock()
         except asyncio.CancelledError:
             if not watcher.gone:
@@ -331,16 +336,16 @@ class Gateway:
         if key is not None and self.cache is not None and ex.status is not None and 200 <= ex.status < 300:
             self.cache.put(key, ex.status, [h for h in out_headers if h[0] not in _PER_CALL_HEADERS], ex.chunks)
 
-    def _url(self, upstream: Upstream, rest: str, query: bytes) -> URL:
+    def _target(self, upstream: Upstream, rest: str, query: bytes) -> UpstreamTarget:
         """The upstream URL of a proxied path, parsed once per distinct path (clients call few)."""
         cache_key = (upstream.name, rest, query)
-        url = self._urls.get(cache_key)
-        if url is None:
-            url = URL(upstream.url_for(rest, query.decode("latin-1")))
-            if len(self._urls) >= _MAX_URLS:
-                self._urls.clear()
-            self._urls[cache_key] = url
-        return url
+        target = self._targets.get(cache_key)
+        if target is None:
+            target = UpstreamTarget(upstream.url_for(rest, query.decode("latin-1")))
+            if len(self._targets) >= _MAX_URLS:
+                self._targets.clear()
+            self._targets[cache_key] = target
+        return target
 
     async def _upstream_failed(self, ex: Exchange, send: Send, status: int, what: str) -> None:
         message = f"llmlens gateway: upstream {ex.upstream.name!r} ({ex.upstream.base_url}) {what}"
@@ -353,6 +358,15 @@ class Gateway:
         ex.error_type = ErrorType.TIMEOUT.value if status == 504 else ErrorType.CONNECTION_ERROR.value
         ex.error_message = message
         self.recorder.record(ex)
+
+
+def _new_id(bits: int) -> str:
+    """A random trace or span id, as OpenTelemetry's SDK makes them: from the `random` module (seeded from
+    the OS, and again in a forked child), not one `getrandom` system call per id on the request path."""
+    while True:
+        value = random.getrandbits(bits)
+        if value:  # an all-zero id is invalid
+            return f"{value:0{bits // 4}x}"
 
 
 _PER_CALL_HEADERS = frozenset({b"x-llmlens-cache", b"x-llmlens-span-id"})

@@ -26,7 +26,7 @@ _MAX_ENCODING_LAYERS = 4
 def check_relative_path(path: str) -> None:
     """Raise UnsafePath if `path` could climb out of the upstream's base URL once resolved.
 
-    URL libraries (yarl here, and the upstream's own server) resolve `..` segments, and decode
+    URL libraries and the upstream's own server resolve `..` segments, and decode
     `%2e%2e` into `..` on the way; some servers read `\\` as `/`. So a `..` segment is refused under
     any number of percent-encoding layers, and so is a backslash, plain or encoded.
     """

@@ -44,6 +44,8 @@ async def startup(state: AppState) -> None:
         store_path=path if isinstance(path, Path) else None,
         started_at=state.started_at,
         forwarders=forwarders,
+        # The OTLP routes make the assembler (`otlp.SERVICE`) at start-up, or on the first export.
+        trace_context=lambda: state.services.get("otlp"),
         version=_version(),
     )
     state.writer.add_listener(metrics.on_write)

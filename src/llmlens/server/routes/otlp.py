@@ -50,7 +50,8 @@ def assembler(state: AppState) -> TraceAssembler:
     """The app's one TraceAssembler (created at start-up; lazily for apps built without a lifespan)."""
     found = state.services.get(SERVICE)
     if found is None:
-        found = state.services[SERVICE] = TraceAssembler(state.pipeline, state.store)
+        max_bytes = state.settings.trace_context_memory_mb * 1024 * 1024
+        found = state.services[SERVICE] = TraceAssembler(state.pipeline, state.store, max_bytes=max_bytes)
     assert isinstance(found, TraceAssembler)
     return found
 
