@@ -4,9 +4,16 @@ answers, HEAD, keep-alive reuse, the request line as sent, and reading paused fo
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+import openai
+import pytest
 from tests.proxy._support import free_port
+from tests.support.fake_provider import FakeProvider
+from tests.support.llmlens_server import LLMLensServer
 
 from llmlens.proxy._transport import UpstreamAnswer, UpstreamClient, UpstreamTarget
 
@@ -139,3 +146,37 @@ def test_targets_keep_the_port_only_when_it_is_not_the_default() -> None:
     assert UpstreamTarget("http://127.0.0.1:8000/v1").host_header == b"127.0.0.1:8000"
     assert UpstreamTarget("http://[::1]:80/v1").host_header == b"[::1]"
     assert UpstreamTarget("https://api.anthropic.com").path == b"/"
+
+
+def test_the_gateway_reaches_an_https_upstream(tmp_path: Path) -> None:
+    """Providers are HTTPS: the gateway's own client verifies the upstream's certificate (here one the
+    test made, trusted through SSL_CERT_FILE) and streams and records the call as over plain HTTP."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with FakeProvider(host="127.0.0.1", tls_cert=(str(cert), str(key))) as upstream:
+        assert upstream.url.startswith("https://")
+        args = ["--upstream", f"secure={upstream.url}/v1"]
+        with LLMLensServer(tmp_path / "data", args=args, env={"SSL_CERT_FILE": str(cert)}) as srv:
+            client = openai.OpenAI(base_url=f"{srv.url}/proxy/secure/v1", api_key="sk-test", max_retries=0)
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content
+            chunks = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            deadline = time.monotonic() + 10
+            while len(srv.sql("SELECT span_id FROM llm_logs WHERE provider = 'secure'")) < 2:
+                assert time.monotonic() < deadline, "the calls were not recorded"
+                time.sleep(0.05)
+        assert len(upstream.requests) == 2
+        # A certificate nobody trusts is refused, not ignored.
+        with LLMLensServer(tmp_path / "data2", args=args) as srv:
+            client = openai.OpenAI(base_url=f"{srv.url}/proxy/secure/v1", api_key="sk-test", max_retries=0)
+            with pytest.raises(openai.APIStatusError) as refused:
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            assert refused.value.status_code == 502
+        assert len(upstream.requests) == 2

@@ -116,8 +116,10 @@ class FakeProvider:
         tool_arguments: dict[str, Any] | None = None,
         api_key: str | None = None,
         seed: int = 0,
+        tls_cert: tuple[str, str] | None = None,
     ) -> None:
         self.host = host
+        self._tls_cert = tls_cert  # (certificate file, key file): serve HTTPS
         self.reply_text = reply_text  # None: "Fake reply to: <last user message>"
         self.usage = usage  # neutral keys, see Usage; merged over the counted defaults
         self.ttft_delay_s = ttft_delay_s  # before the first generated chunk (streams) or the body
@@ -161,7 +163,7 @@ class FakeProvider:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls_cert else 'http'}://{self.host}:{self.port}"
 
     @property
     def openai_base_url(self) -> str:
@@ -228,6 +230,8 @@ class FakeProvider:
             ws="none",
             http="h11",
             timeout_graceful_shutdown=2,
+            ssl_certfile=self._tls_cert[0] if self._tls_cert else None,
+            ssl_keyfile=self._tls_cert[1] if self._tls_cert else None,
         )
         self._server = uvicorn.Server(config)
         self._stopping.clear()
