@@ -225,6 +225,39 @@ def fill_fast(store: DuckDBStore, calls: int, chunk: int = 1_000_000) -> None:
     print(f"\n  filled and rolled up in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
+def page_timings(state: Any, store: Any, ranges: list[str], runs: int) -> dict[tuple[str, str], tuple[float, float]]:
+    """(page, range) -> (median, max) ms of building each page's context (what its HTML page and its
+    /api/v1 twin run), over `store` as `state` serves it; the trace and session pages open the latest call's."""
+    trace = store.query(
+        "SELECT trace_id, session_id FROM spans WHERE kind = 'llm' AND project = ? ORDER BY timestamp DESC LIMIT 1",
+        [PROJECT],
+    ).rows[0]
+    path_params = {
+        "prompt": {"template_id": "support_answer"},
+        "trace": {"trace_id": trace[0]},
+        "session": {"session_id": trace[1]},
+    }
+    extra = {
+        "sql": {
+            "q": "SELECT feature, SUM(cost_usd) as total_cost, COUNT(*) as calls FROM llm_logs "
+            "WHERE timestamp > NOW() - INTERVAL 7 DAY GROUP BY feature ORDER BY total_cost DESC"
+        }
+    }
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for page in PAGES:
+        for range_ in ranges:
+            params = PageParams(
+                Scope(PROJECT, parse_window(range_)), QueryParams({"range": range_, **extra.get(page.name, {})})
+            )
+            timings = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                page.build(state, params, path_params.get(page.name, {}))
+                timings.append((time.perf_counter() - t0) * 1000)
+            out[(page.name, range_)] = (statistics.median(timings), max(timings))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
@@ -287,10 +320,6 @@ def main() -> int:
     print(f"\n! = over 300 ms. JSON: {out}")
     store.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # -- `python -m benchmarks` interface ------------------------------------------------------------
@@ -616,3 +645,8 @@ def served_figures(db: Path, size: str) -> list[dict[str, Any]]:
         },
         {"benchmark": b, "case": "RSS afterwards", "value": round(settled), "unit": "MiB"},
     ]
+
+
+# After every definition: main() also times `insights_timings` below.
+if __name__ == "__main__":
+    sys.exit(main())

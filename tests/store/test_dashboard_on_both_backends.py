@@ -51,6 +51,10 @@ def _reports() -> dict[str, Callable[[Store], Any]]:
         "overview": lambda s: q["overview"].overview(s, scope, now=_NOW),
         "cost": lambda s: q["cost"].cost_report(s, scope, budgets, now=_NOW),
         "feedback": lambda s: q["feedback"].feedback_report(s, scope),
+        "rated_calls": lambda s: q["feedback"].rated_calls(s, scope, q["feedback"].RatedCallFilters()),
+        "rated_slow_v5": lambda s: q["feedback"].rated_calls(
+            s, scope, q["feedback"].RatedCallFilters(template="support_answer@v5", speed="slow", feedback="thumbs_down")
+        ),
         "latency": lambda s: q["latency"].latency_report(s, scope),
         "templates": lambda s: q["prompts"].templates(s, scope),
         "prompt_length": lambda s: q["prompts"].prompt_length_by_template(s, scope),

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmlens.store import Store
+from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_CALLS
 
-from ._common import Scope, TimeChart, bucket_expr, opt, rows, time_chart
+from ._call_feedback import page_rollups
+from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
+from ._page_rollups import page_aggregate
 from .stats import Proportion, wilson
 
 EXPLICIT = ("thumbs_up", "thumbs_down")
@@ -89,9 +92,44 @@ def _filters_of(dimension: str, key: str) -> tuple[dict[str, str] | None, dict[s
     return {dimension: key}, rated
 
 
+_GROUPS = [
+    ("feature", "COALESCE(feature, '(none)')"),
+    ("template_id", "COALESCE(template_id, '(none)')"),
+    ("template_version", "COALESCE(template_version, '(none)')"),
+    ("model", "COALESCE(model, '(none)')"),
+    ("speed", "speed"),
+    ("feedback_type", "feedback_type"),
+]
+
+
+def _grouped(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(feedback events per group and type, per time bucket and type) on the window's calls."""
+    if page_rollups(store):
+        # `feedback_calls` and its rollup hold the same join, kept as feedback and calls arrive.
+        w = scope.window
+        span = (store, FEEDBACK, scope.project, w.start, w.end)
+        grouped = page_aggregate(*span, measures=("n",), groups=_GROUPS)
+        over_time = page_aggregate(*span, measures=("n",), groups=[("feedback_type", "feedback_type")], unit=w.bucket)
+        return grouped, over_time
+    grouped = rows(store, _GROUPED_SQL.format(where=scope.where()), [scope.project, *scope.params()])
+    # Bucketed by the time of the rated call, like every other figure of the page: the chart adds up to
+    # the page's total, and a bucket's calls are the traces of that bucket.
+    bucket = bucket_expr(scope.window, "s.timestamp")
+    over_time = rows(
+        store,
+        f"SELECT {bucket} AS bucket, f.feedback_type AS feedback_type, COUNT(*) AS n "
+        "FROM (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f "
+        "JOIN (SELECT message_id, timestamp FROM spans "
+        f"WHERE {scope.where()} AND kind = 'llm' AND message_id IS NOT NULL) s ON s.message_id = f.message_id "
+        f"GROUP BY {bucket}, f.feedback_type",
+        [scope.project, *scope.params()],
+    )
+    return grouped, over_time
+
+
 def feedback_report(store: Store, scope: Scope) -> FeedbackReport:
     """Feedback on the LLM calls made in the window (joined on message_id)."""
-    grouped = rows(store, _GROUPED_SQL.format(where=scope.where()), [scope.project, *scope.params()])
+    grouped, over_time = _grouped(store, scope)
     dims: dict[str, dict[str, dict[str, int]]] = {
         d: defaultdict(lambda: defaultdict(int)) for d in ("feature", "version", "model", "speed")
     }
@@ -105,18 +143,6 @@ def feedback_report(store: Store, scope: Scope) -> FeedbackReport:
         dims["model"][str(r["model"])][kind] += n
         dims["speed"][str(r["speed"])][kind] += n
     speed = {s.key: s for s in _satisfaction(dims["speed"], "speed")}
-    # Bucketed by the time of the rated call, like every other figure of the page: the chart adds up to
-    # the page's total, and a bucket's calls are the traces of that bucket.
-    bucket = bucket_expr(scope.window, "s.timestamp")
-    over_time = rows(
-        store,
-        f"SELECT {bucket} AS bucket, f.feedback_type AS feedback_type, COUNT(*) AS n "
-        "FROM (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f "
-        "JOIN (SELECT message_id, timestamp FROM spans "
-        f"WHERE {scope.where()} AND kind = 'llm' AND message_id IS NOT NULL) s ON s.message_id = f.message_id "
-        f"GROUP BY {bucket}, f.feedback_type",
-        [scope.project, *scope.params()],
-    )
     explicit = sum(n for k, n in by_type.items() if k in EXPLICIT)
     return FeedbackReport(
         total=sum(by_type.values()),
@@ -225,20 +251,99 @@ def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any
     return sql, [*fb_params, *call_params]
 
 
+_RATED_ORDER = "ORDER BY critical, rated_at DESC, feedback_id"
+
+
+def _rated_filters(filters: RatedCallFilters) -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """(conditions, params) on feedback_calls rows, and on the feedback rollup's keys, for `filters`."""
+    rows_where: list[str] = []
+    keys_where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("feature", filters.feature), ("model", filters.model)):
+        if value:
+            rows_where.append(f"COALESCE({column}, '{NONE}') = ?")
+            args.append(value)
+    if filters.template:
+        template_id, at, version = filters.template.partition("@")
+        rows_where.append(f"COALESCE(template_id, '{NONE}') = ?")
+        args.append(template_id)
+        if at:
+            rows_where.append(f"COALESCE(template_version, '{NONE}') = ?")
+            args.append(version)
+    keys_where = list(rows_where)
+    key_args = list(args)
+    if filters.speed:
+        rows_where.append(_SPEED_SQL[filters.speed])
+        keys_where.append("speed = ?")
+        key_args.append(filters.speed)
+    if filters.feedback:
+        rows_where.append("feedback_type = ?")
+        args.append(filters.feedback)
+        keys_where.append("feedback_type = ?")
+        key_args.append(filters.feedback)
+    return rows_where, args, keys_where, key_args
+
+
+def _rated_from_rollups(
+    store: Store, scope: Scope, filters: RatedCallFilters, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The rated calls from `feedback_calls`: read from a recent slice of feedback times that widens until it
+    holds `limit` critical events (those are then the window's newest), their count from the rollup."""
+    filters.check()
+    rows_where, args, keys_where, key_args = _rated_filters(filters)
+    w = scope.window
+    counted = page_aggregate(
+        store,
+        FEEDBACK,
+        scope.project,
+        w.start,
+        w.end,
+        measures=("n",),
+        where=" AND ".join(keys_where) or "TRUE",
+        params=key_args,
+    )
+    total = int(num(counted[0]["n"])) if counted else 0
+    where = " AND ".join(["project = ?", "called_at >= ?", "called_at < ?", *rows_where])
+    select = (
+        "SELECT feedback_id, feedback_type, feedback_text, rated_at, trace_id, span_id, called_at, model, feature, "
+        f"template_id, template_version, user_id, latency_ms, {_CRITICAL.replace('f.', '')} AS critical "
+        f"FROM {FEEDBACK_CALLS} WHERE {where}"
+    )
+    found: list[dict[str, Any]] = []
+    for since in [*_rated_slices(w.end), None]:
+        in_slice = "" if since is None else " AND rated_at >= ?"
+        found = rows(
+            store,
+            f"{select}{in_slice} {_RATED_ORDER} LIMIT {int(limit)}",
+            [scope.project, w.start, w.end, *args, *([since] if since is not None else [])],
+        )
+        if sum(1 for r in found if r["critical"] == 0) >= limit or len(found) >= total:
+            break
+    return found, total
+
+
+def _rated_slices(end: dt.datetime) -> list[dt.datetime]:
+    """Starts of ever wider slices of feedback time before `end`: an hour, then 4x wider, up to 3 months."""
+    return [end - dt.timedelta(hours=4**i) for i in range(6)]
+
+
 def rated_calls(store: Store, scope: Scope, filters: RatedCallFilters, *, limit: int = RATED_CALLS_LIMIT) -> RatedCalls:
     """The feedback events on the window's LLM calls that match `filters`, each with the call it rates."""
-    source, params = _rated_parts(scope, filters)
-    found = rows(
-        store,
-        "SELECT f.feedback_id AS feedback_id, f.feedback_type AS feedback_type, f.feedback_text AS feedback_text, "
-        "f.timestamp AS rated_at, s.trace_id AS trace_id, s.span_id AS span_id, s.timestamp AS called_at, "
-        "s.model AS model, s.feature AS feature, s.template_id AS template_id, "
-        "s.template_version AS template_version, s.user_id AS user_id, s.latency_ms AS latency_ms, "
-        f"{_CRITICAL} AS critical {source} "
-        f"ORDER BY critical, rated_at DESC, feedback_id LIMIT {int(limit)}",
-        params,
-    )
-    total = rows(store, f"SELECT COUNT(*) AS n {source}", params)
+    if page_rollups(store):
+        found, count = _rated_from_rollups(store, scope, filters, limit)
+    else:
+        source, params = _rated_parts(scope, filters)
+        found = rows(
+            store,
+            "SELECT f.feedback_id AS feedback_id, f.feedback_type AS feedback_type, "
+            "f.feedback_text AS feedback_text, f.timestamp AS rated_at, s.trace_id AS trace_id, "
+            "s.span_id AS span_id, s.timestamp AS called_at, s.model AS model, s.feature AS feature, "
+            "s.template_id AS template_id, s.template_version AS template_version, s.user_id AS user_id, "
+            f"s.latency_ms AS latency_ms, {_CRITICAL} AS critical {source} {_RATED_ORDER} LIMIT {int(limit)}",
+            params,
+        )
+        total = rows(store, f"SELECT COUNT(*) AS n {source}", params)
+        count = int(total[0]["n"]) if total else 0
     return RatedCalls(
         calls=[
             RatedCall(
@@ -258,6 +363,6 @@ def rated_calls(store: Store, scope: Scope, filters: RatedCallFilters, *, limit:
             )
             for r in found
         ],
-        total=int(total[0]["n"]) if total else 0,
+        total=count,
         limit=limit,
     )

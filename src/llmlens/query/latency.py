@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmlens.store import Store
-from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
+from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS, plan_window
+from llmlens.store.rollups._page_tables import SLOW_CALLS, SLOW_CALLS_KEPT
 
+from ._call_feedback import page_rollups
 from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
 from ._rollup import aggregate, quantiles, rollups_enabled
+from ._sketch_reads import quantiles_of, sketch_rows
 
 # Histogram bucket upper edges in ms (the last bucket is open-ended); the rollups count the same bins.
 HISTOGRAM_EDGES_MS: tuple[float, ...] = LATENCY_HISTOGRAM_EDGES_MS
 _MODEL = ("model", "COALESCE(model, '(none)')")
 SLOWEST_LIMIT = 20
+assert SLOWEST_LIMIT <= SLOW_CALLS_KEPT  # the rollup keeps at least as many per hour as the page lists
 
 
 @dataclass(slots=True)
@@ -143,32 +147,99 @@ def _from_rollups(store: Store, scope: Scope, extra: str, extra_params: list[Any
     filt: dict[str, Any] = {"where": f"TRUE{extra}", "params": extra_params}
     calls = aggregate(*span, measures=("calls",), groups=[_MODEL], where=f"kind = 'llm'{extra}", params=extra_params)
     merged: dict[str, dict[str, Any]] = {str(r["model"]): {"model": r["model"], "calls": r["calls"]} for r in calls}
-    for metric, qs in (
-        ("latency_ms", {"p50": 0.5, "p95": 0.95, "p99": 0.99}),
-        ("ttft_ms", {"t50": 0.5, "t95": 0.95, "t99": 0.99}),
-        ("tokens_per_second", {"tps": 0.5}),
-    ):
-        for r in quantiles(*span, metric=metric, qs=qs, groups=[_MODEL], **filt):
-            rec = merged.setdefault(str(r["model"]), {"model": r["model"], "calls": 0})
-            rec.update({k: r[k] for k in qs})
+    if not page_rollups(store):  # the one-read path is DuckDB SQL; other stores read per question
+        return _from_rollups_per_question(store, scope, extra, extra_params, merged)
+    # One read of the sketches for the totals, one for the series and the overall percentiles.
+    metrics = ("latency_ms", "ttft_ms", "tokens_per_second")
+    models = sorted(merged)
+    totals = sketch_rows(*span, metrics, models, **filt)
+    by_bucket = sketch_rows(*span, metrics, models, unit=w.bucket, **filt)
+    if totals is None or by_bucket is None:  # a sketched model without calls: read as before
+        return _from_rollups_per_question(store, scope, extra, extra_params, merged)
+    for metric, qs in _TOTALS:
+        for r in quantiles_of(totals, metric, qs, models):
+            merged[str(r["model"])].update({k: r[k] for k in qs})
+    model_rows = _model_rows(merged)
+    series_by: dict[tuple[Any, str], dict[str, Any]] = {}
+    for metric, name, q in _SERIES:
+        for r in quantiles_of(by_bucket, metric, {name: q}, models):
+            key = (r["bucket"], str(r["model"]))
+            rec = series_by.setdefault(
+                key, {"bucket": r["bucket"], "model": r["model"], "p95": None, "ttft50": None, "tps": None}
+            )
+            rec[name] = r[name]
+    overall_rows = quantiles_of(by_bucket, "latency_ms", _OVERALL, models, by_model=False)
+    return model_rows, list(series_by.values()), overall_rows
+
+
+_TOTALS = (
+    ("latency_ms", {"p50": 0.5, "p95": 0.95, "p99": 0.99}),
+    ("ttft_ms", {"t50": 0.5, "t95": 0.95, "t99": 0.99}),
+    ("tokens_per_second", {"tps": 0.5}),
+)
+_SERIES = (("latency_ms", "p95", 0.95), ("ttft_ms", "ttft50", 0.5), ("tokens_per_second", "tps", 0.5))
+_OVERALL = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def _model_rows(merged: dict[str, dict[str, Any]]) -> Rows:
     model_rows = []
     for rec in merged.values():
         for k in ("p50", "p95", "p99", "t50", "t95", "t99", "tps"):
             rec.setdefault(k, None)
         model_rows.append(rec)
     model_rows.sort(key=lambda r: (r["p95"] is None, -(r["p95"] or 0.0)))
+    return model_rows
+
+
+def _from_rollups_per_question(
+    store: Store, scope: Scope, extra: str, extra_params: list[Any], merged: dict[str, dict[str, Any]]
+) -> tuple[Rows, Rows, Rows]:
+    """`_from_rollups` with one read of the sketches per question."""
+    w = scope.window
+    span = (store, scope.project, w.start, w.end)
+    filt: dict[str, Any] = {"where": f"TRUE{extra}", "params": extra_params}
+    for metric, qs in _TOTALS:
+        for r in quantiles(*span, metric=metric, qs=qs, groups=[_MODEL], **filt):
+            rec = merged.setdefault(str(r["model"]), {"model": r["model"], "calls": 0})
+            rec.update({k: r[k] for k in qs})
     series_by: dict[tuple[Any, str], dict[str, Any]] = {}
-    for metric, name, q in (("latency_ms", "p95", 0.95), ("ttft_ms", "ttft50", 0.5), ("tokens_per_second", "tps", 0.5)):
+    for metric, name, q in _SERIES:
         for r in quantiles(*span, metric=metric, qs={name: q}, groups=[_MODEL], unit=w.bucket, **filt):
             key = (r["bucket"], str(r["model"]))
             rec = series_by.setdefault(
                 key, {"bucket": r["bucket"], "model": r["model"], "p95": None, "ttft50": None, "tps": None}
             )
             rec[name] = r[name]
-    overall_rows = quantiles(
-        *span, metric="latency_ms", qs={"p50": 0.5, "p95": 0.95, "p99": 0.99}, unit=w.bucket, **filt
+    overall_rows = quantiles(*span, metric="latency_ms", qs=_OVERALL, unit=w.bucket, **filt)
+    return _model_rows(merged), list(series_by.values()), overall_rows
+
+
+def _slowest(store: Store, scope: Scope, where: str, params: list[Any], model: str | None) -> Rows:
+    """The SLOWEST_LIMIT slowest calls of the window: with the page rollups, from the slowest calls kept
+    per hour and model (the window's slowest are each among their own hour's and model's), plus the
+    ragged edges of the window from raw spans; else from every call of the window."""
+    select = (
+        "SELECT trace_id, span_id, timestamp, model, feature, user_id, latency_ms, ttft_ms, prompt_tokens, "
+        "completion_tokens, status"
     )
-    return model_rows, list(series_by.values()), overall_rows
+    order = f"ORDER BY latency_ms DESC LIMIT {SLOWEST_LIMIT}"
+    if not page_rollups(store):
+        return rows(store, f"{select} FROM spans WHERE {where} AND latency_ms IS NOT NULL {order}", params)
+    w = scope.window
+    parts: list[str] = []
+    args: list[Any] = []
+    for seg in plan_window(w.start, w.end, "hour", sources=("hour",)):
+        if seg.source == "raw":
+            raw_where = f"project = ? AND timestamp >= ? AND timestamp < ? AND kind = 'llm'{_model_filter(model)[0]}"
+            parts.append(f"{select} FROM spans WHERE {raw_where} AND latency_ms IS NOT NULL")
+        else:
+            kept = f"project = ? AND bucket >= ? AND bucket < ?{_model_filter(model)[0]}"
+            parts.append(f"{select} FROM {SLOW_CALLS} WHERE {kept}")
+        args += [scope.project, seg.start, seg.end, *([model] if model else [])]
+    if not parts:
+        return []
+    union = " UNION ALL ".join(f"({p})" for p in parts)
+    return rows(store, f"SELECT * FROM ({union}) AS slow {order}", args)
 
 
 def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> LatencyReport:
@@ -195,8 +266,8 @@ def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> L
     ]
     overall = time_chart(scope.window, [], series_key=None, value_key="p50", fill=None, unit="ms")
     for key in ("p50", "p95", "p99"):
-        overall.series.append(
-            time_chart(scope.window, overall_rows, series_key=None, value_key=key, fill=None, labels=[key]).series[0]
+        overall.add_series(
+            time_chart(scope.window, overall_rows, series_key=None, value_key=key, fill=None, labels=[key])
         )
     labels = [m.model for m in by_model]
     w = scope.window
@@ -214,13 +285,7 @@ def latency_report(store: Store, scope: Scope, *, model: str | None = None) -> L
             completion_tokens=r["completion_tokens"],
             status=r["status"],
         )
-        for r in rows(
-            store,
-            "SELECT trace_id, span_id, timestamp, model, feature, user_id, latency_ms, ttft_ms, prompt_tokens, "
-            f"completion_tokens, status FROM spans WHERE {where} AND latency_ms IS NOT NULL "
-            f"ORDER BY latency_ms DESC LIMIT {SLOWEST_LIMIT}",
-            params,
-        )
+        for r in _slowest(store, scope, where, params, model)
     ]
     return LatencyReport(
         by_model=by_model,

@@ -7,10 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmlens.store import Store
+from llmlens.store.rollups._page_tables import FEEDBACK, TEMPLATE_SKETCH, TEMPLATES
 
+from ._call_feedback import page_rollups
 from ._common import Scope, TimeChart, bucket_expr, epoch_s, num, opt, rows, time_chart
+from ._id_lookup import time_ranges
+from ._page_rollups import page_aggregate, page_quantiles
 from ._prompt_template import DiffLine, template_diff
 from ._version_samples import PromptSample, TemplateText, version_samples
 from .stats import Proportion, ProportionTest, two_proportion_test, wilson
@@ -22,6 +27,7 @@ OUTLIER_LIMIT = 50
 # A version whose average prompt tokens or cost per call moved this much (30 %) from the version before
 # is flagged: a template change that leaks context or drops the cache shows as a jump here.
 LARGE_CHANGE = 0.3
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 @dataclass(slots=True)
@@ -114,16 +120,69 @@ class PromptOutlier:
     prompt_preview: str
 
 
-def templates(store: Store, scope: Scope) -> list[Template]:
-    recs = rows(
+_VERSION = ("template_version", "COALESCE(template_version, '(none)')")
+_TEMPLATE_MEASURES = (
+    "calls",
+    "first_at",
+    "last_at",
+    "prompt_tokens",
+    "prompt_tokens_n",
+    "completion_tokens",
+    "completion_tokens_n",
+    "cost_usd",
+    "priced",
+    "errors",
+)
+
+
+def _ratio(total: Any, count: Any) -> float | None:
+    return num(total) / int(count) if count else None
+
+
+def _template_rows(store: Store, scope: Scope) -> list[dict[str, Any]]:
+    """Per template and version: the columns of the raw query in `templates`, from the template rollup."""
+    w = scope.window
+    found = page_aggregate(
         store,
-        "SELECT template_id, COALESCE(template_version, '(none)') AS template_version, COUNT(*) AS calls, "
-        "MIN(timestamp) AS first_seen, MAX(timestamp) AS last_seen, AVG(prompt_tokens) AS avg_prompt_tokens, "
-        "SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, "
-        "AVG(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate "
-        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
-        "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, first_seen",
-        scope.params(),
+        TEMPLATES,
+        scope.project,
+        w.start,
+        w.end,
+        measures=_TEMPLATE_MEASURES,
+        groups=[("template_id", "template_id"), _VERSION],
+        where="template_id IS NOT NULL",
+    )
+    out = [
+        {
+            "template_id": r["template_id"],
+            "template_version": r["template_version"],
+            "calls": r["calls"],
+            "first_seen": r["first_at"],
+            "last_seen": r["last_at"],
+            "avg_prompt_tokens": _ratio(r["prompt_tokens"], r["prompt_tokens_n"]),
+            "cost_usd": r["cost_usd"],
+            "priced": r["priced"],
+            "error_rate": int(r["errors"]) / int(r["calls"]) if r["calls"] else None,
+        }
+        for r in found
+    ]
+    return sorted(out, key=lambda r: (r["template_id"], r["first_seen"]))
+
+
+def templates(store: Store, scope: Scope) -> list[Template]:
+    recs = (
+        _template_rows(store, scope)
+        if page_rollups(store)
+        else rows(
+            store,
+            "SELECT template_id, COALESCE(template_version, '(none)') AS template_version, COUNT(*) AS calls, "
+            "MIN(timestamp) AS first_seen, MAX(timestamp) AS last_seen, AVG(prompt_tokens) AS avg_prompt_tokens, "
+            "SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, "
+            "AVG(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate "
+            f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id IS NOT NULL "
+            "GROUP BY template_id, COALESCE(template_version, '(none)') ORDER BY template_id, first_seen",
+            scope.params(),
+        )
     )
     by_id: dict[str, Template] = {}
     for r in recs:
@@ -152,6 +211,27 @@ def templates(store: Store, scope: Scope) -> list[Template]:
 
 def prompt_length_by_template(store: Store, scope: Scope) -> TimeChart:
     """Average prompt tokens per bucket, one series per template (the article's drift plot)."""
+    w = scope.window
+    if page_rollups(store):
+        recs = [
+            {
+                "bucket": r["bucket"],
+                "template_id": r["template_id"],
+                "avg_tokens": _ratio(r["positive_prompt_tokens"], r["positive_prompts"]),
+            }
+            for r in page_aggregate(
+                store,
+                TEMPLATES,
+                scope.project,
+                w.start,
+                w.end,
+                measures=("positive_prompt_tokens", "positive_prompts"),
+                groups=[("template_id", "COALESCE(template_id, '(none)')")],
+                unit=w.bucket,
+            )
+            if r["positive_prompts"]
+        ]
+        return time_chart(w, recs, series_key="template_id", value_key="avg_tokens", fill=None, unit="tokens")
     bucket = bucket_expr(scope.window)
     recs = rows(
         store,
@@ -171,13 +251,36 @@ def outliers(
     min_cost_usd: float = OUTLIER_MIN_COST_USD,
     limit: int = OUTLIER_LIMIT,
 ) -> list[PromptOutlier]:
+    where, params = scope.where(), scope.params()
+    if page_rollups(store):
+        # Only the hours whose largest prompt or cost passes a threshold can hold an outlier.
+        w = scope.window
+        hours = [
+            r["bucket"]
+            for r in page_aggregate(
+                store,
+                TEMPLATES,
+                scope.project,
+                w.start,
+                w.end,
+                measures=("max_prompt_tokens", "max_cost_usd"),
+                unit="hour",
+            )
+            if num(r["max_prompt_tokens"], -1) > min_tokens or num(r["max_cost_usd"], -1) > min_cost_usd
+        ]
+        if not hours:
+            return []
+        ranges = time_ranges([int((h - _EPOCH).total_seconds() // 3600) for h in hours])
+        in_hours = " OR ".join("(timestamp >= ? AND timestamp < ?)" for _ in ranges)
+        where = f"{where} AND ({in_hours})"
+        params = [*params, *(t for pair in ranges for t in pair)]
     recs = rows(
         store,
         "SELECT trace_id, span_id, timestamp, template_id, template_version, model, prompt_tokens, cost_usd, "
         "substr(prompt, 1, 160) AS preview FROM spans "
-        f"WHERE {scope.where()} AND kind = 'llm' AND (prompt_tokens > ? OR cost_usd > ?) "
+        f"WHERE {where} AND kind = 'llm' AND (prompt_tokens > ? OR cost_usd > ?) "
         f"ORDER BY cost_usd DESC NULLS LAST, prompt_tokens DESC LIMIT {int(limit)}",
-        [*scope.params(), min_tokens, min_cost_usd],
+        [*params, min_tokens, min_cost_usd],
     )
     return [
         PromptOutlier(
@@ -195,19 +298,61 @@ def outliers(
     ]
 
 
-def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionStats]:
-    calls = rows(
-        store,
-        "SELECT COALESCE(template_version, '(none)') AS v, COUNT(*) AS calls, MIN(timestamp) AS rollout, "
-        "MAX(timestamp) AS last_seen, "
-        "AVG(prompt_tokens) AS pt, AVG(completion_tokens) AS ct, SUM(cost_usd) AS cost, COUNT(cost_usd) AS priced, "
-        "quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95, "
-        "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors "
-        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id = ? "
-        "GROUP BY COALESCE(template_version, '(none)') ORDER BY rollout",
-        [*scope.params(), template_id],
-    )
-    feedback = {
+def _version_calls_from_rollups(store: Store, scope: Scope, template_id: str) -> list[dict[str, Any]]:
+    """Per version of `template_id`: the columns of the raw query in `_version_rows`, from the template rollups."""
+    w = scope.window
+    version = [("v", _VERSION[1])]
+    found = page_aggregate(
+        store, TEMPLATES, scope.project, w.start, w.end, measures=_TEMPLATE_MEASURES, groups=version,
+        where="template_id = ?", params=[template_id],
+    )  # fmt: skip
+    latency = {
+        r["v"]: r
+        for r in page_quantiles(
+            store, TEMPLATE_SKETCH, scope.project, w.start, w.end, metric="latency_ms",
+            qs={"p50": 0.5, "p95": 0.95}, groups=version, where="template_id = ?", params=[template_id],
+        )
+    }  # fmt: skip
+    out = [
+        {
+            "v": r["v"],
+            "calls": r["calls"],
+            "rollout": r["first_at"],
+            "last_seen": r["last_at"],
+            "pt": _ratio(r["prompt_tokens"], r["prompt_tokens_n"]),
+            "ct": _ratio(r["completion_tokens"], r["completion_tokens_n"]),
+            "cost": r["cost_usd"],
+            "priced": r["priced"],
+            "p50": latency.get(r["v"], {}).get("p50"),
+            "p95": latency.get(r["v"], {}).get("p95"),
+            "errors": r["errors"],
+        }
+        for r in found
+    ]
+    return sorted(out, key=lambda r: r["rollout"])
+
+
+def _version_feedback(store: Store, scope: Scope, template_id: str) -> dict[str, tuple[int, int]]:
+    """Per version: (thumbs up, feedback events) on its calls in the window."""
+    if page_rollups(store):
+        w = scope.window
+        counts: dict[str, list[int]] = {}
+        for r in page_aggregate(
+            store,
+            FEEDBACK,
+            scope.project,
+            w.start,
+            w.end,
+            measures=("n",),
+            groups=[("v", _VERSION[1]), ("feedback_type", "feedback_type")],
+            where="template_id = ?",
+            params=[template_id],
+        ):
+            pair = counts.setdefault(str(r["v"]), [0, 0])
+            pair[0] += int(r["n"]) if r["feedback_type"] == "thumbs_up" else 0
+            pair[1] += int(r["n"])
+        return {v: (ups, n) for v, (ups, n) in counts.items()}
+    return {
         str(r["v"]): (int(num(r["ups"])), int(r["n"]))
         for r in rows(
             store,
@@ -219,6 +364,25 @@ def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionS
             [*scope.params(), template_id],
         )
     }
+
+
+def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionStats]:
+    calls = (
+        _version_calls_from_rollups(store, scope, template_id)
+        if page_rollups(store)
+        else rows(
+            store,
+            "SELECT COALESCE(template_version, '(none)') AS v, COUNT(*) AS calls, MIN(timestamp) AS rollout, "
+            "MAX(timestamp) AS last_seen, "
+            "AVG(prompt_tokens) AS pt, AVG(completion_tokens) AS ct, SUM(cost_usd) AS cost, COUNT(cost_usd) AS priced, "
+            "quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95, "
+            "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors "
+            f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id = ? "
+            "GROUP BY COALESCE(template_version, '(none)') ORDER BY rollout",
+            [*scope.params(), template_id],
+        )
+    )
+    feedback = _version_feedback(store, scope, template_id)
     out = []
     for r in calls:
         v = str(r["v"])
@@ -248,6 +412,48 @@ def _version_rows(store: Store, scope: Scope, template_id: str) -> list[VersionS
     return out
 
 
+def _length_rows(store: Store, scope: Scope, template_id: str) -> list[dict[str, Any]]:
+    """Per time bucket: average, p50 and p95 prompt tokens of the template's calls that had a prompt."""
+    w = scope.window
+    if page_rollups(store):
+        quantiles = {
+            r["bucket"]: r
+            for r in page_quantiles(
+                store, TEMPLATE_SKETCH, scope.project, w.start, w.end, metric="prompt_tokens",
+                qs={"p50": 0.5, "p95": 0.95}, where="template_id = ?", params=[template_id], unit=w.bucket,
+            )
+        }  # fmt: skip
+        return [
+            {
+                "bucket": r["bucket"],
+                "avg_tokens": _ratio(r["positive_prompt_tokens"], r["positive_prompts"]),
+                "p50": quantiles.get(r["bucket"], {}).get("p50"),
+                "p95": quantiles.get(r["bucket"], {}).get("p95"),
+            }
+            for r in page_aggregate(
+                store,
+                TEMPLATES,
+                scope.project,
+                w.start,
+                w.end,
+                measures=("positive_prompt_tokens", "positive_prompts"),
+                where="template_id = ?",
+                params=[template_id],
+                unit=w.bucket,
+            )
+            if r["positive_prompts"]
+        ]
+    bucket = bucket_expr(w)
+    return rows(
+        store,
+        f"SELECT {bucket} AS bucket, AVG(prompt_tokens) AS avg_tokens, quantile_cont(prompt_tokens, 0.5) AS p50, "
+        "quantile_cont(prompt_tokens, 0.95) AS p95 "
+        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id = ? AND prompt_tokens > 0 "
+        f"GROUP BY {bucket}",
+        [*scope.params(), template_id],
+    )
+
+
 def prompt_versions(
     store: Store, scope: Scope, template_id: str, *, a: str | None = None, b: str | None = None
 ) -> VersionComparison:
@@ -270,15 +476,7 @@ def prompt_versions(
             va.satisfaction.successes, va.satisfaction.n, vb.satisfaction.successes, vb.satisfaction.n, "satisfaction"
         )
         err_test = two_proportion_test(va.errors.successes, va.errors.n, vb.errors.successes, vb.errors.n, "error rate")
-    bucket = bucket_expr(scope.window)
-    length_rows = rows(
-        store,
-        f"SELECT {bucket} AS bucket, AVG(prompt_tokens) AS avg_tokens, quantile_cont(prompt_tokens, 0.5) AS p50, "
-        "quantile_cont(prompt_tokens, 0.95) AS p95 "
-        f"FROM spans WHERE {scope.where()} AND kind = 'llm' AND template_id = ? AND prompt_tokens > 0 "
-        f"GROUP BY {bucket}",
-        [*scope.params(), template_id],
-    )
+    length_rows = _length_rows(store, scope, template_id)
     chart = time_chart(scope.window, [], series_key=None, value_key="avg", fill=None, unit="tokens")
     for key, name in (("avg_tokens", "average"), ("p50", "p50"), ("p95", "p95")):
         chart.add_series(time_chart(scope.window, length_rows, series_key=None, value_key=key, fill=None, name=name))

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmlens.store import Store
+from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
+from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, USER_MODELS
 
-from ._common import Scope, opt, rows
+from ._call_feedback import page_rollups, score_order, stored_trace_scores
+from ._common import Scope, num, opt, rows
+from ._page_rollups import page_aggregate
+from ._rollup import aggregate, rollups_enabled
 from .budgets import Budgets
 from .stats import Z_95, wilson
 
@@ -133,7 +138,13 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     extra = " AND model = ?" if model else ""
     calls = _CALLS.format(where=scope.where(), extra=extra)
     params = [scope.project, *scope.params(), *([model] if model else [])]
-    grouped = rows(store, _GROUPED.format(calls=calls), params)
+    rolled_up = page_rollups(store) and rollups_enabled(store)
+    if rolled_up:
+        # Thumbs from the feedback rollup and feedback_calls; the `scores` view for the stored scores only.
+        stored = _STORED.format(sc=_STORED_SCORES)
+        grouped = rows(store, stored.format(calls=calls), params) + _thumbs(store, scope, model)
+    else:
+        grouped = rows(store, _GROUPED.format(calls=calls), params)
     if not grouped:
         return ScoreColumns()
     types: dict[str, str] = {}
@@ -151,9 +162,19 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         dims["speed"][str(r["speed"])][name].add(*args)
         if r["template_id"]:
             dims["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"][name].add(*args)
-    for r in rows(store, _BY_USER.format(calls=calls), params):
+    by_user = (
+        rows(store, _BY_USER.replace("FROM scores WHERE", f"FROM scores WHERE {_OWN} AND").format(calls=calls), params)
+        + _thumbs_by_user(store, scope, model)
+        if rolled_up
+        else rows(store, _BY_USER.format(calls=calls), params)
+    )
+    for r in by_user:
         dims["tier"][_tier(budgets, r)][str(r["name"])].add(int(r["n"]), r["total"], r["squares"])
-    counts = _call_counts(store, calls, params[1:], budgets)
+    counts = (
+        _rolled_up_counts(store, scope, model, budgets)
+        if rolled_up
+        else _call_counts(store, calls, params[1:], budgets)
+    )
     names = sorted(types, key=lambda n: (-overall[n].n, n))
     speed = {row.key: row for row in _rows(dims["speed"], counts["speed"], names, types)}
     total = sum(counts["feature"].values())
@@ -168,6 +189,97 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         by_user_tier=_rows(dims["tier"], counts["tier"], names, types),
         by_speed=[speed[k] for k in SPEED_BUCKETS if k in speed],
     )
+
+
+# Stored scores only: thumbs (source `feedback`, never stored) come from the feedback rollup then.
+_OWN = "source <> 'feedback'"
+_STORED_SCORES = (
+    f"SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL AND {_OWN}"
+)
+_ALL_SCORES = "(SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL)"
+assert _ALL_SCORES in _GROUPED and "FROM scores WHERE" in _BY_USER
+_STORED = _GROUPED.replace(_ALL_SCORES, "({sc})").replace("{calls}", "{{calls}}")
+_THUMBS = "feedback_type IN ('thumbs_up', 'thumbs_down')"
+_DIMENSIONS = [
+    ("feature", "COALESCE(feature, '(none)')"),
+    ("model", "COALESCE(model, '(none)')"),
+    ("template_id", "COALESCE(template_id, '')"),
+    ("template_version", "COALESCE(template_version, '')"),
+]
+
+
+def _thumbs(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
+    """Thumbs on the window's calls as `user_feedback` rows of `_GROUPED` (1 up, 0 down), from the feedback
+    rollup: each event counted once, on the call the `scores` view names (its message's first call)."""
+    w = scope.window
+    where = f"first_call = 'yes' AND {_THUMBS}" + (" AND model = ?" if model else "")
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for r in page_aggregate(
+        store, FEEDBACK, scope.project, w.start, w.end, measures=("n",),
+        groups=[*_DIMENSIONS, ("speed", "speed"), ("feedback_type", "feedback_type")], where=where,
+        params=[model] if model else [],
+    ):  # fmt: skip
+        key = (*(r[k] for k, _ in _DIMENSIONS), r["speed"])
+        sums[key][0] += int(r["n"])
+        sums[key][1] += int(r["n"]) if r["feedback_type"] == "thumbs_up" else 0
+    names = [k for k, _ in _DIMENSIONS] + ["speed"]
+    return [
+        {"name": "user_feedback", "data_type": "boolean", **dict(zip(names, key, strict=True)), "n": n, "total": up,
+         "squares": up}
+        for key, (n, up) in sums.items()
+    ]  # fmt: skip
+
+
+def _thumbs_by_user(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
+    """Thumbs on the window's calls per user of the call, as `user_feedback` rows of `_BY_USER`."""
+    w = scope.window
+    return [
+        {"name": "user_feedback", "user_id": r["user_id"], "tier": r["tier"], "n": r["n"], "total": r["ups"],
+         "squares": r["ups"]}
+        for r in page_aggregate(
+            store, FEEDBACK_USERS, scope.project, w.start, w.end, measures=("n", "ups", "tier"),
+            groups=[("user_id", "user_id")], where="model = ?" if model else "TRUE", params=[model] if model else [],
+        )
+    ]  # fmt: skip
+
+
+def _speeds(r: dict[str, Any]) -> dict[str, int]:
+    """Calls per speed bucket (fast < 1 s, medium < 3 s, slow: the rest, unknown latency too) from the
+    latency histogram of a rollup row."""
+    bins = [int(num(r[f"latency_bin_{i}"])) for i in range(len(LATENCY_HISTOGRAM_EDGES_MS) + 1)]
+    fast = sum(bins[: _EDGE_INDEX[1000.0] + 1])
+    medium = sum(bins[_EDGE_INDEX[1000.0] + 1 : _EDGE_INDEX[3000.0] + 1])
+    return {"fast": fast, "medium": medium, "slow": int(r["calls"]) - fast - medium}
+
+
+_EDGE_INDEX = {float(edge): i for i, edge in enumerate(LATENCY_HISTOGRAM_EDGES_MS)}
+
+
+def _rolled_up_counts(store: Store, scope: Scope, model: str | None, budgets: Budgets) -> dict[str, dict[str, int]]:
+    """What `_call_counts` gives, from the main rollup (the speed buckets are unions of its latency bins)
+    and the per-user rollup."""
+    w = scope.window
+    counts: dict[str, dict[str, int]] = {d: defaultdict(int) for d in ("feature", "model", "version", "speed", "tier")}
+    bins = [f"latency_bin_{i}" for i in range(len(LATENCY_HISTOGRAM_EDGES_MS) + 1)]
+    where = "kind = 'llm'" + (" AND model = ?" if model else "")
+    for r in aggregate(
+        store, scope.project, w.start, w.end, measures=("calls", *bins), groups=_DIMENSIONS, where=where,
+        params=[model] if model else [],
+    ):  # fmt: skip
+        n = int(r["calls"])
+        counts["feature"][str(r["feature"])] += n
+        counts["model"][str(r["model"])] += n
+        if r["template_id"]:
+            counts["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"] += n
+        for speed, calls in _speeds(r).items():
+            if calls:
+                counts["speed"][speed] += calls
+    for r in page_aggregate(
+        store, USER_MODELS, scope.project, w.start, w.end, measures=("calls", "tier"),
+        groups=[("user_id", "user_id")], where="model = ?" if model else "TRUE", params=[model] if model else [],
+    ):  # fmt: skip
+        counts["tier"][_tier(budgets, r)] += int(r["calls"])
+    return counts
 
 
 def _tier(budgets: Budgets, r: dict[str, Any]) -> str:
@@ -210,6 +322,11 @@ _TRACE_SCORES = (
 )
 
 
-def trace_scores(store: Store, project: str, trace_id: str) -> list[dict[str, Any]]:
-    """Every score on the spans of one trace (thumbs included), oldest first."""
-    return rows(store, _TRACE_SCORES, [project, trace_id])
+def trace_scores(
+    store: Store, project: str, trace_id: str, *, thumbs: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every score on the spans of one trace (thumbs included), oldest first. `thumbs`: the trace's thumbs
+    as `scores` rows, already read (`_call_feedback.py`): only the stored scores are read then."""
+    if thumbs is None:
+        return rows(store, _TRACE_SCORES, [project, trace_id])
+    return sorted([*stored_trace_scores(store, project, trace_id), *thumbs], key=score_order)

@@ -11,10 +11,12 @@ from typing import Any
 
 from llmlens.store import Store
 
+from ._call_feedback import feedback_on_spans
 from ._common import Scope, num, opt, rows
+from ._id_lookup import spans_by_id
 from ._keyset import cursor_time
 from ._slices import FIRST_SLICE, count_newest
-from ._spans import first_user_message, message_text, read_spans
+from ._spans import first_user_message, message_text
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -300,7 +302,7 @@ def _turn(trace_id: str, spans: list[dict[str, Any]]) -> Turn:
 
 
 def session_detail(store: Store, project: str, session_id: str) -> SessionDetail | None:
-    spans = read_spans(store, "project = ? AND session_id = ?", [project, session_id])
+    spans = spans_by_id(store, project, "session_id", session_id)
     if not spans:
         return None
     by_trace: dict[str, list[dict[str, Any]]] = {}
@@ -309,18 +311,9 @@ def session_detail(store: Store, project: str, session_id: str) -> SessionDetail
     turns = sorted((_turn(t, ss) for t, ss in by_trace.items()), key=lambda t: t.timestamp)
     message_trace = {str(s["message_id"]): str(s["trace_id"]) for s in spans if s["message_id"]}
     by_id = {t.trace_id: t for t in turns}
-    # By message id rather than session id: the filter then reaches every side of the view's joins.
-    marks = ", ".join("?" for _ in message_trace)
-    found = (
-        rows(
-            store,
-            "SELECT message_id, feedback_type, feedback_text, timestamp FROM feedback_events "
-            f"WHERE project = ? AND message_id IN ({marks}) ORDER BY timestamp",
-            [project, *message_trace],
-        )
-        if message_trace
-        else []
-    )
+    # By message id rather than session id: feedback given outside the session still counts.
+    fields = ("message_id", "feedback_type", "feedback_text", "timestamp")
+    found = [{k: f[k] for k in fields} for f in feedback_on_spans(store, project, spans, resolve_calls=False).events]
     for f in found:
         trace = message_trace.get(str(f["message_id"]))
         if trace in by_id:

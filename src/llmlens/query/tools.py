@@ -1,4 +1,7 @@
-"""Tool calls: volume, success rate and latency per tool, failing tools first, sample failures."""
+"""Tool calls: volume, success rate and latency per tool, failing tools first, sample failures.
+
+Stores that keep the tool rollups answer from them (percentiles from sketches, within 1 %); others scan
+the window's tool spans."""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmlens.store import Store
+from llmlens.store.rollups._page_tables import TOOL_SKETCH, TOOLS
 
+from ._call_feedback import page_rollups
 from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
+from ._page_rollups import page_aggregate, page_quantiles
 
 FAILURE_SAMPLES = 5
 
@@ -43,7 +49,78 @@ class ToolsReport:
     failures: list[ToolFailure]
 
 
+def _stats_from_rollups(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The per-tool and per-bucket rows of the raw queries below, from the tool rollups."""
+    w = scope.window
+    span = (store, TOOLS, scope.project, w.start, w.end)
+    tool = [("tool_name", "tool_name")]
+    counts = page_aggregate(*span, measures=("calls", "failures", "latency_ms", "latency_n"), groups=tool)
+    percentiles = {
+        str(r["tool_name"]): r
+        for r in page_quantiles(
+            store,
+            TOOL_SKETCH,
+            scope.project,
+            w.start,
+            w.end,
+            metric="latency_ms",
+            qs={"p50": 0.5, "p95": 0.95, "p99": 0.99},
+            groups=tool,
+        )
+    }
+    stats = []
+    for r in counts:
+        calls, failures = int(r["calls"]), int(num(r["failures"]))
+        p = percentiles.get(str(r["tool_name"]), {})
+        stats.append(
+            {
+                "tool_name": r["tool_name"],
+                "calls": calls,
+                "failures": failures,
+                "success_rate": (calls - failures) / calls if calls else None,
+                "avg_ms": num(r["latency_ms"]) / int(r["latency_n"]) if r["latency_n"] else None,
+                **{k: p.get(k) for k in ("p50", "p95", "p99")},
+            }
+        )
+    stats.sort(key=lambda r: (r["success_rate"] is None, r["success_rate"] or 0.0, -r["calls"]))
+    series = [
+        {
+            "bucket": r["bucket"],
+            "tool_name": r["tool_name"],
+            "success_rate": (r["calls"] - num(r["failures"])) / r["calls"],
+        }
+        for r in page_aggregate(*span, measures=("calls", "failures"), groups=tool, unit=w.bucket)
+        if r["calls"]
+    ]
+    return stats, series
+
+
+def _stats_from_spans(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    stats = rows(
+        store,
+        "SELECT COALESCE(tool_name, name, '(unnamed)') AS tool_name, COUNT(*) AS calls, "
+        "SUM(CASE WHEN tool_success = false OR status = 'error' THEN 1 ELSE 0 END) AS failures, "
+        "AVG(CASE WHEN tool_success = false OR status = 'error' THEN 0.0 ELSE 1.0 END) AS success_rate, "
+        "AVG(latency_ms) AS avg_ms, quantile_cont(latency_ms, 0.5) AS p50, "
+        "quantile_cont(latency_ms, 0.95) AS p95, quantile_cont(latency_ms, 0.99) AS p99 "
+        f"FROM spans WHERE {scope.where()} AND kind = 'tool' "
+        "GROUP BY COALESCE(tool_name, name, '(unnamed)') ORDER BY success_rate ASC, calls DESC",
+        scope.params(),
+    )
+    bucket = bucket_expr(scope.window)
+    series = rows(
+        store,
+        f"SELECT {bucket} AS bucket, COALESCE(tool_name, name, '(unnamed)') AS tool_name, "
+        "AVG(CASE WHEN tool_success = false OR status = 'error' THEN 0.0 ELSE 1.0 END) AS success_rate "
+        f"FROM spans WHERE {scope.where()} AND kind = 'tool' "
+        f"GROUP BY {bucket}, COALESCE(tool_name, name, '(unnamed)')",
+        scope.params(),
+    )
+    return stats, series
+
+
 def tools_report(store: Store, scope: Scope) -> ToolsReport:
+    found, series = _stats_from_rollups(store, scope) if page_rollups(store) else _stats_from_spans(store, scope)
     stats = [
         ToolStats(
             tool_name=str(r["tool_name"]),
@@ -55,27 +132,8 @@ def tools_report(store: Store, scope: Scope) -> ToolsReport:
             p95_ms=opt(r["p95"], 1),
             p99_ms=opt(r["p99"], 1),
         )
-        for r in rows(
-            store,
-            "SELECT COALESCE(tool_name, name, '(unnamed)') AS tool_name, COUNT(*) AS calls, "
-            "SUM(CASE WHEN tool_success = false OR status = 'error' THEN 1 ELSE 0 END) AS failures, "
-            "AVG(CASE WHEN tool_success = false OR status = 'error' THEN 0.0 ELSE 1.0 END) AS success_rate, "
-            "AVG(latency_ms) AS avg_ms, quantile_cont(latency_ms, 0.5) AS p50, "
-            "quantile_cont(latency_ms, 0.95) AS p95, quantile_cont(latency_ms, 0.99) AS p99 "
-            f"FROM spans WHERE {scope.where()} AND kind = 'tool' "
-            "GROUP BY COALESCE(tool_name, name, '(unnamed)') ORDER BY success_rate ASC, calls DESC",
-            scope.params(),
-        )
+        for r in found
     ]
-    bucket = bucket_expr(scope.window)
-    series = rows(
-        store,
-        f"SELECT {bucket} AS bucket, COALESCE(tool_name, name, '(unnamed)') AS tool_name, "
-        "AVG(CASE WHEN tool_success = false OR status = 'error' THEN 0.0 ELSE 1.0 END) AS success_rate "
-        f"FROM spans WHERE {scope.where()} AND kind = 'tool' "
-        f"GROUP BY {bucket}, COALESCE(tool_name, name, '(unnamed)')",
-        scope.params(),
-    )
     needed = {t.tool_name: min(t.failures, FAILURE_SAMPLES) for t in stats if t.failures}
     failures = [
         ToolFailure(

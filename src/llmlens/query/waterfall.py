@@ -9,8 +9,9 @@ from typing import Any
 
 from llmlens.store import Store
 
-from ._common import num, rows
-from ._spans import read_spans
+from ._call_feedback import SpanFeedback, feedback_on_spans
+from ._common import num
+from ._id_lookup import spans_by_id
 
 # Round steps of the time axis, in ms: 1, 2, 5 per decade.
 _STEP_FACTORS = (1.0, 2.0, 5.0)
@@ -97,7 +98,13 @@ def _tree_order(spans: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]
 
 
 def trace_detail(store: Store, project: str, trace_id: str) -> TraceDetail | None:
-    spans = read_spans(store, "project = ? AND trace_id = ?", [project, trace_id])
+    found = trace_with_feedback(store, project, trace_id)
+    return found[0] if found else None
+
+
+def trace_with_feedback(store: Store, project: str, trace_id: str) -> tuple[TraceDetail, SpanFeedback] | None:
+    """The trace's detail, and the feedback on its calls (with the thumbs the trace's scores show)."""
+    spans = spans_by_id(store, project, "trace_id", trace_id)
     if not spans:
         return None
     start = min(s["timestamp"] for s in spans)
@@ -117,20 +124,11 @@ def trace_detail(store: Store, project: str, trace_id: str) -> TraceDetail | Non
             )
         )
     costs = [num(s["cost_usd"]) for s in spans if s["cost_usd"] is not None]
-    messages = [s["message_id"] for s in spans if s["message_id"]]
-    feedback: list[dict[str, Any]] = []
-    if messages:
-        marks = ", ".join("?" for _ in messages)
-        feedback = rows(
-            store,
-            "SELECT message_id, feedback_type, feedback_text, user_id, timestamp FROM feedback_events "
-            f"WHERE project = ? AND message_id IN ({marks}) ORDER BY timestamp",
-            [project, *messages],
-        )
+    on_calls = feedback_on_spans(store, project, spans)
     first_with = next((s for s in spans if s["session_id"]), None)
     failed = [s for s in spans if s["status"] == "error"]
     roots = [w.span for w in waterfall if w.depth == 0]
-    return TraceDetail(
+    detail = TraceDetail(
         trace_id=trace_id,
         start=start,
         duration_ms=round(total_ms, 3),
@@ -139,7 +137,7 @@ def trace_detail(store: Store, project: str, trace_id: str) -> TraceDetail | Non
         session_id=first_with["session_id"] if first_with else None,
         user_id=next((s["user_id"] for s in spans if s["user_id"]), None),
         spans=waterfall,
-        feedback=feedback,
+        feedback=on_calls.events,
         status="error" if failed else str((roots[0]["status"] if roots else None) or "unset"),
         error_types=list(dict.fromkeys(str(s["error_type"]) for s in failed if s["error_type"])),
         feature=next((s["feature"] for s in spans if s["feature"]), None),
@@ -147,3 +145,4 @@ def trace_detail(store: Store, project: str, trace_id: str) -> TraceDetail | Non
         name=roots[0]["name"] if roots else None,
         axis=axis_ticks(total_ms),
     )
+    return detail, on_calls

@@ -129,6 +129,25 @@ class ProjectStore:
 
         return query_arrays
 
+    @property
+    def locate_ids(self) -> Callable[[str, Sequence[str], str], Any] | None:
+        """The backend's id map (which hours hold some ids), for this project whatever the caller names;
+        None without one."""
+        locate = getattr(self.backend, "locate_ids", None)
+        if locate is None:
+            return None
+        project = self.project
+
+        def locate_ids(_project: str, ids: Sequence[str], source: str = "spans") -> Any:
+            return locate(project, ids, source)
+
+        return locate_ids
+
+    @property
+    def page_rollups(self) -> bool:
+        """The query layer reads the backend's page rollups (`store/rollups/_page_tables.py`) when it keeps them."""
+        return bool(getattr(self.backend, "page_rollups", False))
+
     def update_costs(self, spans: Sequence[Span]) -> int:
         return self.backend.update_costs([s for s in spans if s.project == self.project])
 

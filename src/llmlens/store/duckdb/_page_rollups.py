@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 import duckdb
 
 from ..rollups._page_tables import GRAINS, PAGE_ROLLUPS, SPAN_ROLLUPS, PageRollup
+from . import _slow_calls
 from ._id_index import hour_sql, hour_start
 
 # Appended rows after which the touched buckets are compacted.
@@ -22,6 +23,7 @@ COMPACT_AFTER_ROWS = 200_000
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    _slow_calls.create_table(con)
     for rollup in PAGE_ROLLUPS:
         columns = ", ".join(f'"{c}" {t}' for c, t in rollup.columns())
         for grain in GRAINS:
@@ -59,6 +61,7 @@ class PageRollupMaintainer:
             for grain in GRAINS:
                 row = con.execute(_insert(rollup, grain, relation)).fetchone()
                 self._appended += int(row[0]) if row else 0
+        _slow_calls.append(con, relation)
         lo, hi = (first, last) if self._dirty is None else (min(first, self._dirty[0]), max(last, self._dirty[1]))
         self._dirty = (lo, hi)
 
@@ -85,6 +88,7 @@ class PageRollupMaintainer:
                 con.execute(f"DELETE FROM {table} WHERE bucket >= ? AND bucket <= ?", [lo, hi])
                 con.execute(f"INSERT INTO {table} SELECT * FROM page_rollup_compacted")
         con.execute("DROP TABLE IF EXISTS page_rollup_compacted")
+        _slow_calls.compact(con, lo, hi)
         self._appended = 0
         self._dirty = None
 
@@ -99,6 +103,7 @@ class PageRollupMaintainer:
     ) -> None:
         """Inside a transaction: the rows of `hours` ({project: hour numbers}) and of their days, computed
         again from the rows of each rollup's source that match `source_filter`."""
+        rollups = list(rollups)
         for project, project_hours in hours.items():
             wanted = sorted(set(project_hours))
             if not wanted:
@@ -108,6 +113,8 @@ class PageRollupMaintainer:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE page_rollup_hours AS SELECT unnest(?::INTEGER[]) AS hour", [wanted]
             )
+            if any(r.source == "store.spans" for r in rollups):
+                _slow_calls.recompute(con, project, lo, hi, "page_rollup_hours", source_filter, source_params)
             for rollup in rollups:
                 hour_table, day_table = rollup.table("hour"), rollup.table("day")
                 con.execute(
@@ -136,6 +143,9 @@ class PageRollupMaintainer:
         self, con: duckdb.DuckDBPyConnection, rollups: Iterable[PageRollup], source_filter: str = "TRUE"
     ) -> None:
         """Inside a transaction: every row of `rollups` computed again from their sources."""
+        rollups = list(rollups)
+        if any(r.source == "store.spans" for r in rollups):
+            _slow_calls.rebuild(con)
         for rollup in rollups:
             for grain in GRAINS:
                 con.execute(f"DELETE FROM {rollup.table(grain)}")

@@ -17,6 +17,7 @@ from llmlens.model import Feedback, Score, Span
 
 from .._alert_state import AlertRecord, StoredAlertRule
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from .._located import Located
 from .._protocol import QueryResult, ScoreWriteResult, SqlFailed, Store, WriteResult
 from .._recent_ids import RecentIds, id_hash
 from .._scoping import ProjectStore, confined_elsewhere, current_project
@@ -26,7 +27,7 @@ from ._pending_rollups import PendingRollups
 from ._rollups import RollupMaintainer, rebuild_rollups, signed_delta_statements
 from ._sandbox import NOW_AS_TIMESTAMP, check_user_sql
 from ._schema import _SQL_TYPES, migrate
-from ._write_indexes import READS_TABLES, Located, WriteIndexes, deleted_table
+from ._write_indexes import READS_TABLES, WriteIndexes, deleted_table
 from ._write_indexes import TABLES as INDEX_TABLES
 
 # Columns `update_span_fields` may overwrite: not the identity, kind or timing of a span.
@@ -471,8 +472,9 @@ class DuckDBStore:
         with rows past them, or from before them, answers from raw rows)."""
         return self._indexes.ready and (not self._read_only or self._indexes.caught_up)
 
-    def locate_ids(self, project: str, ids: Sequence[str], source: str = "spans") -> Located:
-        """The hours that may hold spans (`source` "spans") or feedback ("feedback") with any of `ids`."""
+    def locate_ids(self, project: str, ids: Sequence[str], source: str = "spans") -> Located | None:
+        """The hours that may hold spans (`source` "spans") or feedback ("feedback") with any of `ids`;
+        None when the store keeps no usable id map (then every row is read)."""
         return self._indexes.locate(self._cursor(), project, ids, source)
 
     def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:

@@ -24,7 +24,15 @@ from typing import Any
 import duckdb
 
 from .._columns import SPAN_COLUMNS
-from ..rollups._page_tables import FEEDBACK_CALLS, FEEDBACK_ROLLUPS, PAGE_ROLLUPS, SPAN_ROLLUPS
+from .._located import Located
+from ..rollups._page_tables import (
+    FEEDBACK_CALLS,
+    FEEDBACK_ROLLUPS,
+    PAGE_ROLLUPS,
+    SLOW_CALL_COLUMNS,
+    SLOW_CALLS,
+    SPAN_ROLLUPS,
+)
 from . import _feedback_calls
 from ._id_index import FEEDBACK_IDS, MAPS, SPAN_ID_COLUMNS, SPAN_IDS, IdMap, hash_canary, hour_sql, hour_start
 from ._page_rollups import PageRollupMaintainer, create_tables
@@ -40,6 +48,7 @@ _LOCATE_AT_MOST = 256
 # The tables a page reads that a catch-up fills (a read of them catches up first).
 TABLES = (
     FEEDBACK_CALLS,
+    SLOW_CALLS,
     *(r.table(g) for r in PAGE_ROLLUPS for g in ("hour", "day")),
 )
 READS_TABLES = re.compile(
@@ -64,6 +73,7 @@ def deleted_table(sql: str) -> tuple[str, str] | None:
 def _referenced_span_columns() -> tuple[str, ...]:
     text = " ".join(r.aggregate_sql("x", "b") for r in SPAN_ROLLUPS)
     wanted = {"project", "kind", "timestamp", *SPAN_ID_COLUMNS, *_feedback_calls.CALL_COLUMNS}
+    wanted |= {c for c, _ in SLOW_CALL_COLUMNS}
     return tuple(c for c, _, _ in SPAN_COLUMNS if c in wanted or re.search(rf"\b{c}\b", text))
 
 
@@ -111,14 +121,6 @@ def build_indexes(con: duckdb.DuckDBPyConnection) -> None:
     _set_meta(con, HASH_KEY, hash_canary(con))
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
-    """Where rows with some ids are: the hours the map gives, and every row stamped after `unmapped_after`."""
-
-    hours: list[int]
-    unmapped_after: dt.datetime
-
-
 @dataclass(slots=True)
 class _Deletion:
     table: str  # spans or feedback
@@ -136,6 +138,8 @@ class WriteIndexes:
         self._pending_since: float | None = None
         self.rollups = PageRollupMaintainer()
         self.ready = False  # the tables exist (a read-only store from before them has none)
+        # The map's keys are this DuckDB's hashes (a read-only open by a DuckDB that hashes otherwise scans).
+        self.maps_usable = False
 
     def open(self, con: duckdb.DuckDBPyConnection, *, writable: bool) -> None:
         """Read the watermarks; a writable store whose DuckDB hashes ids differently rebuilds the maps, and
@@ -150,7 +154,8 @@ class WriteIndexes:
             return
         self.spans_through_us = int(_meta(con, SPANS_KEY) or 0)
         self.feedback_through_us = int(_meta(con, FEEDBACK_KEY) or 0)
-        if writable and _meta(con, HASH_KEY) != hash_canary(con):
+        same_hash = _meta(con, HASH_KEY) == hash_canary(con)
+        if writable and not same_hash:
             con.execute("BEGIN TRANSACTION")
             try:
                 for id_map in MAPS:
@@ -160,6 +165,8 @@ class WriteIndexes:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
+            same_hash = True
+        self.maps_usable = same_hash
         self.pending = self._unmapped(con)
         if self.pending:
             self._pending_since = self._clock()
@@ -308,8 +315,11 @@ class WriteIndexes:
 
     # -- lookups --------------------------------------------------------------------------------------
 
-    def locate(self, cur: duckdb.DuckDBPyConnection, project: str, ids: Sequence[str], source: str) -> Located:
-        """Where spans (`source` "spans") or feedback ("feedback") with any of `ids` may be."""
+    def locate(self, cur: duckdb.DuckDBPyConnection, project: str, ids: Sequence[str], source: str) -> Located | None:
+        """Where spans (`source` "spans") or feedback ("feedback") with any of `ids` may be; None when the
+        maps cannot say (the caller reads every row)."""
+        if not self.maps_usable:
+            return None
         id_map = FEEDBACK_IDS if source == "feedback" else SPAN_IDS
         # Read before the map: rows stamped up to it are in the map as read below (it only grows).
         through = self._through(id_map)
