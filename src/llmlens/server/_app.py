@@ -14,16 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from llmlens.auth import StateUnavailable
 from llmlens.ingest import GroupCommitWriter, IngestPipeline
 from llmlens.pricing import PriceBook
 from llmlens.settings import Settings
-from llmlens.store import Store, open_store
+from llmlens.store import Store, StoreUnavailable, open_store
 
 from ._auth_middleware import AuthMiddleware
 from ._http import HttpError, error_response
 from ._ingest_admission import IngestAdmission
 from ._security import install_security
 from ._state import AppState
+from ._store_down import unavailable_response
 
 logger = logging.getLogger("llmlens.server")
 
@@ -46,6 +48,15 @@ ROUTE_MODULES: tuple[str, ...] = (
     "llmlens.server.routes.metrics",
     "llmlens.server.routes.forward",
     "llmlens.server.routes.export",
+    "llmlens.server.routes.scores",
+    "llmlens.server.routes.langfuse",
+    # Quality: evaluators first (it starts the services the others use), after replay (experiments send
+    # their calls through it) and scores (their redaction and limits).
+    "llmlens.server.routes.evaluators",
+    "llmlens.server.routes.retrieval",
+    "llmlens.server.routes.datasets",
+    "llmlens.server.routes.experiments",
+    "llmlens.server.routes.annotations",
 )
 
 
@@ -61,6 +72,17 @@ def build_state(settings: Settings, store: Store | None = None) -> AppState:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HttpError)
     return error_response(exc.status, exc.message, exc.headers)
+
+
+async def _state_unavailable(request: Request, exc: Exception) -> Response:
+    """The shared state (keys, users, budgets on ClickHouse) is unreachable: a 503 the caller may retry."""
+    return unavailable_response(request, str(exc), 5.0)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The store (a ClickHouse node) is unreachable: a 503 the caller may retry; nothing was acknowledged."""
+    assert isinstance(exc, StoreUnavailable)
+    return unavailable_response(request, str(exc), exc.retry_after_s)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -106,7 +128,12 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HttpError: _http_error, Exception: _unexpected},
+        exception_handlers={
+            HttpError: _http_error,
+            StateUnavailable: _state_unavailable,
+            StoreUnavailable: _store_unavailable,
+            Exception: _unexpected,
+        },
         middleware=[Middleware(AuthMiddleware, state=state), Middleware(IngestAdmission, state=state)],
     )
     app.state.llmlens = state
