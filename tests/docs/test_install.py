@@ -60,7 +60,7 @@ def _wait_for_demo(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_
             pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
             overview = httpx.get(f"http://127.0.0.1:{port}/api/v1/overview?range=24h", timeout=5)
-            if overview.status_code == 200 and overview.json()["totals"]["llm_calls"]:
+            if overview.status_code == 200 and overview.json()["overview"]["totals"]["llm_calls"]:
                 return
         except httpx.TransportError:
             pass

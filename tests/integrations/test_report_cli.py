@@ -164,15 +164,19 @@ def test_tool_success_rates_and_latencies_are_those_of_the_calls(sent: SentServe
         failures = sum(not t.success for t in by_tool[name])
         assert (got["calls"], got["failures"]) == (len(latencies), failures), name
         assert got["success_rate"] == pytest.approx(success[name], rel=1e-12), name
-        # Tool latencies are exact (`quantile_cont` over the calls), rounded to 0.1 ms.
+        # The mean is exact; the percentiles come from the tool rollups' sketches (documented within 1 %).
         figures = (sum(latencies) / len(latencies), percentile_cont(latencies, 0.5), percentile_cont(latencies, 0.95))
-        assert (got["avg_ms"], got["p50_ms"], got["p95_ms"]) == tuple(round(x, 1) for x in figures), name
+        assert got["avg_ms"] == round(figures[0], 1), name
+        assert_near_percentile(got["p50_ms"], figures[1], 0.05, f"{name} p50 in JSON")
+        assert_near_percentile(got["p95_ms"], figures[2], 0.05, f"{name} p95 in JSON")
         cells = rows[name]
         assert cells[:3] == [name, str(len(latencies)), str(failures)]
         assert_printed(cells[3], success[name], name + " success")
-        for cell, value in zip(cells[4:7], figures, strict=True):
+        printed_avg, rounding = ms_from_cell(cells[4])
+        assert abs(printed_avg - figures[0]) <= rounding, f"{name}: printed {cells[4]}, exact {figures[0]}"
+        for cell, value in zip(cells[5:7], figures[1:], strict=True):
             printed, rounding = ms_from_cell(cell)
-            assert abs(printed - value) <= rounding, f"{name}: printed {cell}, exact {value}"
+            assert_near_percentile(printed, value, rounding, f"{name}: printed {cell}")
     assert "upstream timed out" in table  # the failures are listed with their error
 
 

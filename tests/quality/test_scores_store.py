@@ -1,6 +1,6 @@
-"""Scores in the store: a database from before scores is migrated at start-up without losing data (DuckDB
-and ClickHouse), `llmlens sql` reads the `scores` view (server and file) under the sandbox's rules, and
-retention removes old scores."""
+"""Scores in the store: a database from before scores is migrated without losing data (DuckDB at start-up,
+ClickHouse by `llmlens migrate --store`), `llmlens sql` reads the `scores` view (server and file) under
+the sandbox's rules, and retention removes old scores."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from tests.support.llmlens_server import LLMLensServer
 
 from llmlens.model import Score, Span
 from llmlens.store import open_store
+from llmlens.store.clickhouse._schema import SCHEMA_VERSION as CLICKHOUSE_SCHEMA_VERSION
+from llmlens.store.duckdb._schema import SCHEMA_VERSION as DUCKDB_SCHEMA_VERSION
 
 EVENTS = [
     {"type": "llm", "model": "gpt-4o", "prompt": "p", "response": "r", "message_id": "m-old", "latency_ms": 900.0},
@@ -52,7 +54,9 @@ def test_a_duckdb_file_from_before_scores_is_migrated_and_keeps_its_data(tmp_pat
         _post_score(server)
         assert len(server.sql("SELECT * FROM scores")) == 2
     con = duckdb.connect(str(tmp_path / "llmlens.duckdb"), read_only=True)
-    assert con.execute("SELECT value FROM llmlens_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert con.execute("SELECT value FROM llmlens_meta WHERE key = 'schema_version'").fetchone() == (
+        str(DUCKDB_SCHEMA_VERSION),
+    )
     con.close()
 
 
@@ -72,13 +76,16 @@ def test_a_clickhouse_database_from_before_scores_is_migrated(clickhouse_url: st
         "ENGINE = ReplacingMergeTree(updated) ORDER BY key"
     )
     client.execute("INSERT INTO llmlens_meta (key, value) VALUES", [("schema_version", "2")])
+    # A server refuses a ClickHouse schema older than itself; the command its message names upgrades it.
+    upgraded = llmlens("migrate", "--store", url)
+    assert upgraded.returncode == 0, upgraded.stderr
     with LLMLensServer(args=["--store", url]) as server:
         assert _counts(server) == (1, 1)
         assert server.sql("SELECT name, value FROM scores") == [{"name": "user_feedback", "value": 1.0}]
         _post_score(server)
         assert len(server.sql("SELECT * FROM scores")) == 2
     versions = client.execute("SELECT value FROM llmlens_meta WHERE key = 'schema_version' ORDER BY value")
-    assert versions == [("2",), ("3",)]
+    assert versions[-1] == (str(CLICKHOUSE_SCHEMA_VERSION),)
     client.disconnect()
 
 

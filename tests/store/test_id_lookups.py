@@ -54,7 +54,7 @@ def _traffic(first: int, count: int, *, project: str = "default") -> list[Span]:
 
 def _ids(store: Store, project: str) -> list[tuple[str, str]]:
     rows = store.query(
-        "SELECT trace_id, session_id, message_id, span_id FROM spans WHERE project = ? ORDER BY span_id LIMIT 40",
+        "SELECT trace_id, session_id, message_id, span_id FROM spans WHERE project = ? ORDER BY span_id LIMIT 12",
         [project],
     ).rows
     return [(col, str(r[i])) for r in rows for i, col in enumerate(ID_COLUMNS) if r[i] is not None]
