@@ -16,7 +16,8 @@ test:
 	.venv/bin/ruff check src tests benchmarks examples
 	.venv/bin/ruff format --check src tests benchmarks examples
 	.venv/bin/mypy
-	.venv/bin/pytest -q
+	# A module runs whole in one worker: its servers (module fixtures) start once.
+	.venv/bin/pytest -q -n 4 --dist loadfile
 
 lint:
 	.venv/bin/ruff check src tests benchmarks examples
