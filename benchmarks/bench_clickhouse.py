@@ -1,6 +1,7 @@
 """Every dashboard page on DuckDB and on ClickHouse side by side, over the same N calls (default 10M).
 
     .venv/bin/python -m benchmarks.bench_clickhouse [--calls 10000000] [--runs 3] [--json out.json]
+    .venv/bin/python -m benchmarks.bench_clickhouse --cluster-calls 200000      # only the cluster case
 
 The DuckDB store is bench_dashboard's (benchmarks/.cache/dashboard-N.duckdb, generated once). The
 ClickHouse store holds the very same rows: copied once from that file into a clickhouse-server 18.16
@@ -9,6 +10,11 @@ clickhouse-client, so the materialized views build the rollups as they would und
 each page's context is built (what its HTML page and /api/v1 twin run) per time range on both, and
 the table gives the ClickHouse/DuckDB ratio (target: within 2x). `--ingest-calls` also times
 `Store.write` on both (dedupe check and rollups included).
+
+`--cluster-calls N` measures ingest into a replicated cluster: the two-node cluster of docs/clickhouse.md
+("Two machines", started as tests/cluster/ starts it: ZooKeeper and two clickhouse-server on this
+machine), one `llmlens serve` per node, and N LLM calls sent as JSON log lines, 1,000 a request,
+by two clients per server at once; timed from the first request to the last acknowledgement.
 """
 
 from __future__ import annotations
@@ -163,14 +169,104 @@ def ingest_rates(server: ClickHouseServer, calls: int) -> dict[str, float]:
     return out
 
 
+def _log_lines(start: int, count: int) -> bytes:
+    """`count` LLM calls as JSON log lines, in one request body."""
+    models = ("gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022")
+    events = [
+        {
+            "model": models[i % 3],
+            "prompt": f"question {i}",
+            "response": f"answer {i}",
+            "prompt_tokens": 200 + i % 700,
+            "completion_tokens": 20 + i % 300,
+            "latency_ms": 300.0 + i % 5000,
+            "metadata": {"user_id": f"u{i % 500}", "feature": ("chat", "search", "summary")[i % 3]},
+        }
+        for i in range(start, start + count)
+    ]
+    return json.dumps(events).encode()
+
+
+def _send_all(urls: list[str], bodies: list[bytes], clients_per_server: int) -> float:
+    """Seconds to have every body acknowledged, sent by `clients_per_server` clients per server at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    clients = [url for url in urls for _ in range(clients_per_server)]
+
+    def send(client: int) -> None:
+        with httpx.Client(base_url=clients[client], timeout=300, headers={"Content-Type": "application/json"}) as http:
+            for body in bodies[client :: len(clients)]:
+                while (answer := http.post("/api/v1/ingest", content=body)).status_code == 503:
+                    time.sleep(float(answer.headers.get("retry-after", "1")))
+                answer.raise_for_status()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(send, range(len(clients))))
+    return time.perf_counter() - t0
+
+
+def cluster_ingest_rates(calls: int, batch: int = 1000, clients_per_server: int = 2) -> dict[str, float]:
+    """LLM calls per second ingested through two llmlens servers, one per node of a replicated cluster; and,
+    for scale, through one llmlens server on one ClickHouse server, on the same machine."""
+    from tests.cluster._cluster import NODES, LocalCluster, guide_commands, run_llmlens
+    from tests.support.llmlens_server import LLMLensServer
+
+    bodies = [_log_lines(start, min(batch, calls - start)) for start in range(0, calls, batch)]
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        cluster = LocalCluster(Path(tmp)).start()
+        servers: list[LLMLensServer] = []
+        try:
+            migrate = guide_commands()[0]
+            done = run_llmlens([cluster.localized(a) for a in migrate[1:]], cwd=Path(tmp))
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr)
+            servers = [LLMLensServer(Path(tmp) / n, args=["--store", cluster.url(n)]).start() for n in NODES]
+            elapsed = _send_all([s.url for s in servers], bodies, clients_per_server)
+            _check_stored(servers[1], calls)
+            rates["cluster, 2 servers"] = calls / elapsed
+        finally:
+            for server in servers:
+                server.stop()
+            cluster.stop()
+    with ClickHouseServer() as single, tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
+        store = f"{single.url.rsplit('/', 1)[0]}/single"
+        with LLMLensServer(Path(tmp), args=["--store", store]) as server:
+            elapsed = _send_all([server.url], bodies, clients_per_server)
+            _check_stored(server, calls)
+            rates["one ClickHouse, 1 server"] = calls / elapsed
+    return rates
+
+
+def _check_stored(server: Any, calls: int) -> None:
+    stored = server.sql("SELECT COUNT(*) AS n FROM llm_logs")[0]["n"]
+    if stored != calls:
+        raise RuntimeError(f"{stored} calls stored, {calls} sent")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--ingest-calls", type=int, default=0, help="also time Store.write of this many calls")
+    parser.add_argument(
+        "--cluster-calls", type=int, default=0, help="only time ingest of this many calls into a two-node cluster"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     records: list[dict[str, Any]] = []
+    if args.cluster_calls:
+        rates = cluster_ingest_rates(args.cluster_calls)
+        print(f"\ningest of {args.cluster_calls:,} LLM calls (log lines, 1,000 a request, 2 clients per server)")
+        for case, rate in rates.items():
+            print(f"{case:<28}{rate:>10,.0f} calls/s")
+            records.append({"case": f"ingest calls/s, {case}", "value": round(rate)})
+        if args.json:
+            args.json.write_text(json.dumps({"cluster_calls": args.cluster_calls, "results": records}, indent=2))
+        return 0
     duck = duckdb_store(args.calls)
     with ClickHouseServer(root=CACHE / f"clickhouse-{args.calls}") as server, tempfile.TemporaryDirectory() as tmp:
         ch = clickhouse_store(duck, server, args.calls)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything the test suite needs on a fresh Debian machine: the venv with the server and test
-# extras, Debian's Chromium (browser tests) and ClickHouse server (store tests on ClickHouse).
+# extras, Debian's Chromium (browser tests), ClickHouse server (store tests on ClickHouse) and ZooKeeper
+# (the cluster tests, tests/cluster/: they start ZooKeeper and two ClickHouse servers themselves, each in
+# a temporary folder on free ports, from the configuration files in tests/cluster/guide/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -17,6 +19,8 @@ fi
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server clickhouse-client)
+# `zookeeper` only: its jar and Java, no service (`zookeeperd` would start one on port 2181 at boot).
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq

@@ -91,9 +91,13 @@ def _free_ports(count: int) -> list[int]:
 class ClickHouseServer:
     """`with ClickHouseServer() as ch: ch.url` -> `clickhouse://default:@127.0.0.1:PORT/default`."""
 
-    def __init__(self, *, startup_timeout_s: float = 60.0, root: Path | None = None) -> None:
+    def __init__(
+        self, *, startup_timeout_s: float = 60.0, root: Path | None = None, extra_config: dict[str, str] | None = None
+    ) -> None:
         """`root`: keep the server's data in this folder across runs (benchmarks cache stores there);
-        default: a temporary folder removed on stop."""
+        default: a temporary folder removed on stop. `extra_config`: files written under `root` before
+        each start (path relative to it -> text), e.g. `config.d/cluster.xml` or `users.d/user.xml`, which
+        the server merges into its configuration. Ports are picked on the first start and kept on restarts."""
         binary = clickhouse_binary()
         if binary is None:
             raise FileNotFoundError("clickhouse-server is not installed (scripts/setup-test-env.sh installs it)")
@@ -104,6 +108,8 @@ class ClickHouseServer:
         self.root: Path | None = None
         self.tcp_port = 0
         self.http_port = 0
+        self.interserver_port = 0
+        self.extra_config = dict(extra_config or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -121,14 +127,18 @@ class ClickHouseServer:
             root = self.root = Path(self._tmp.name)
         for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self.tcp_port, self.http_port, interserver_port = _free_ports(3)
+        if not self.tcp_port:
+            self.tcp_port, self.http_port, self.interserver_port = _free_ports(3)
         config = root / "config.xml"
         config.write_text(
             _CONFIG.format(
-                root=root, tcp_port=self.tcp_port, http_port=self.http_port, interserver_port=interserver_port
+                root=root, tcp_port=self.tcp_port, http_port=self.http_port, interserver_port=self.interserver_port
             )
         )
         (root / "users.xml").write_text(_USERS)
+        for relative, text in self.extra_config.items():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(text)
         log = open(root / "log" / "stdout.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [*self.command, f"--config-file={config}"], stdout=log, stderr=subprocess.STDOUT, cwd=root
@@ -163,9 +173,10 @@ class ClickHouseServer:
                 pass
         return "\n".join(parts)
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (or with `kill`, SIGKILL: a crash); a temporary folder is removed, a given `root` kept."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

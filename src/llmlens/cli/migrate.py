@@ -1,5 +1,6 @@
 """`llmlens migrate --from duckdb://... --to clickhouse://...`: copy spans, feedback and scores between stores;
-`llmlens migrate --store clickhouse://...`: bring a ClickHouse database made by an older llmlens up to date.
+`llmlens migrate --store clickhouse://...`: bring a ClickHouse database made by an older llmlens up to date;
+with `--cluster NAME` (or `?cluster=NAME` in the URL), create the schema spread over that ClickHouse cluster.
 
 Rows are read in pages ordered by time and written through the destination's `write`, which skips
 what it already holds: an interrupted migration can simply be run again. Alert rules made through the
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         help="instead of copying: bring this ClickHouse database's schema up to date (stop its servers first)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="with --store: create (or update) the schema on every node of this cluster of the ClickHouse "
+        "configuration, replicated and sharded; the servers then use --store URL?cluster=NAME",
     )
     parser.add_argument("--batch", type=int, default=50_000, help="rows per page and write (default 50000)")
 
@@ -127,21 +134,39 @@ def _import_state(source_url: str, dest_url: str) -> ImportReport | None:
         backend.close()
 
 
-def _upgrade_schema(url: str) -> int:
-    """Bring a ClickHouse database made by an older llmlens up to date (its rollups filled from its spans)."""
+def _with_cluster(url: str, cluster: str | None) -> str:
+    """`url` naming `cluster` (`?cluster=NAME`), checked against a cluster the URL may name already."""
+    if cluster is None:
+        return url
+    from urllib.parse import parse_qs, urlsplit
+
+    named = parse_qs(urlsplit(url).query).get("cluster", [None])[0]
+    if named is not None and named != cluster:
+        raise CliError(f"--cluster {cluster} and the URL's ?cluster={named} name different clusters")
+    if named is not None:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}cluster={cluster}"
+
+
+def _upgrade_schema(url: str, cluster: str | None) -> int:
+    """Bring a ClickHouse database made by an older llmlens up to date (its rollups filled from its spans);
+    on a cluster, create what is missing on every node, the shared state's tables too."""
     from llmlens.store import open_store
 
     if not url.startswith("clickhouse://"):
         raise CliError(
             f"--store takes a clickhouse:// URL (a DuckDB file is brought up to date when opened), not {url!r}"
         )
+    url = _with_cluster(url, cluster)
     started = time.monotonic()
     try:
         store = open_store(url, Path("."), upgrade=True)
     except Exception as exc:
-        raise CliError(f"cannot migrate {url}: {exc}") from None
+        raise CliError(f"cannot migrate {_shown(url)}: {exc}") from None
     found, current = getattr(store, "schema_found", None), getattr(store, "schema_version", None)
     store.close()
+    if "cluster=" in url:
+        _prepare_shared_state(url)
     if found == current:
         print(f"{store.url}: already up to date (schema version {current})")
     else:
@@ -149,11 +174,34 @@ def _upgrade_schema(url: str) -> int:
     return 0
 
 
+def _shown(url: str) -> str:
+    """`url` without its password."""
+    import re
+
+    return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1@", url)
+
+
+def _prepare_shared_state(url: str) -> None:
+    """The shared state's tables, replicated on every node (a server makes them on one server by itself)."""
+    from llmlens.auth import StateUnavailable
+    from llmlens.state._clickhouse import StateConnection
+
+    connection = StateConnection(url)
+    try:
+        connection.prepare()
+    except StateUnavailable as exc:
+        raise CliError(f"the data schema was made, but not the shared state's tables: {exc}") from None
+    finally:
+        connection.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from llmlens.store import open_store
 
     if args.store is not None:
-        return _upgrade_schema(args.store)
+        return _upgrade_schema(args.store, args.cluster)
+    if args.cluster is not None:
+        raise CliError("--cluster goes with --store: llmlens migrate --store clickhouse://... --cluster NAME")
     if not args.source or not args.dest:
         raise CliError(
             "give --from and --to to copy between stores, or --store to bring a ClickHouse schema up to date"

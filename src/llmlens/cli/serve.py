@@ -177,6 +177,9 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The ClickHouse driver logs a traceback for each refused connection; the store's own error says it
+    # in one line (at start, and as the 503s' message while a node is down).
+    logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
 
     from llmlens.server import build_state, create_app
 

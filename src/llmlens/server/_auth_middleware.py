@@ -23,6 +23,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmlens.auth import (
@@ -38,6 +39,7 @@ from llmlens.store import current_project
 
 from ._security import security_of
 from ._state import AppState
+from ._store_down import unavailable_response
 
 PRINCIPAL_KEY = "llmlens.principal"
 SESSION_COOKIE = "llmlens_session"
@@ -109,8 +111,10 @@ class AuthMiddleware:
         try:
             principal = self._authenticate(path, headers)
         except StateUnavailable as exc:
-            # Keys and sessions live in a shared ClickHouse that is down: the caller may try again soon.
-            await _deny(send, 503, str(exc), [(b"retry-after", _STATE_RETRY_AFTER_S)])
+            # Keys and sessions live in a shared ClickHouse that is down: the caller may try again soon
+            # (a page gets the page frame with a banner saying so).
+            response = unavailable_response(Request(scope), str(exc), float(_STATE_RETRY_AFTER_S))
+            await response(scope, receive, send)
             return
         if path.startswith("/proxy/"):
             _strip_llmlens_credentials(scope)

@@ -5,6 +5,8 @@ a change inserts the whole record again with a larger version, a deletion insert
 `deleted = 1`. Readers take the newest version of each key (`ORDER BY version DESC LIMIT 1 BY key`),
 which is right whether or not ClickHouse has merged the old versions away yet. That needs no UPDATE,
 no lightweight DELETE and no FINAL, so the same statements run on 18.16 and on current releases.
+On a cluster (`?cluster=NAME`), each table is replicated on every node (one shard, see
+`store/clickhouse/_cluster.py`), made by `llmlens migrate`: a server writes and reads its node's replica.
 Filters inside a newest-version read name only columns that never change within a key; conditions
 on the others (revoked, deleted, expired) are applied to the newest version, after it is chosen.
 """
@@ -16,10 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
 from llmlens.auth import StateUnavailable
 from llmlens.store.clickhouse import ClickHouseUrl
+from llmlens.store.clickhouse._cluster import Layout
+from llmlens.store.clickhouse._connection import ClickHouseUnavailable, GuardedClient
 
 PROJECTS_TABLE = "llmlens_state_projects"
 KEYS_TABLE = "llmlens_state_api_keys"
@@ -67,7 +70,6 @@ def state_table_ddl(table: str, *, engine: str = "ReplacingMergeTree(version)") 
 # server must answer 503 in seconds, not hold the request for the store's 10-minute query timeout.
 _CONNECT_TIMEOUT_S = 3.0
 _QUERY_TIMEOUT_S = 15.0
-_UNREACHABLE = (NetworkError, SocketTimeoutError, EOFError, OSError)
 
 
 class StateConnection:
@@ -80,14 +82,15 @@ class StateConnection:
     def __init__(self, url: str) -> None:
         self.config = ClickHouseUrl.parse(url)
         self.location = self.config.redacted()
+        self.layout = Layout.of(self.config)
         self._local = threading.local()
-        self._clients: list[Client] = []
+        self._clients: list[GuardedClient] = []
         self._lock = threading.Lock()
         self._ready = False
 
-    def _new_client(self, database: str) -> Client:
+    def _new_client(self, database: str) -> GuardedClient:
         u = self.config
-        client = Client(
+        driver = Client(
             u.host,
             port=u.port,
             user=u.user,
@@ -98,18 +101,22 @@ class StateConnection:
             send_receive_timeout=_QUERY_TIMEOUT_S,
             settings={"strings_as_bytes": False},
         )
+        client = GuardedClient(driver, self.location)
         with self._lock:
             self._clients.append(client)
         return client
 
-    def _client(self) -> Client:
-        client: Client | None = getattr(self._local, "client", None)
+    def _client(self) -> GuardedClient:
+        client: GuardedClient | None = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = self._new_client(self.config.database)
         return client
 
     def _prepare(self) -> None:
         if self._ready:
+            return
+        if self.layout.clustered:
+            self._prepare_on_cluster()
             return
         setup = self._new_client("default")
         try:
@@ -121,13 +128,32 @@ class StateConnection:
             client.execute(state_table_ddl(table))
         self._ready = True
 
+    def _prepare_on_cluster(self) -> None:
+        """Tables missing on this node are made on every node; `llmlens migrate` made them all already, so a
+        server starting while another node is down does not wait for it (ON CLUSTER waits for every node)."""
+        client = self._client()
+        rows = client.execute(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND name IN %(names)s",
+            {"names": tuple(STATE_TABLES)},
+        )
+        present = {str(r[0]) for r in rows}
+        for table in STATE_TABLES:
+            if table not in present:
+                engine = "ReplacingMergeTree(version)"
+                client.execute(self.layout.every_node_ddl(state_table_ddl(table, engine=engine), table, engine))
+        self._ready = True
+
+    def prepare(self) -> None:
+        """Make the database and the state tables now (`llmlens migrate`); StateUnavailable when unreachable."""
+        self.execute("SELECT 1")
+
     def execute(self, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> list[Any]:
         """Rows of a query (or nothing, for other statements); StateUnavailable when the server is unreachable."""
         try:
             self._prepare()
             rows: list[Any] = self._client().execute(sql, params)
-        except _UNREACHABLE as exc:
-            raise StateUnavailable(f"the shared state in {self.location} cannot be reached: {exc}") from None
+        except ClickHouseUnavailable as exc:
+            raise StateUnavailable(f"the shared state in {self.location} cannot be reached: {exc.reason}") from None
         return rows
 
     def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ._alert_state import AlertRecord, StoredAlertRule
 from ._columns import FEEDBACK_COLUMNS, QUERYABLE_VIEWS, SCORE_COLUMNS, SPAN_COLUMNS
-from ._protocol import QueryResult, ScoreWriteResult, SqlFailed, SqlRejected, Store, WriteResult
+from ._protocol import QueryResult, ScoreWriteResult, SqlFailed, SqlRejected, Store, StoreUnavailable, WriteResult
 from ._scoping import ProjectStore, confined_to, current_project, force_project
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "SqlFailed",
     "SqlRejected",
     "Store",
+    "StoreUnavailable",
     "StoredAlertRule",
     "WriteResult",
     "confined_to",

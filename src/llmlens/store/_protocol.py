@@ -47,6 +47,17 @@ class SqlFailed(ValueError):
     """User SQL that the engine could not run (syntax, unknown column, timeout)."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The store's server (or a node behind it) cannot be reached or cannot take writes right now.
+
+    Nothing of the failed call was acknowledged: the HTTP boundary answers 503 with Retry-After, and a
+    retried write is stored once. The message names the store (its URL without password)."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Store(Protocol):
     """Where spans and feedback live. Writes are durable when `write` returns."""
 

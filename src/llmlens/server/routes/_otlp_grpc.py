@@ -30,7 +30,7 @@ from llmlens.auth import Principal, StateUnavailable
 from llmlens.codec.otlp import PROTOBUF, OtlpDecodeError, decode_logs
 from llmlens.ingest import Backpressure
 from llmlens.ingest.trace_context import TraceAssembler
-from llmlens.store import current_project
+from llmlens.store import StoreUnavailable, current_project
 
 from .._decode_pool import decode_traces_off_loop
 from .._security import SERVICE as SECURITY_SERVICE
@@ -98,7 +98,7 @@ class _TraceService:
         token = current_project.set(confined)
         try:
             await self._assembler.ingest_spans(spans, transformed=transformed)
-        except Backpressure as exc:
+        except (Backpressure, StoreUnavailable) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         finally:
             current_project.reset(token)
@@ -136,7 +136,7 @@ class _LogsService:
         token = current_project.set(confined)
         try:
             await self._assembler.ingest_log_content(contents)
-        except Backpressure as exc:
+        except (Backpressure, StoreUnavailable) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         finally:
             current_project.reset(token)

@@ -14,9 +14,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clickhouse_driver import Client
-
 from .._alert_state import AlertRecord, StoredAlertRule
+from ._cluster import Layout
+from ._connection import GuardedClient
 
 HISTORY_TABLE = "llmlens_alert_history"
 RULES_TABLE = "llmlens_alert_rules"
@@ -68,12 +68,14 @@ def _from_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
-def create_alert_tables(client: Client) -> None:
-    client.execute(HISTORY_DDL)
-    client.execute(RULES_DDL)
+def create_alert_tables(client: GuardedClient, layout: Layout | None = None) -> None:
+    """On a cluster both tables are replicated on every node: every server reads the same claims."""
+    layout = layout or Layout("")
+    client.execute(layout.every_node_ddl(HISTORY_DDL, HISTORY_TABLE, "MergeTree"))
+    client.execute(layout.every_node_ddl(RULES_DDL, RULES_TABLE, "ReplacingMergeTree(updated_at_us)"))
 
 
-def claim_transition(client: Client, record: AlertRecord, claimant: str, *, settle_s: float) -> bool:
+def claim_transition(client: GuardedClient, record: AlertRecord, claimant: str, *, settle_s: float) -> bool:
     """Insert this claimant's claim, wait `settle_s`, and say whether it is the key's winner."""
     params: dict[str, Any] = {
         "project": record.project,
@@ -111,7 +113,7 @@ def claim_transition(client: Client, record: AlertRecord, claimant: str, *, sett
 
 
 def read_history(
-    client: Client, *, project: str | None, rule: str | None, latest_only: bool, limit: int | None
+    client: GuardedClient, *, project: str | None, rule: str | None, latest_only: bool, limit: int | None
 ) -> list[AlertRecord]:
     conditions: list[str] = []
     params: dict[str, Any] = {}
@@ -145,7 +147,7 @@ def read_history(
     ]
 
 
-def read_rules(client: Client) -> list[StoredAlertRule]:
+def read_rules(client: GuardedClient) -> list[StoredAlertRule]:
     rows = client.execute(
         f"SELECT name, spec, updated_at_us FROM (SELECT name, spec, updated_at_us FROM {RULES_TABLE} "
         "ORDER BY updated_at_us DESC LIMIT 1 BY name) ORDER BY updated_at_us, name"
@@ -153,7 +155,7 @@ def read_rules(client: Client) -> list[StoredAlertRule]:
     return [StoredAlertRule(name=r[0], spec=r[1], updated_at=_from_us(r[2])) for r in rows]
 
 
-def save_rule(client: Client, name: str, spec: str | None, at: datetime) -> None:
+def save_rule(client: GuardedClient, name: str, spec: str | None, at: datetime) -> None:
     client.execute(
         f"INSERT INTO {RULES_TABLE} (name, spec, updated_at_us) VALUES",
         [{"name": name, "spec": spec, "updated_at_us": max(0, _to_us(at))}],

@@ -8,15 +8,16 @@ them: DateTime('UTC') on 18.16 (seconds), DateTime64(6, 'UTC') where the server 
 
 from __future__ import annotations
 
-from clickhouse_driver import Client
-
 from .._columns import FEEDBACK_COLUMNS, SCORE_COLUMNS, SPAN_COLUMNS, ColumnType
-from . import _rollups
-from ._connection import ServerFeatures
+from . import _id_index, _rollups
+from ._cluster import Layout
+from ._connection import GuardedClient, ServerFeatures
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The version that brought the dashboards' rollups: an older database has its spans rolled up once.
 ROLLUPS_SINCE = 4
+# The version that brought the id map (`_id_index.py`): an older database has its ids mapped once.
+ID_MAP_SINCE = 5
 
 # Views whose body a schema version changed: dropped once, when a database older than it is migrated.
 _VIEWS_CHANGED_IN: dict[int, tuple[str, ...]] = {2: ("feedback_events",), 4: ("llm_hourly",)}
@@ -126,9 +127,13 @@ def score_names_table_ddl(*, engine: str | None = None) -> str:
 
 def rollup_view_ddl() -> str:
     """`llm_hourly`, kept for SQL written against earlier versions: LLM calls per hour, model and feature."""
+    return f"CREATE VIEW IF NOT EXISTS {ROLLUP_VIEW} AS {rollup_view_body()}"
+
+
+def rollup_view_body() -> str:
     null = _rollups.NULL_KEY
     return (
-        f"CREATE VIEW IF NOT EXISTS {ROLLUP_VIEW} AS SELECT project, bucket AS hour, "
+        "SELECT project, bucket AS hour, "
         f"if(model_k = '{null}', '', model_k) AS model, if(feature_k = '{null}', '', feature_k) AS feature, "
         "sum(calls) AS calls, sum(errors) AS errors, sum(cost_usd_sum) AS cost_usd, "
         "sum(prompt_tokens_sum) AS prompt_tokens, sum(completion_tokens_sum) AS completion_tokens "
@@ -374,78 +379,180 @@ VIEW_BODIES = {
 
 
 class SchemaOutdated(RuntimeError):
-    """The database was made by an older llmlens; `llmlens migrate --store URL` brings it up to date."""
+    """The database was made by an older llmlens (or, on a cluster, not yet made): `llmlens migrate --store URL`."""
 
 
-def _has_table(client: Client, name: str) -> bool:
+class WrongPlacement(ValueError):
+    """The database was made on one server and is opened as a cluster's, or the other way round."""
+
+
+_DATA_ENGINE = "ReplacingMergeTree(ingested_at)"
+_ROLLUP_ENGINE = "SummingMergeTree()"
+# Each record's shard on a cluster: a re-sent record goes where its first copy is (rollups: anywhere).
+SHARDING_KEYS = {
+    SPANS_TABLE: "cityHash64(project, span_id)",
+    FEEDBACK_TABLE: "cityHash64(project, feedback_id)",
+    SCORES_TABLE: "cityHash64(project, score_id)",
+}
+_SINGLE = Layout("")
+
+
+def _has_table(client: GuardedClient, name: str) -> bool:
     rows = client.execute(
         "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = %(name)s", {"name": name}
     )
     return bool(rows[0][0])
 
 
-def migrate(
-    client: Client, features: ServerFeatures, retention_days: int = 0, *, upgrade: bool = False, store_url: str = ""
-) -> int:
-    """Create what is missing and (re)create the views. Returns the schema version found before.
-
-    A new database is created at once; one made by an older llmlens is changed only with `upgrade`
-    (what `llmlens migrate --store URL` passes): rolling up its spans can take minutes, and servers
-    still ingesting while the rollups are filled would be counted twice or not at all."""
-    client.execute(
+def _meta_ddl(layout: Layout) -> str:
+    ddl = (
         f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key String, value String, updated DateTime DEFAULT now()) "
         "ENGINE = ReplacingMergeTree(updated) ORDER BY key"
     )
-    rows = client.execute(f"SELECT argMax(value, updated) FROM {META_TABLE} WHERE key = 'schema_version'")
-    current = int(rows[0][0]) if rows and rows[0][0] else 0
+    return layout.every_node_ddl(ddl, META_TABLE, "ReplacingMergeTree(updated)")
+
+
+def _read_meta(client: GuardedClient) -> dict[str, str]:
+    rows = client.execute(f"SELECT key, argMax(value, updated) FROM {META_TABLE} GROUP BY key")
+    return {str(k): str(v) for k, v in rows}
+
+
+def _check_placement(found: str | None, has_spans: bool, layout: Layout, store_url: str) -> None:
+    if layout.cluster is None and found:
+        raise WrongPlacement(
+            f"this ClickHouse database holds llmlens' tables spread over the cluster {found!r}: "
+            f"add ?cluster={found} to the store URL"
+        )
+    if layout.cluster is not None and has_spans and found != layout.cluster:
+        where = f"the cluster {found!r}" if found else "one server"
+        raise WrongPlacement(
+            f"this ClickHouse database holds llmlens' tables made for {where}, not for the cluster "
+            f"{layout.cluster!r}: name another database in {store_url or 'the store URL'} for the cluster"
+        )
+
+
+def migrate(
+    client: GuardedClient,
+    features: ServerFeatures,
+    retention_days: int = 0,
+    *,
+    upgrade: bool = False,
+    store_url: str = "",
+    layout: Layout = _SINGLE,
+) -> int:
+    """Create what is missing and (re)create the views. Returns the schema version found before.
+
+    On one server, a new database is created at once; one made by an older llmlens is changed only with
+    `upgrade` (what `llmlens migrate --store URL` passes): rolling up its spans can take minutes, and servers
+    still ingesting while the rollups are filled would be counted twice or not at all. On a cluster the
+    schema is made only with `upgrade`: its statements run on every node (ON CLUSTER), which waits for
+    every node; a server starting while a node is down must not wait for it."""
+    if not layout.clustered:
+        client.execute(_meta_ddl(layout))
+    meta = _read_meta(client) if not layout.clustered or _has_table(client, META_TABLE) else {}
+    current = int(meta.get("schema_version") or 0)
     if current > SCHEMA_VERSION:
         raise RuntimeError(
             f"this ClickHouse database has llmlens schema version {current}, newer than this llmlens "
             f"({SCHEMA_VERSION}); upgrade llmlens"
         )
     has_spans = _has_table(client, SPANS_TABLE)
+    _check_placement(meta.get("cluster"), has_spans, layout, store_url)
+    command = f"`llmlens migrate --store {store_url or 'clickhouse://...'}`"
     if has_spans and current < SCHEMA_VERSION and not upgrade:
         raise SchemaOutdated(
             f"this ClickHouse database holds llmlens schema version {current}, older than this llmlens "
-            f"({SCHEMA_VERSION}): stop the llmlens servers that use it, run "
-            f"`llmlens migrate --store {store_url or 'clickhouse://...'}`, then start them again"
+            f"({SCHEMA_VERSION}): stop the llmlens servers that use it, run {command}, then start them again"
         )
-    client.execute(spans_table_ddl(features, retention_days))
-    client.execute(feedback_table_ddl(features, retention_days))
-    client.execute(scores_table_ddl(features, retention_days))
-    client.execute(score_names_table_ddl())
+    if layout.clustered and not upgrade:
+        if current == SCHEMA_VERSION:
+            return current  # made by `llmlens migrate`: a server changes nothing on a cluster
+        raise SchemaOutdated(
+            f"this ClickHouse database has no llmlens tables on the cluster {layout.cluster!r} yet: "
+            f"run {command} once (with every node up), then start the servers"
+        )
+    if layout.clustered:
+        client.execute(f"CREATE DATABASE IF NOT EXISTS `{layout.database}`{layout.on_cluster}")
+        client.execute(_meta_ddl(layout))
+    _create_tables(client, features, retention_days, layout)
     for version in range(current + 1, SCHEMA_VERSION + 1):
         for name in _RETIRED_IN.get(version, ()):
-            client.execute(f"DROP TABLE IF EXISTS {name}")
-    create_rollups(client, features, backfill=has_spans and current < ROLLUPS_SINCE)
+            client.execute(layout.drop(name))
+    create_rollups(client, features, backfill=has_spans and current < ROLLUPS_SINCE, layout=layout)
+    if layout.clustered:
+        _create_id_map_on_cluster(client, layout)
+    else:
+        _id_index.create_id_map(client, SPANS_TABLE, FEEDBACK_TABLE, backfill=has_spans and current < ID_MAP_SINCE)
     for version in range(current + 1, SCHEMA_VERSION + 1):
         for name in _VIEWS_CHANGED_IN.get(version, ()):
-            client.execute(f"DROP TABLE IF EXISTS {name}")  # 18.16 has no CREATE OR REPLACE VIEW
-    client.execute(rollup_view_ddl())
+            client.execute(layout.drop(name))  # 18.16 has no CREATE OR REPLACE VIEW
+    client.execute(layout.view_ddl(ROLLUP_VIEW, rollup_view_body()))
     for name, body in VIEW_BODIES.items():
         # Several llmlens servers may start at once: CREATE ... IF NOT EXISTS keeps that race harmless.
-        client.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {body()}")
+        client.execute(layout.view_ddl(name, body()))
     if retention_days > 0 and features.ttl:
         days = int(retention_days)
         for table in (SPANS_TABLE, FEEDBACK_TABLE, SCORES_TABLE):
-            client.execute(f"ALTER TABLE {table} MODIFY TTL toDateTime(timestamp) + INTERVAL {days} DAY")
+            client.execute(f"ALTER TABLE {layout.target(table)} MODIFY TTL toDateTime(timestamp) + INTERVAL {days} DAY")
         # A bucket goes once every span in it is past the limit (ClickHouse applies TTLs on merges).
         for rollup in _rollups.rollup_tables(features):
             grain = rollup.grain.upper()
-            client.execute(f"ALTER TABLE {rollup.table} MODIFY TTL bucket + INTERVAL 1 {grain} + INTERVAL {days} DAY")
-    if current < SCHEMA_VERSION:
-        client.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES", [("schema_version", str(SCHEMA_VERSION))])
+            limit = f"bucket + INTERVAL 1 {grain} + INTERVAL {days} DAY"
+            client.execute(f"ALTER TABLE {layout.target(rollup.table)} MODIFY TTL {limit}")
+        ttl = _id_index.ttl_statement(days)
+        client.execute(ttl.replace(f" {_id_index.TABLE} ", f" {layout.target(_id_index.TABLE)} ", 1))
+    if current < SCHEMA_VERSION or (layout.clustered and meta.get("cluster") != layout.cluster):
+        rows: list[tuple[str, str]] = [("schema_version", str(SCHEMA_VERSION))]
+        settings: dict[str, int] = {}
+        if layout.cluster:
+            rows.append(("cluster", layout.cluster))
+            # Every node reads the version locally: the insert returns once every replica has it.
+            settings["insert_quorum"] = _node_count(client, layout)
+        client.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES", rows, settings=settings)
     return current
 
 
-def create_rollups(client: Client, features: ServerFeatures, *, backfill: bool) -> None:
+def _node_count(client: GuardedClient, layout: Layout) -> int:
+    rows = client.execute("SELECT count() FROM system.clusters WHERE cluster = %(c)s", {"c": layout.cluster})
+    return int(rows[0][0])
+
+
+def _create_tables(client: GuardedClient, features: ServerFeatures, retention_days: int, layout: Layout) -> None:
+    for table, ddl in (
+        (SPANS_TABLE, spans_table_ddl(features, retention_days)),
+        (FEEDBACK_TABLE, feedback_table_ddl(features, retention_days)),
+        (SCORES_TABLE, scores_table_ddl(features, retention_days)),
+    ):
+        for statement in layout.sharded_ddl(ddl, table, _DATA_ENGINE, SHARDING_KEYS[table]):
+            client.execute(statement)
+    client.execute(layout.every_node_ddl(score_names_table_ddl(), SCORE_NAMES_TABLE, "MergeTree()"))
+    if layout.clustered:
+        from . import _alerts
+
+        _alerts.create_alert_tables(client, layout)
+
+
+def create_rollups(
+    client: GuardedClient, features: ServerFeatures, *, backfill: bool, layout: Layout = _SINGLE
+) -> None:
     """The rollup tables and their materialized views; with `backfill`, filled from the stored spans first
     (a table left half-filled by an interrupted run is dropped and filled again)."""
     for table in _rollups.rollup_tables(features):
         if backfill:
-            client.execute(f"DROP TABLE IF EXISTS {table.view}")
-            client.execute(f"DROP TABLE IF EXISTS {table.table}")
-        client.execute(_rollups.table_ddl(table))
+            client.execute(layout.drop(table.view))
+            client.execute(layout.drop(layout.local(table.table)))
+            if layout.clustered:
+                client.execute(layout.drop(table.table))
+        for statement in layout.sharded_ddl(_rollups.table_ddl(table), table.table, _ROLLUP_ENGINE, "rand()"):
+            client.execute(statement)
         if backfill:
             client.execute(_rollups.signed_insert(table, SPANS_TABLE, "", 1))
-        client.execute(_rollups.view_ddl(table, SPANS_TABLE))
+        client.execute(layout.materialized_view_ddl(table.view, table.table, _rollups.delta_select(table, SPANS_TABLE)))
+
+
+def _create_id_map_on_cluster(client: GuardedClient, layout: Layout) -> None:
+    """The id map (`_id_index.py`) sharded like the rollups, each node's views reading its local rows."""
+    for statement in layout.sharded_ddl(_id_index.table_ddl(), _id_index.TABLE, "ReplacingMergeTree()", "rand()"):
+        client.execute(statement)
+    for view, select in _id_index._views(SPANS_TABLE, FEEDBACK_TABLE).items():
+        client.execute(layout.materialized_view_ddl(view, _id_index.TABLE, select))

@@ -11,12 +11,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from clickhouse_driver import Client
-
 from llmlens.model import Score, now_us
 
 from .._columns import SCORE_COLUMNS
 from .._protocol import ScoreWriteResult
+from ._connection import GuardedClient
 from ._schema import SCORE_NAMES_TABLE, SCORES_TABLE
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -30,7 +29,7 @@ def _pairs_table(keys: Sequence[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def registered_types(client: Client, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+def registered_types(client: GuardedClient, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
     if not keys:
         return {}
     rows = client.execute(
@@ -59,7 +58,7 @@ def _insert_columns(scores: Sequence[Score]) -> tuple[list[str], list[list[Any]]
     return names, data
 
 
-def write_scores(client: Client, scores: Sequence[Score]) -> ScoreWriteResult:
+def write_scores(client: GuardedClient, scores: Sequence[Score]) -> ScoreWriteResult:
     """Called with the store's write lock held (one writer per server; other servers may race)."""
     keys = sorted({(s.project, s.name) for s in scores})
     known = registered_types(client, keys)
@@ -99,7 +98,7 @@ def write_scores(client: Client, scores: Sequence[Score]) -> ScoreWriteResult:
     return ScoreWriteResult(written=written, duplicate=len(scores) - len(conflicts) - written, type_conflicts=conflicts)
 
 
-def score_names(client: Client, project: str) -> dict[str, str]:
+def score_names(client: GuardedClient, project: str) -> dict[str, str]:
     rows = client.execute(
         f"SELECT name, argMin(data_type, created_us) FROM {SCORE_NAMES_TABLE} "
         "WHERE project = %(project)s GROUP BY name ORDER BY name",

@@ -18,12 +18,14 @@ from llmlens.model import Feedback, Score, Span
 
 from .._alert_state import AlertRecord, StoredAlertRule
 from .._columns import FEEDBACK_COLUMNS, SPAN_COLUMNS, ColumnType
+from .._located import Located
 from .._protocol import QueryResult, ScoreWriteResult, SqlFailed, SqlRejected, Store, WriteResult
 from .._scoping import ProjectStore, confined_elsewhere, current_project
-from . import _alerts, _rollups, _scores
+from . import _alerts, _id_index, _rollups, _scores
+from ._cluster import Layout, check_cluster, replica_addresses, wait_for_mutations_on_every_replica
 from ._connection import ClickHouseUrl, ClientFactory, ClientPool, server_features
 from ._sandbox import inline_filtered_views, rewrite_user_sql, scope_trusted_sql
-from ._schema import FEEDBACK_TABLE, SCHEMA_VERSION, SCORES_TABLE, SPANS_TABLE, migrate
+from ._schema import FEEDBACK_TABLE, SCHEMA_VERSION, SCORES_TABLE, SPANS_TABLE, SchemaOutdated, migrate
 from ._translate import Translator, bind_parameters, parse_duckdb
 
 # A retried span carries its original start time; look for an earlier copy this far around it.
@@ -135,27 +137,55 @@ class ClickHouseStore:
         client_factory: ClientFactory | None = None,
     ) -> None:
         """Open (and on a new database, create) the store. A database made by an older llmlens is refused
-        with the `llmlens migrate` command to run, unless `upgrade` (what that command passes)."""
+        with the `llmlens migrate` command to run, unless `upgrade` (what that command passes). On a
+        cluster (`?cluster=NAME`) only `upgrade` creates anything (`_cluster.py`)."""
         self.config = ClickHouseUrl.parse(url)
         self.url = self.config.redacted()
+        self.layout = Layout.of(self.config)
         self._pool = ClientPool(self.config, connect_timeout_s=connect_timeout_s, factory=client_factory)
         setup = self._pool.new_client(database="default")
         try:
-            setup.execute(f"CREATE DATABASE IF NOT EXISTS `{self.config.database}`")
+            self._prepare_database(setup, upgrade=upgrade)
             self.features = server_features(setup)
+        except Exception:
+            self._pool.close()
+            raise
         finally:
             setup.disconnect()
         self._translator = Translator(self.features)
         self._rollups = _rollups.rollup_tables(self.features)
         self._write_lock = threading.Lock()
-        self._alert_tables_ready = False
+        # On a cluster `llmlens migrate` made them; a claim there also waits for replication between nodes.
+        self._alert_tables_ready = self.layout.clustered
+        if self.layout.clustered:
+            self.alert_claim_settle_s = 3.0
+        self._replicas: list[tuple[str, int]] | None = None
         try:
             self.schema_found = migrate(
-                self._pool.client(), self.features, self.config.retention_days, upgrade=upgrade, store_url=self.url
+                self._pool.client(),
+                self.features,
+                self.config.retention_days,
+                upgrade=upgrade,
+                store_url=self.url,
+                layout=self.layout,
             )
         except Exception:
             self._pool.close()
             raise
+
+    def _prepare_database(self, setup: Any, *, upgrade: bool) -> None:
+        database = self.config.database
+        if not self.layout.clustered:
+            setup.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            return
+        check_cluster(setup, self.layout, self.url)
+        if upgrade:
+            setup.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`{self.layout.on_cluster}")
+        elif not setup.execute("SELECT count() FROM system.databases WHERE name = %(db)s", {"db": database})[0][0]:
+            raise SchemaOutdated(
+                f"this ClickHouse server has no database {database!r} yet: run `llmlens migrate --store {self.url}` "
+                "once (with every node of the cluster up), then start the servers"
+            )
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -249,7 +279,8 @@ class ClickHouseStore:
         )
         id_list = ", ".join(_quote(i) for i in ids)
         where = f"project = {_quote(project)} AND span_id IN ({id_list})"
-        self._update_rolled_up(f"ALTER TABLE {SPANS_TABLE} UPDATE {assignments} WHERE {where}", where)
+        mutation = f"ALTER TABLE {self.layout.target(SPANS_TABLE)} UPDATE {assignments} WHERE {where}"
+        self._update_rolled_up(mutation, where)
         return matched
 
     def update_span_fields(self, project: str, updates: Mapping[str, Mapping[str, Any]]) -> int:
@@ -291,7 +322,8 @@ class ClickHouseStore:
             assignments.append(f"`{col}` = {self._transform(col, _CH_TYPES[kind], ids, values)}")
         id_list = ", ".join(_quote(i) for i in ids)
         where = f"project = {_quote(project)} AND span_id IN ({id_list})"
-        self._update_rolled_up(f"ALTER TABLE {SPANS_TABLE} UPDATE {', '.join(assignments)} WHERE {where}", where)
+        mutation = f"ALTER TABLE {self.layout.target(SPANS_TABLE)} UPDATE {', '.join(assignments)} WHERE {where}"
+        self._update_rolled_up(mutation, where)
         return matched
 
     @staticmethod
@@ -315,8 +347,13 @@ class ClickHouseStore:
 
     def _mutate(self, statement: str) -> None:
         """Run an ALTER ... UPDATE/DELETE and wait until it is applied: with `mutations_sync` where the
-        server has it, else by watching system.mutations (18.16)."""
+        server has it, else by watching system.mutations (18.16). On a cluster the statement runs ON CLUSTER
+        and is waited for on every replica that answers."""
         client = self._pool.client()
+        if self.layout.clustered:
+            client.execute(statement, settings=_BIG_QUERY)
+            self._wait_on_replicas()
+            return
         if self.features.mutations_sync:
             client.execute(statement, settings={**_BIG_QUERY, "mutations_sync": 1})
             return
@@ -330,6 +367,11 @@ class ClickHouseStore:
                 return
             time.sleep(0.05)
         raise TimeoutError("ClickHouse did not finish a mutation within 600 s")
+
+    def _wait_on_replicas(self) -> None:
+        if self._replicas is None:
+            self._replicas = replica_addresses(self._pool.client(), self.layout)
+        wait_for_mutations_on_every_replica(self.config, self._replicas)
 
     # -- rollups (`_rollups.py`) ------------------------------------------------------------------
 
@@ -353,7 +395,8 @@ class ClickHouseStore:
         client = self._pool.client()
         while month <= last:
             for table in self._rollups:
-                client.execute(f"OPTIMIZE TABLE {table.table} PARTITION {month.year * 100 + month.month} FINAL")
+                partition = month.year * 100 + month.month
+                client.execute(f"OPTIMIZE TABLE {self.layout.target(table.table)} PARTITION {partition} FINAL")
             month = dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
 
     def rebuild_rollups(self, since_us: int | None = None) -> None:
@@ -368,10 +411,11 @@ class ClickHouseStore:
                 start = int(_epoch(day))
                 where = f"timestamp >= toDateTime({start}, 'UTC')"
                 for table in self._rollups:
-                    self._mutate(f"ALTER TABLE {table.table} DELETE WHERE bucket >= toDateTime({start}, 'UTC')")
+                    since = f"bucket >= toDateTime({start}, 'UTC')"
+                    self._mutate(f"ALTER TABLE {self.layout.target(table.table)} DELETE WHERE {since}")
             else:
                 for table in self._rollups:
-                    self._pool.client().execute(f"TRUNCATE TABLE {table.table}")
+                    self._pool.client().execute(f"TRUNCATE TABLE {self.layout.target(table.table)}")
             self._roll(where, 1)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
@@ -404,6 +448,7 @@ class ClickHouseStore:
             self._delete_rows(SPANS_TABLE, f"{project_is} AND timestamp < {before}")
             for table in self._rollups:
                 self._delete_rows(table.table, f"{project_is} AND bucket < {before}")
+            self._delete_rows(_id_index.TABLE, _id_index.forget_before(project_is, before))
 
     def _delete(self, table: str, condition: str) -> None:
         """Delete rows; deleted spans leave the rollups first, and the months they were in are merged."""
@@ -427,13 +472,17 @@ class ClickHouseStore:
         rows = self._pool.client().execute(f"SELECT count() FROM {table} WHERE {condition}", settings=_BIG_QUERY)
         if not int(rows[0][0]):  # a mutation would rewrite parts for nothing
             return
-        if self.features.lightweight_delete:
+        target = self.layout.target(table)
+        if self.features.lightweight_delete and self.layout.clustered:
+            self._pool.client().execute(f"DELETE FROM {target} WHERE {condition}", settings=_BIG_QUERY)
+            self._wait_on_replicas()
+        elif self.features.lightweight_delete:
             # Marks the rows at once; parts are rewritten by later merges.
             self._pool.client().execute(
-                f"DELETE FROM {table} WHERE {condition}", settings={**_BIG_QUERY, "mutations_sync": 1}
+                f"DELETE FROM {target} WHERE {condition}", settings={**_BIG_QUERY, "mutations_sync": 1}
             )
         else:
-            self._mutate(f"ALTER TABLE {table} DELETE WHERE {condition}")
+            self._mutate(f"ALTER TABLE {target} DELETE WHERE {condition}")
 
     # -- scores (`_scores.py`) --------------------------------------------------------------------
 
@@ -507,6 +556,10 @@ class ClickHouseStore:
 
     def scoped(self, project: str) -> Store:
         return ProjectStore(self, project)
+
+    def locate_ids(self, project: str, ids: Sequence[str], source: str = "spans") -> Located:
+        """The hours that may hold spans (`source` "spans") or feedback ("feedback") with any of `ids`."""
+        return _id_index.locate(self._pool.client(), project, ids, source)
 
     def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
         project = current_project.get() or project
