@@ -48,7 +48,7 @@ class StateBackend:
                 raise  # a bug of ours, not a missing extra
             raise ValueError(
                 f"the shared state on ClickHouse needs its client library ({exc.name} is missing): "
-                "pip install 'llmlens[server,clickhouse]'"
+                "install the clickhouse extra (pip install '.[server,clickhouse]' in a clone of llmlens)"
             ) from None
         self._connection = StateConnection(shared_url)
         self.location = self._connection.location

@@ -51,7 +51,7 @@ def open_store(
         except ImportError as exc:
             raise ValueError(
                 f"the ClickHouse store needs its client libraries ({exc.name} is missing): "
-                "pip install 'llmlens[server,clickhouse]'"
+                "install the clickhouse extra (pip install '.[server,clickhouse]' in a clone of llmlens)"
             ) from None
 
         store: Store = ClickHouseStore(url, upgrade=upgrade)
