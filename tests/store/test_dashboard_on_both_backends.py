@@ -60,7 +60,7 @@ def _reports() -> dict[str, Callable[[Store], Any]]:
         "prompt_length": lambda s: q["prompts"].prompt_length_by_template(s, scope),
         "outliers": lambda s: q["prompts"].outliers(s, scope),
         "versions": lambda s: q["prompts"].prompt_versions(s, scope, "support_answer"),
-        "sessions": lambda s: q["sessions"].session_list(s, scope),
+        "sessions": lambda s: _unambiguous_sessions(q["sessions"].session_page(s, scope)),
         "tools": lambda s: q["tools"].tools_report(s, scope),
         "traces": lambda s: _unambiguous_page(q["traces"].trace_list(s, scope, q["traces"].TraceFilters())),
     }
@@ -74,6 +74,15 @@ def _unambiguous_page(page: Any) -> dict[str, Any]:
         return {}
     last_second = _plain(rows[-1]["timestamp"])
     return {r["trace_id"]: r for r in rows if _plain(r["timestamp"]) != last_second}
+
+
+def _unambiguous_sessions(page: Any) -> dict[str, Any]:
+    """A page of sessions keyed by id, without those last seen in the page's last second, and its total:
+    sessions last seen within the same second order (and page) by id on ClickHouse 18.16 alone."""
+    rows = [dataclasses.asdict(r) for r in page.sessions]
+    last_second = _plain(rows[-1]["last_seen"]) if rows else None
+    kept = {r["session_id"]: r for r in rows if _plain(r["last_seen"]) != last_second}
+    return {"sessions": kept, "total": page.total, "total_capped": page.total_capped}
 
 
 _MODULES = ("_common", "_window", "budgets", "overview", "cost", "feedback", "latency", "prompts", "sessions")
