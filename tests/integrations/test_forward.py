@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -122,7 +123,8 @@ def test_forwarded_spans_arrive_intact_and_a_dead_collector_never_slows_ingest(t
             attrs = _attrs(span.attributes)
             assert span.trace_id.hex() == trace_id
             assert span.parent_span_id.hex() == root_id
-            assert span.start_time_unix_nano == round((NOW_S - 60 + i) * 1e6) * 1000
+            # Exact: the float's own value in µs (a float product can be off by one µs).
+            assert span.start_time_unix_nano == round(Fraction(NOW_S - 60 + i) * 1_000_000) * 1000
             assert span.end_time_unix_nano - span.start_time_unix_nano == round((250.0 + i) * 1e6)
             assert attrs["gen_ai.operation.name"] == "chat"
             assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
