@@ -45,6 +45,8 @@ class Settings:
     alert_interval_s: float = 60.0
     insights_interval_s: float = 300.0
     insights_max_calls: int = 500_000
+    insights_embedding_model: str = ""
+    insights_semantic_threshold: float = 0.95
     public_url: str = ""
     notifiers: list[dict[str, Any]] = field(default_factory=list)
     retention_days: int = 0
@@ -133,6 +135,16 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
         "Most LLM calls the Insights findings read per refresh: a window holding more is examined over its most"
         " recent hours up to this many calls, and savings are extrapolated from them.",
         "500000",
+    ),
+    "insights_embedding_model": (
+        "Embedding model for the semantic tier of cacheable prompts, `UPSTREAM:MODEL` (or `MODEL` on `openai`):"
+        " recent prompts are embedded in the background through that upstream's OpenAI-compatible /embeddings"
+        " (key from `<UPSTREAM>_API_KEY`) and kept in data_dir/embeddings.sqlite3; empty: off, nothing is sent.",
+        "openai:text-embedding-3-small",
+    ),
+    "insights_semantic_threshold": (
+        "Cosine similarity at or above which two prompts count as the same question for the semantic tier.",
+        "0.95",
     ),
     "public_url": (
         "Base URL people use to reach this server; alert messages link to traces under it (default: host:port).",

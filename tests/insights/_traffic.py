@@ -224,6 +224,30 @@ class Traffic:
         hits = distinct * (repeats - 1)
         return {"calls_affected": hits, "saving_usd": hits * 0.02, "saving_ms_per_trace": 1200.0}
 
+    def paraphrases(self, feature: str = "support", distinct: int = 4, repeats: int = 6) -> dict[str, float]:
+        """`distinct` 30-word questions, each asked `repeats` times two minutes apart: first as written, then each
+        time with one other word swapped for a word it does not contain (no exact or normalised repeat)."""
+        for q in range(distinct):
+            words = self.rng.sample(WORDS, 31)
+            question, spare = words[:30], words[30]
+            for r in range(repeats):
+                asked = list(question)
+                if r:
+                    asked[(r * 7) % 30] = spare
+                self.llm(
+                    self.at(2) + q * 5 + r * 120,
+                    feature=feature,
+                    model="gpt-4o",
+                    prompt=" ".join(asked),
+                    prompt_tokens=500,
+                    completion_tokens=150,
+                    cost_usd=0.02,
+                    latency_ms=1200.0,
+                    temperature=0.0,
+                )
+        hits = distinct * (repeats - 1)
+        return {"calls_affected": hits, "saving_usd": hits * 0.02, "saving_ms_per_trace": 1200.0}
+
     def sequential(self, trace_type: str = "report.build", traces: int = 20) -> dict[str, float]:
         """Traces whose two LLM calls run one after the other though neither reads the other's answer, and
         as many traces whose second call does read the first one's answer (not a finding)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
+import re
 import struct
 from typing import Any
 
@@ -385,14 +387,17 @@ def responses_stream_error_frame(sequence_number: int = 99) -> Frame:
 
 
 def embedding_vector(text: str, dimensions: int) -> list[float]:
-    """A deterministic unit-free vector for `text`: the same text always gets the same vector."""
-    values: list[float] = []
-    counter = 0
-    while len(values) < dimensions:
-        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
-        values.extend((byte - 127.5) / 127.5 for byte in digest)
-        counter += 1
-    return [round(v, 6) for v in values[:dimensions]]
+    """A unit vector for `text`, standing in for meaning by its words: each lower-cased word adds +1 or -1 at a
+    dimension its hash picks, so texts sharing most words point almost the same way (a 30-word text with one
+    word changed: cosine 29/30) and the same text always gets the same vector."""
+    values = [0.0] * dimensions
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        values[int.from_bytes(digest[:4], "big") % dimensions] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in values))
+    if norm == 0:
+        values[0], norm = 1.0, 1.0
+    return [round(v / norm, 6) for v in values]
 
 
 def _embedding_inputs(raw: Any) -> list[str]:

@@ -5,6 +5,7 @@ over one project and window, and the service that keeps their results cached per
 """
 
 from ._context import FindingContext, Prices, TokenRates
+from ._embeddings import Embeddings, EmbeddingStore, open_embeddings
 from ._model import KINDS, Action, Chart, Examined, Insight, InsightsReport, rank
 from ._registry import FINDERS
 from ._runner import DEFAULT_MAX_CALLS, compute_insights
@@ -17,6 +18,8 @@ __all__ = [
     "Action",
     "Answer",
     "Chart",
+    "EmbeddingStore",
+    "Embeddings",
     "Examined",
     "FindingContext",
     "Insight",
@@ -26,5 +29,6 @@ __all__ = [
     "TokenRates",
     "WindowKey",
     "compute_insights",
+    "open_embeddings",
     "rank",
 ]

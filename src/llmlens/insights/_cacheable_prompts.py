@@ -1,11 +1,14 @@
 """Cacheable prompts: identical requests repeated within the cache's lifetime, per feature; then
-near-duplicates that differ only in whitespace, dates and ids.
+near-duplicates that differ only in whitespace, dates and ids; then, when an embedding model is
+configured, prompts that ask the same thing in other words.
 
 Exact tier: every LLM call's request (model, prompt, tools, parameters, temperature, max_tokens) is
 hashed in SQL; the repeated hashes come back in time order and an exact-match cache with the gateway's
 TTL is replayed over them: the first call of a hash is a miss and is kept for `cache_ttl_s`, calls
 within that time are hits, the next call after it a miss again. A hit saves the call's cost and its
 latency. Near tier: the same replay over the most recent calls with their prompt normalised.
+Semantic tier: over the most recent of those, a call is a hit when a kept call of the same request
+parameters has a prompt embedding within `insights_semantic_threshold` (cosine) of its own.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
+
 from ._context import FindingContext, counted, num, short
+from ._embeddings import EmbeddingError, text_key
 from ._model import Action, Chart, Insight, confidence_for, lower
 
 KIND = "cacheable_prompts"
 MAX_ROWS = 200_000  # repeated calls read back per refresh; the replay stops there
 NEAR_SAMPLE = 10_000  # most recent calls normalised for the near-duplicate tier
+SEMANTIC_SAMPLE = 2_000  # most recent calls embedded for the semantic tier
 MIN_HITS = 2
 
 # The request as one string: what an exact-match cache keys on. (`||`, not concat_ws: ClickHouse 18.16 has none.)
@@ -98,7 +105,7 @@ def find_cacheable_prompts(ctx: FindingContext) -> list[Insight]:
     )
     exact = replay_cache(rows, "request_hash", ctx.cache_ttl_s)
     out = [
-        _insight(ctx, feature, tally, near=False, capped=len(rows) >= MAX_ROWS)
+        _insight(ctx, feature, tally, tier="exact", capped=len(rows) >= MAX_ROWS)
         for feature, tally in exact.items()
         if tally.hits >= MIN_HITS
     ]
@@ -119,6 +126,7 @@ def _near_duplicates(ctx: FindingContext) -> list[Insight]:
         return []
     for r in sample:
         rest = f"{r['model']}|{r['tools']}|{r['params']}|{r['temperature']}|{r['mt']}"
+        r["rest_key"] = rest
         r["exact_key"] = f"{rest}|{r['prompt']}"
         r["near_key"] = f"{rest}|{normalise(str(r['prompt']))}"
     exact = replay_cache(sorted(sample, key=lambda r: (r["exact_key"], r["timestamp"])), "exact_key", ctx.cache_ttl_s)
@@ -142,15 +150,98 @@ def _near_duplicates(ctx: FindingContext) -> list[Insight]:
         if extra.hits < MIN_HITS or extra.usd <= 0:
             continue
         extra_hits_scaled = round(extra.hits * scale)
-        insight = _insight(ctx, feature, extra, near=True, capped=False)
+        insight = _insight(ctx, feature, extra, tier="near", capped=False)
         insight.calls_affected = extra_hits_scaled
         insight.details["sample_calls"] = len(sample)
         insight.details["scale"] = round(scale, 4)
         out.append(insight)
+    if ctx.embeddings is not None:
+        try:
+            out += _semantic_duplicates(ctx, sample[:SEMANTIC_SAMPLE])
+        except EmbeddingError as exc:
+            ctx.problems.append(f"the semantic tier of cacheable prompts is skipped: {exc}")
     return out
 
 
-def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, near: bool, capped: bool) -> Insight:
+def replay_semantic_cache(
+    rows: list[dict[str, Any]], similarity: np.ndarray, threshold: float, ttl_s: float
+) -> dict[str, _Tally]:
+    """Hits per feature of a cache that answers a call from a kept call of the same `rest_key` whose prompt is
+    `threshold` similar or more; `rows` in time order, each with `rest_key` and `u` (its row of `similarity`)."""
+    tallies: dict[str, _Tally] = defaultdict(_Tally)
+    kept: dict[str, tuple[list[int], list[float], list[str]]] = defaultdict(lambda: ([], [], []))
+    for r in rows:
+        tally = tallies[str(r["feature"])]
+        tally.calls += 1
+        t = r["timestamp"].timestamp()
+        entries, until, previews = kept[r["rest_key"]]
+        live = np.flatnonzero(np.asarray(until) > t) if until else np.empty(0, dtype=np.int64)
+        if live.size:
+            sims = similarity[r["u"], np.asarray(entries)[live]]
+            best = int(np.argmax(sims))
+            if sims[best] >= threshold:
+                tally.hits += 1
+                tally.usd += num(r["cost_usd"])
+                tally.ms += num(r["latency_ms"])
+                tally.warm = tally.warm or num(r.get("temperature")) > 0
+                if r["trace_id"] not in tally.examples and len(tally.examples) < 5:
+                    tally.examples.append(str(r["trace_id"]))
+                preview = previews[int(live[best])]
+                _, n = tally.requests.get(preview, (preview, 0))
+                tally.requests[preview] = (preview, n + 1)
+                continue
+        entries.append(r["u"])
+        until.append(t + ttl_s)
+        previews.append(str(r.get("preview") or ""))
+    return tallies
+
+
+def _semantic_duplicates(ctx: FindingContext, recent: list[dict[str, Any]]) -> list[Insight]:
+    """Hits neither an exact nor a normalised key gets, but a cache on prompt embeddings would (recent calls)."""
+    assert ctx.embeddings is not None
+    if len(recent) < 2:
+        return []
+    vectors = ctx.embeddings.vectors(ctx.project, [str(r["prompt"]) for r in recent])
+    keys = list(dict.fromkeys(text_key(str(r["prompt"])) for r in recent))
+    row_of = {k: i for i, k in enumerate(keys)}
+    matrix = np.stack([vectors[k] for k in keys])
+    similarity = matrix @ matrix.T
+    for r in recent:
+        r["u"] = row_of[text_key(str(r["prompt"]))]
+    in_time = sorted(recent, key=lambda r: r["timestamp"])
+    semantic = replay_semantic_cache(in_time, similarity, ctx.embeddings.threshold, ctx.cache_ttl_s)
+    near = replay_cache(sorted(recent, key=lambda r: (r["near_key"], r["timestamp"])), "near_key", ctx.cache_ttl_s)
+    scale = 1.0
+    if len(recent) >= SEMANTIC_SAMPLE:
+        total = ctx.rows(f"SELECT COUNT(*) AS n FROM spans WHERE {ctx.llm_where()} AND {_OK}", ctx.llm_params())
+        scale = max(num(total[0]["n"]) / len(recent), 1.0) if total else 1.0
+    out = []
+    for feature, tally in semantic.items():
+        base = near.get(feature, _Tally())
+        extra = _Tally(
+            hits=tally.hits - base.hits,
+            usd=(tally.usd - base.usd) * scale,
+            ms=tally.ms - base.ms,
+            calls=tally.calls,
+            warm=tally.warm,
+            examples=[t for t in tally.examples if t not in base.examples][:5] or tally.examples[:5],
+            requests=dict(tally.requests),
+        )
+        if extra.hits < MIN_HITS or extra.usd <= 0:
+            continue
+        insight = _insight(ctx, feature, extra, tier="semantic", capped=False)
+        insight.calls_affected = round(extra.hits * scale)
+        insight.details.update(
+            sample_calls=len(recent),
+            scale=round(scale, 4),
+            embedding_model=ctx.embeddings.model.name,
+            threshold=ctx.embeddings.threshold,
+        )
+        out.append(insight)
+    return out
+
+
+def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, tier: str, capped: bool) -> Insight:
     ttl_min = ctx.cache_ttl_s / 60
     per_hit_ms = tally.ms / tally.hits if tally.hits else None
     confidence = confidence_for(tally.hits, high=50, medium=10)
@@ -166,7 +257,23 @@ def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, near: bool, ca
             "Some repeats were sent with a temperature above 0: a cached answer is one of the possible answers, "
             "which is fine only if any of them will do."
         )
-    if near:
+    if tier == "semantic":
+        confidence = lower(confidence)
+        model = ctx.embeddings.model.name if ctx.embeddings else "?"
+        threshold = ctx.embeddings.threshold if ctx.embeddings else 0.0
+        title = f"{counted(tally.hits, 'prompt')} in {feature} ask what an earlier prompt asked, in other words"
+        method = (
+            f"The most recent calls (up to {SEMANTIC_SAMPLE:,}) have their prompts embedded with {model}; replaying "
+            "a cache over them in time order, a call is a hit when a call kept in the cache with the same model, "
+            f"tools and parameters has a prompt at cosine similarity {threshold:g} or more. The hits neither an "
+            "exact nor a normalised key would get are counted, scaled to every call of the window when the "
+            "sample is smaller."
+        )
+        assumptions.append(
+            "An answer to a prompt this similar would do for the other: read the examples side by side first. "
+            "The llmlens gateway caches exact requests only; this saving needs a semantic cache in the app."
+        )
+    elif tier == "near":
         confidence = lower(confidence)
         title = f"{counted(tally.hits, 'near-duplicate prompt')} in {feature} (same but for ids, dates, numbers)"
         method = (
@@ -195,7 +302,7 @@ def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, near: bool, ca
         series=[{"label": "cache hits", "values": [n for _, n in top]}],
     )
     action = None
-    if feature != "(none)":
+    if feature != "(none)" and tier != "semantic":
         action = Action(
             kind="enable_cache",
             label=f"Switch on the gateway cache for {feature}",
@@ -207,7 +314,7 @@ def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, near: bool, ca
     return Insight(
         kind=KIND,
         title=title,
-        scope={"feature": feature, **({"tier": "near"} if near else {})},
+        scope={"feature": feature, **({"tier": tier} if tier != "exact" else {})},
         saving_usd=round(tally.usd, 6),
         saving_usd_per_month=round(ctx.per_month(tally.usd), 6),
         saving_ms_per_trace=round(per_hit_ms, 1) if per_hit_ms is not None else None,

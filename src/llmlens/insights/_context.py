@@ -6,13 +6,16 @@ import datetime as dt
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from llmlens.pricing import PriceBook
 from llmlens.store import Store
 
 from ._model import Examined
+
+if TYPE_CHECKING:
+    from ._embeddings import Embeddings
 
 # The calls every finding is about: LLM calls the application made, not replays or experiments run from
 # llmlens, and not answers the gateway's cache already gave (those cost nothing and waited for nothing).
@@ -68,6 +71,8 @@ class FindingContext:
     rollups: bool = False  # the store keeps rollups and sketches (DuckDB)
     cache_ttl_s: float = 3600.0  # the gateway cache's TTL: what an exact-match cache would keep
     backend: str = "duckdb"  # or "clickhouse": the few functions that differ (hashing) follow it
+    embeddings: Embeddings | None = None  # the semantic tier's prompt embeddings, when a model is configured
+    problems: list[str] = field(default_factory=list)  # what a finder had to leave out, reported as errors
 
     def hash_sql(self, expr: str) -> str:
         """A hash of a text expression, as a value to group on (DuckDB's md5; ClickHouse 18.16 has no hex)."""

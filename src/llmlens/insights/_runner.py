@@ -13,6 +13,7 @@ from llmlens.query import TimeWindow, rollups_enabled, utc_now
 from llmlens.store import Store
 
 from ._context import FindingContext, Prices
+from ._embeddings import Embeddings
 from ._examined import examined_window
 from ._model import InsightsReport, rank
 from ._registry import FINDERS
@@ -34,6 +35,7 @@ def compute_insights(
     kinds: Sequence[str] | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
     cancelled: Callable[[], bool] = lambda: False,
+    embeddings: Embeddings | None = None,
 ) -> InsightsReport:
     """Every finding of `project` over `window` (`store` is confined to the project here)."""
     started = time.perf_counter()
@@ -50,6 +52,7 @@ def compute_insights(
         rollups=rollups,
         cache_ttl_s=cache_ttl_s,
         backend="clickhouse" if store.url.startswith("clickhouse") else "duckdb",
+        embeddings=embeddings,
     )
     insights = []
     errors: list[dict[str, str]] = []
@@ -59,6 +62,8 @@ def compute_insights(
                 break
             try:
                 insights += FINDERS[kind](ctx)
+                errors += [{"kind": kind, "error": problem} for problem in ctx.problems]
+                ctx.problems.clear()
             except Exception as exc:
                 # One broken finder (a backend without a function it uses, odd data) must not hide the others.
                 logger.exception("insights: %s failed for project %s", kind, project)

@@ -25,6 +25,7 @@ from llmlens.pricing import PriceBook
 from llmlens.query import DEFAULT_RANGE, parse_window, utc_now
 from llmlens.store import Store
 
+from ._embeddings import Embeddings
 from ._model import InsightsReport
 from ._runner import DEFAULT_CACHE_TTL_S, DEFAULT_MAX_CALLS, compute_insights
 
@@ -64,8 +65,10 @@ class InsightsService:
         wait_s: float = 10.0,
         max_entries: int = 256,
         clock: Callable[[], dt.datetime] = utc_now,
+        embeddings: Embeddings | None = None,
     ) -> None:
         self.store = store
+        self.embeddings = embeddings
         self.prices = prices
         self.interval_s = interval_s
         self.max_calls = max_calls
@@ -158,6 +161,7 @@ class InsightsService:
             cache_ttl_s=self.cache_ttl_s,
             clock=self.clock,
             cancelled=self._stop.is_set,
+            embeddings=self.embeddings,
         )
         now = time.monotonic()
         entry = _Entry(report, generation, now, now)
@@ -212,4 +216,5 @@ class InsightsService:
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
+        # The embeddings' file and client stay open: a refresh still running may be using them.
         self._worker.shutdown(wait=False, cancel_futures=True)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from llmlens.insights import KINDS, InsightsService, WindowKey
+from llmlens.insights import KINDS, InsightsService, WindowKey, open_embeddings
 from llmlens.query import DEFAULT_RANGE, WindowError
 
 from .._cached_features import cached_features
@@ -139,12 +139,19 @@ def _cache_ttl_s(state: AppState) -> float:
 
 async def startup(state: AppState) -> None:
     settings = state.settings
+    embeddings = open_embeddings(
+        settings.insights_embedding_model,
+        settings.insights_semantic_threshold,
+        settings.upstreams,
+        settings.data_dir,
+    )
     service = InsightsService(
         state.store,
         prices=lambda: state.pipeline.prices,  # as it is now: the server's prices may be reloaded
         interval_s=settings.insights_interval_s,
         max_calls=settings.insights_max_calls,
         cache_ttl_s=_cache_ttl_s(state),
+        embeddings=embeddings,
     )
     state.writer.add_listener(service.on_write)
     service.start(warm=[settings.project])
