@@ -445,6 +445,37 @@ class _Generator:
 _WORDS = sorted({w.strip("?.,").lower() for q in QUESTIONS for w in q.split()} - {""})
 
 
+# Each: a question as first asked, then as asked again in other words.
+_PARAPHRASES = [
+    [
+        "Our finance team needs every invoice for the last quarter sent to a shared mailbox instead of my personal "
+        "address, how do I change the billing email on the company account",
+        "Our finance team wants every invoice for the last quarter sent to a shared mailbox instead of my personal "
+        "address, how do I change the billing email on the company account",
+        "How do I change the billing email on the company account, our finance team needs every invoice for the "
+        "last quarter sent to a shared mailbox instead of my personal address",
+        "Our finance team needs every invoice for the last quarter sent to a shared mailbox instead of my own "
+        "address, how do I change the billing email on the company account",
+    ],
+    [
+        "After upgrading to the team plan yesterday my colleagues still cannot see the shared dashboards I created "
+        "last month, do I need to invite them again or change a permission setting",
+        "After moving to the team plan yesterday my colleagues still cannot see the shared dashboards I created "
+        "last month, do I need to invite them again or change a permission setting",
+        "Do I need to invite them again or change a permission setting, after upgrading to the team plan yesterday "
+        "my colleagues still cannot see the shared dashboards I created last month",
+    ],
+    [
+        "The mobile app keeps logging me out whenever I switch between wifi and cellular data on my phone, is there "
+        "a setting that keeps me signed in for longer periods",
+        "The mobile app keeps signing me out whenever I switch between wifi and cellular data on my phone, is there "
+        "a setting that keeps me signed in for longer periods",
+        "Is there a setting that keeps me signed in for longer periods, the mobile app keeps logging me out whenever "
+        "I switch between wifi and cellular data on my phone",
+    ],
+]
+
+
 class _InsightPatterns:
     """What the Insights page finds in the demo (docs/insights.md), planted in the last day and a half:
     repeated FAQ questions, a report whose two independent summaries run one after the other, a template
@@ -460,6 +491,7 @@ class _InsightPatterns:
 
     def plant(self) -> None:
         self._faq()
+        self._help_center_paraphrases()
         self._reports()
         self._docs_caching_break()
         self._tutor_sessions()
@@ -513,6 +545,16 @@ class _InsightPatterns:
                 for repeat in range(3):
                     t = self._t(hour + i * 0.1 + repeat * 0.15)
                     self._llm(t, "gpt-4o-mini", "faq_bot", prompt=question, response=f"Here is how: {question}")
+
+    def _help_center_paraphrases(self) -> None:
+        """Four account questions asked again within the hour in other words: one word swapped or the clauses
+        turned around, so no exact or normalised key repeats (the semantic tier finds them)."""
+        system = {"role": "system", "content": "You are the help centre assistant for Acme accounts."}
+        for hour in (4, 12, 20, 28):
+            for i, variants in enumerate(_PARAPHRASES):
+                for n, question in enumerate(variants):
+                    t = self._t(hour + i * 0.05 + n * 0.12)
+                    self._llm(t, "gpt-4o", "help_center", prompt=[system, {"role": "user", "content": question}])
 
     def _reports(self) -> None:
         """Two section summaries that do not need each other, run one after the other."""

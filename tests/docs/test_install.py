@@ -17,7 +17,8 @@ import pytest
 
 from ._blocks import REPO, code_blocks
 
-pytestmark = pytest.mark.slow
+# Each builds and installs into a fresh venv and starts a demo: minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:

@@ -3,7 +3,9 @@ near-duplicates, when a conversation grows, what limit is suggested."""
 
 from __future__ import annotations
 
-from llmlens.insights._cacheable_prompts import normalise
+import json
+
+from llmlens.insights._cacheable_prompts import normalise, question_and_context
 from llmlens.insights._context_growth import growing
 from llmlens.insights._max_tokens import suggested_limit
 from llmlens.insights._parallelizable_calls import Call, parallel_runs
@@ -47,6 +49,20 @@ def test_near_duplicates_differ_only_in_ids_dates_numbers_and_spaces() -> None:
     two = "Summarise ticket ORD-98 from 2026-04-11T10:00:00Z for user 0b5e8400-e29b-41d4-a716-44665544ffff, total 3"
     assert normalise(one) == normalise(two)
     assert normalise("Summarise the invoice") != normalise("Summarise the contract")
+
+
+def test_the_semantic_tier_compares_last_user_messages_under_equal_other_messages() -> None:
+    system = {"role": "system", "content": "You answer questions about Acme's billing. " * 50}
+    ask = [system, {"role": "user", "content": [{"type": "text", "text": "How do I get a refund?"}]}]
+    again = [system, {"role": "user", "content": "How can I get my money back?"}]
+    other_system = [{"role": "system", "content": "You write poems."}, again[1]]
+    q1, c1 = question_and_context(json.dumps(ask), "flattened")
+    q2, c2 = question_and_context(json.dumps(again), "flattened")
+    assert (q1, q2) == ("How do I get a refund?", "How can I get my money back?")
+    assert c1 == c2 and "billing" in c1  # the shared system prompt is context, not part of what is compared
+    assert question_and_context(json.dumps(other_system), "flattened")[1] != c2
+    assert question_and_context(None, "a plain prompt") == ("a plain prompt", "")
+    assert question_and_context("not json", "a plain prompt") == ("a plain prompt", "")
 
 
 def test_growing_conversations() -> None:

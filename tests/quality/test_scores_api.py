@@ -222,10 +222,15 @@ def test_odd_but_valid_text_is_stored_not_a_500(server: LLMLensServer) -> None:
 
 def test_scores_in_ingest_are_checked_and_rejected_by_index(server: LLMLensServer) -> None:
     call = _call(server)
+    # The name becomes numeric with its first score, whichever test ran before.
+    first = server.ingest(
+        [{"type": "score", "message_id": call["message_id"], "name": "ingest_grade", "value": 1.0}], headers=_headers()
+    )
+    assert first["accepted"] == 1, first
     doc = server.ingest(
         [
-            {"type": "score", "message_id": call["message_id"], "name": "grade", "label": "A"},  # grade is numeric
-            {"type": "score", "message_id": call["message_id"], "name": "grade", "value": 2.0},
+            {"type": "score", "message_id": call["message_id"], "name": "ingest_grade", "label": "A"},  # numeric
+            {"type": "score", "message_id": call["message_id"], "name": "ingest_grade", "value": 2.0},
             {"type": "score", "message_id": call["message_id"]},
         ],
         headers=_headers(),

@@ -14,6 +14,7 @@ parameters has a prompt embedding within `insights_semantic_threshold` (cosine) 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -118,6 +119,7 @@ def _near_duplicates(ctx: FindingContext) -> list[Insight]:
     sample = ctx.rows(
         "SELECT COALESCE(feature, '(none)') AS feature, model, timestamp, cost_usd, latency_ms, trace_id, "
         "temperature, prompt, substr(prompt, 1, 80) AS preview, COALESCE(CAST(tools AS VARCHAR), '') AS tools, "
+        "CAST(input_messages AS VARCHAR) AS messages, "
         "COALESCE(CAST(request_params AS VARCHAR), '') AS params, COALESCE(CAST(max_tokens AS VARCHAR), '') AS mt "
         f"FROM spans WHERE {ctx.llm_where()} AND {_OK} ORDER BY timestamp DESC LIMIT {NEAR_SAMPLE}",
         ctx.llm_params(),
@@ -196,18 +198,44 @@ def replay_semantic_cache(
     return tallies
 
 
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(str(p.get("text") or "") if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else str(content)
+
+
+def question_and_context(messages: str | None, prompt: str) -> tuple[str, str]:
+    """What a semantic cache compares (the last user message) and what must be equal for a hit (the other
+    messages: system prompt, history). A long shared system prompt would make every question look alike."""
+    try:
+        parsed = json.loads(messages) if messages else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list) and parsed:
+        users = [i for i, m in enumerate(parsed) if isinstance(m, dict) and m.get("role") == "user"]
+        if users:
+            question = _message_text(parsed[users[-1]])
+            rest = parsed[: users[-1]] + parsed[users[-1] + 1 :]
+            return question, json.dumps(rest, sort_keys=True, ensure_ascii=False)
+    return prompt, ""
+
+
 def _semantic_duplicates(ctx: FindingContext, recent: list[dict[str, Any]]) -> list[Insight]:
     """Hits neither an exact nor a normalised key gets, but a cache on prompt embeddings would (recent calls)."""
     assert ctx.embeddings is not None
     if len(recent) < 2:
         return []
-    vectors = ctx.embeddings.vectors(ctx.project, [str(r["prompt"]) for r in recent])
-    keys = list(dict.fromkeys(text_key(str(r["prompt"])) for r in recent))
+    for r in recent:
+        r["question"], context = question_and_context(r.get("messages"), str(r["prompt"]))
+        r["rest_key"] = f"{r['rest_key']}|{context}"
+    vectors = ctx.embeddings.vectors(ctx.project, [r["question"] for r in recent])
+    keys = list(dict.fromkeys(text_key(r["question"]) for r in recent))
     row_of = {k: i for i, k in enumerate(keys)}
     matrix = np.stack([vectors[k] for k in keys])
     similarity = matrix @ matrix.T
     for r in recent:
-        r["u"] = row_of[text_key(str(r["prompt"]))]
+        r["u"] = row_of[text_key(r["question"])]
     in_time = sorted(recent, key=lambda r: r["timestamp"])
     semantic = replay_semantic_cache(in_time, similarity, ctx.embeddings.threshold, ctx.cache_ttl_s)
     near = replay_cache(sorted(recent, key=lambda r: (r["near_key"], r["timestamp"])), "near_key", ctx.cache_ttl_s)
@@ -263,9 +291,10 @@ def _insight(ctx: FindingContext, feature: str, tally: _Tally, *, tier: str, cap
         threshold = ctx.embeddings.threshold if ctx.embeddings else 0.0
         title = f"{counted(tally.hits, 'prompt')} in {feature} ask what an earlier prompt asked, in other words"
         method = (
-            f"The most recent calls (up to {SEMANTIC_SAMPLE:,}) have their prompts embedded with {model}; replaying "
-            "a cache over them in time order, a call is a hit when a call kept in the cache with the same model, "
-            f"tools and parameters has a prompt at cosine similarity {threshold:g} or more. The hits neither an "
+            f"The most recent calls (up to {SEMANTIC_SAMPLE:,}) have their last user message embedded with {model}; "
+            "replaying a cache over them in time order, a call is a hit when a call kept in the cache with the same "
+            "model, tools, parameters and other messages (system prompt, history) has a last user message at "
+            f"cosine similarity {threshold:g} or more. The hits neither an "
             "exact nor a normalised key would get are counted, scaled to every call of the window when the "
             "sample is smaller."
         )

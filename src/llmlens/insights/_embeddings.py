@@ -174,7 +174,12 @@ class Embeddings:
 
 
 def open_embeddings(
-    spec: str, threshold: float, upstreams: Mapping[str, str], data_dir: Path | None
+    spec: str,
+    threshold: float,
+    upstreams: Mapping[str, str],
+    data_dir: Path | None,
+    *,
+    transport: httpx.BaseTransport | None = None,
 ) -> Embeddings | None:
     """The configured embeddings, or None when none is configured (a bad setting is logged, not fatal)."""
     try:
@@ -185,4 +190,4 @@ def open_embeddings(
     if model is None:
         return None
     path = make_private_dir(data_dir) / "embeddings.sqlite3" if data_dir else None
-    return Embeddings(model, EmbeddingStore(path), threshold=threshold)
+    return Embeddings(model, EmbeddingStore(path), threshold=threshold, transport=transport)

@@ -1,5 +1,6 @@
-"""A stand-in LLM provider for the demo: answers OpenAI chat completions and Anthropic messages in process,
-with text that says it is simulated, so that Replay and Compare work offline.
+"""A stand-in LLM provider for the demo: answers OpenAI chat completions and embeddings and Anthropic messages
+in process, with text that says it is simulated, so that Replay, Compare and the semantic tier of Insights
+work offline.
 
 It never leaves the process: `SimulatedTransport` answers requests to SIMULATED_HOST itself and passes
 every other request to the network. Upstreams pointed at `simulated_base_url(...)` are "simulated", and
@@ -142,12 +143,41 @@ def anthropic_response(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+EMBEDDING_MODEL = "simulated-embedding"
+_EMBEDDING_DIMENSIONS = 256
+_EMBEDDING_WORD = re.compile(r"\w+")
+
+
+def simulated_embedding(text: str) -> list[float]:
+    """A unit vector that follows a text's words (each word adds +1 or -1 at a dimension its hash picks): texts
+    sharing most of their words point almost the same way. A stand-in for meaning, for the demo only."""
+    values = [0.0] * _EMBEDDING_DIMENSIONS
+    for word in _EMBEDDING_WORD.findall(text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        values[int.from_bytes(digest[:4], "big") % _EMBEDDING_DIMENSIONS] += 1.0 if digest[4] & 1 else -1.0
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [v / norm for v in values]
+
+
+def embeddings_response(body: Mapping[str, Any]) -> dict[str, Any]:
+    raw = body.get("input", "")
+    texts = [raw] if isinstance(raw, str) else [str(t) for t in raw] if isinstance(raw, list) else [str(raw)]
+    tokens = sum(_tokens(t) for t in texts)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": simulated_embedding(t)} for i, t in enumerate(texts)],
+        "model": str(body.get("model") or EMBEDDING_MODEL),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 def _error(status: int, message: str) -> httpx.Response:
     return httpx.Response(status, json={"error": {"type": "invalid_request_error", "message": message}})
 
 
 def simulated_response(request: httpx.Request) -> httpx.Response:
-    """The stand-in's answer to one request: POST /openai/v1/chat/completions or /anthropic/v1/messages."""
+    """The stand-in's answer to one request: POST /openai/v1/chat/completions, /openai/v1/embeddings or
+    /anthropic/v1/messages."""
     try:
         body = json.loads(request.content or b"{}")
     except ValueError:
@@ -161,7 +191,11 @@ def simulated_response(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=openai_response(body))
     if request.method == "POST" and path.endswith("/messages"):
         return httpx.Response(200, json=anthropic_response(body))
-    return _error(404, f"the simulated provider answers POST .../chat/completions and .../messages, not {path}")
+    if request.method == "POST" and path.endswith("/embeddings"):
+        return httpx.Response(200, json=embeddings_response(body))
+    return _error(
+        404, f"the simulated provider answers POST .../chat/completions, .../messages and .../embeddings, not {path}"
+    )
 
 
 class SimulatedTransport(httpx.AsyncBaseTransport):
@@ -178,3 +212,19 @@ class SimulatedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._network.aclose()
+
+
+class SimulatedSyncTransport(httpx.BaseTransport):
+    """SimulatedTransport for blocking clients (the insights worker's embeddings)."""
+
+    def __init__(self, network: httpx.BaseTransport | None = None) -> None:
+        self._network = network or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == SIMULATED_HOST:
+            request.read()
+            return simulated_response(request)
+        return self._network.handle_request(request)
+
+    def close(self) -> None:
+        self._network.close()

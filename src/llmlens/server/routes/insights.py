@@ -14,6 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from llmlens.insights import KINDS, InsightsService, WindowKey, open_embeddings
 from llmlens.query import DEFAULT_RANGE, WindowError
+from llmlens.replay.providers import DEFAULT_UPSTREAMS
+from llmlens.replay.simulated import EMBEDDING_MODEL, SIMULATED_UPSTREAM, SimulatedSyncTransport, simulated_upstreams
 
 from .._cached_features import cached_features
 from .._http import HttpError
@@ -21,6 +23,7 @@ from .._jsonable import jsonable
 from .._params import page_params
 from .._request import request_project
 from .._state import AppState, app_state
+from .replay import simulated_provider_on
 
 logger = logging.getLogger("llmlens.insights")
 
@@ -137,13 +140,19 @@ def _cache_ttl_s(state: AppState) -> float:
         return 3600.0  # the gateway refuses the table itself and says why
 
 
+# With the demo's stand-in provider on and no embedding model set, the semantic tier uses the stand-in's.
+_SIMULATED_EMBEDDINGS = f"{SIMULATED_UPSTREAM}:{EMBEDDING_MODEL}"
+
+
 async def startup(state: AppState) -> None:
     settings = state.settings
+    stand_in = simulated_provider_on(settings)
     embeddings = open_embeddings(
-        settings.insights_embedding_model,
+        settings.insights_embedding_model or (_SIMULATED_EMBEDDINGS if stand_in else ""),
         settings.insights_semantic_threshold,
-        settings.upstreams,
+        simulated_upstreams(settings.upstreams, DEFAULT_UPSTREAMS) if stand_in else settings.upstreams,
         settings.data_dir,
+        transport=SimulatedSyncTransport() if stand_in else None,
     )
     service = InsightsService(
         state.store,
