@@ -38,6 +38,7 @@ EVALUATOR_VERSION = "1"
 # Each scan re-reads spans stored this long before the watermark (a commit that straddled the last scan).
 _OVERLAP_S = 60.0
 _MAX_PENDING = 100_000
+_BATCH = 200  # ended sessions read and scored at a time (tests/quality: 400 sessions end in one scan)
 # A session is read once no span of it has been stored for this long (or two scan intervals, if longer).
 _SETTLE_S = 5.0
 
@@ -137,7 +138,7 @@ class InferredFeedbackService:
     def _scan_project(self, project: str, since: float, now: float) -> int:
         store = self._store.scoped(project)
         pending = self._pending.setdefault(project, {})
-        for session_id in sessions_stored_since(store, project, since):
+        for session_id in sessions_stored_since(store, project, since, limit=_MAX_PENDING):
             pending[session_id] = None
         if not pending:
             return 0
@@ -160,8 +161,16 @@ class InferredFeedbackService:
             del done[session_id]  # past the overlap: it cannot be seen again without new spans
         while len(pending) > _MAX_PENDING:  # sessions that never pause: the oldest are looked at no more
             del pending[next(iter(pending))]
-        if not ended:
-            return 0
+        # In batches: after an import, tens of thousands of sessions end at once, each read with its prompts.
+        return sum(
+            self._infer(store, project, ended[start : start + _BATCH], last, now)
+            for start in range(0, len(ended), _BATCH)
+        )
+
+    def _infer(
+        self, store: Store, project: str, ended: list[str], last: dict[str, tuple[float, float]], now: float
+    ) -> int:
+        """Scores inferred from the ended sessions `ended` (read whole, with their latest visit's context)."""
         oldest = min((last[sid][0] for sid in ended if sid in last), default=now)
         records = session_records(store, project, ended, oldest - VISIT_LOOKBACK_S)
         visits = [

@@ -46,15 +46,19 @@ def projects_with_new_sessions(store: Store, since_s: float) -> list[str]:
     return sorted(str(r[0]) for r in result.rows)
 
 
-def sessions_stored_since(store: Store, project: str, since_s: float) -> list[str]:
+def sessions_stored_since(store: Store, project: str, since_s: float, *, limit: int) -> list[str]:
     """Sessions of `project` that got spans stored since `since_s` (ingestion time): by when they were
     stored, not when they happened, so late or imported spans are not missed. No upper bound: a store that
-    keeps whole seconds (ClickHouse) would hide the current second's spans behind one."""
+    keeps whole seconds (ClickHouse) would hide the current second's spans behind one.
+
+    At most the `limit` most recently stored, oldest first: after an import of millions of sessions the
+    first scan must not hold them all in memory (about 120 bytes each in Python)."""
     result = store.query(
-        "SELECT DISTINCT session_id FROM store.spans WHERE project = ? AND session_id IS NOT NULL AND ingested_at >= ?",
+        "SELECT session_id FROM store.spans WHERE project = ? AND session_id IS NOT NULL AND ingested_at >= ? "
+        f"GROUP BY session_id ORDER BY MAX(ingested_at) DESC, session_id LIMIT {int(limit)}",
         [project, _utc(since_s)],
     )
-    return sorted(str(r[0]) for r in result.rows)
+    return [str(r[0]) for r in reversed(result.rows)]
 
 
 def last_activity(store: Store, project: str, session_ids: Sequence[str]) -> dict[str, tuple[float, float]]:
