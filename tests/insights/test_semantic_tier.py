@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -123,3 +124,19 @@ def test_an_embedding_upstream_that_is_down_is_reported_and_the_rest_stands(tmp_
         assert "semantic tier" in doc["errors"][0]["error"] and dead in doc["errors"][0]["error"]
         assert matching(doc, "cacheable_prompts", feature="faq"), "the exact tier still reports"
         assert matching(doc, "cacheable_prompts", tier="semantic") == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("LLMLENS_INSIGHTS_EMBEDDING_MODEL", "nowhere:text-embedding-3-small", "names upstream 'nowhere'"),
+        ("LLMLENS_INSIGHTS_SEMANTIC_THRESHOLD", "1.5", "insights_semantic_threshold must be above 0 and at most 1"),
+    ],
+)
+def test_a_bad_embedding_setting_stops_start_up_naming_it(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    server = LLMLensServer(tmp_path, env={**_env("http://127.0.0.1:9/v1"), setting: value})
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        server.start()
+    server.stop()

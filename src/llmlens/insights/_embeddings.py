@@ -11,7 +11,6 @@ sent anywhere while it is empty.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import sqlite3
 import threading
@@ -24,8 +23,7 @@ import httpx
 import numpy as np
 
 from llmlens._private_files import create_private_file, make_private_dir
-
-logger = logging.getLogger("llmlens.insights")
+from llmlens.settings import SettingsError
 
 BATCH = 64  # texts per /embeddings request
 MAX_CHARS = 8_000  # of a prompt sent to be embedded (embedding models read ~8k tokens at most)
@@ -110,14 +108,6 @@ class EmbeddingStore:
             self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows)
             self._db.execute("DELETE FROM embeddings WHERE used_at < ?", [now - KEEP_DAYS * 86_400])
 
-    def count(self, project: str) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM embeddings WHERE project = ?", [project]).fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
 
 class Embeddings:
     """Unit vectors for prompts of one project: from the store, else from the model (then stored)."""
@@ -135,7 +125,6 @@ class Embeddings:
         self.store = store
         self.threshold = threshold
         self._client = httpx.Client(timeout=timeout_s, transport=transport, trust_env=False)
-        self.requests = 0  # /embeddings requests sent, for tests and /metrics-like checks
 
     def vectors(self, project: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Unit vector per text key of `texts`; EmbeddingError when the model cannot be asked."""
@@ -152,7 +141,6 @@ class Embeddings:
     def _embed(self, texts: list[str]) -> list[np.ndarray]:
         url = f"{self.model.base_url}/embeddings"
         headers = {"authorization": f"Bearer {self.model.api_key}"} if self.model.api_key else {}
-        self.requests += 1
         try:
             response = self._client.post(url, json={"model": self.model.model, "input": texts}, headers=headers)
         except httpx.HTTPError as exc:
@@ -168,10 +156,6 @@ class Embeddings:
             raise EmbeddingError(f"{url} sent {len(vectors)} embeddings for {len(texts)} texts")
         return [v / (float(np.linalg.norm(v)) or 1.0) for v in vectors]
 
-    def close(self) -> None:
-        self._client.close()
-        self.store.close()
-
 
 def open_embeddings(
     spec: str,
@@ -181,12 +165,14 @@ def open_embeddings(
     *,
     transport: httpx.BaseTransport | None = None,
 ) -> Embeddings | None:
-    """The configured embeddings, or None when none is configured (a bad setting is logged, not fatal)."""
+    """The configured embeddings, or None when none is configured; SettingsError (which stops start-up) names
+    a bad setting."""
+    if not 0 < threshold <= 1:
+        raise SettingsError(f"insights_semantic_threshold must be above 0 and at most 1, got {threshold!r}")
     try:
         model = EmbeddingModel.from_settings(spec, upstreams, os.environ)
     except ValueError as exc:
-        logger.error("insights: the semantic tier is off: %s", exc)
-        return None
+        raise SettingsError(str(exc)) from None
     if model is None:
         return None
     path = make_private_dir(data_dir) / "embeddings.sqlite3" if data_dir else None
