@@ -133,30 +133,8 @@ def _near_duplicates(ctx: FindingContext) -> list[Insight]:
         r["near_key"] = f"{rest}|{normalise(str(r['prompt']))}"
     exact = replay_cache(sorted(sample, key=lambda r: (r["exact_key"], r["timestamp"])), "exact_key", ctx.cache_ttl_s)
     near = replay_cache(sorted(sample, key=lambda r: (r["near_key"], r["timestamp"])), "near_key", ctx.cache_ttl_s)
-    scale = 1.0
-    if len(sample) >= NEAR_SAMPLE:
-        total = ctx.rows(f"SELECT COUNT(*) AS n FROM spans WHERE {ctx.llm_where()} AND {_OK}", ctx.llm_params())
-        scale = max(num(total[0]["n"]) / len(sample), 1.0) if total else 1.0
-    out = []
-    for feature, tally in near.items():
-        base = exact.get(feature, _Tally())
-        extra = _Tally(
-            hits=tally.hits - base.hits,
-            usd=(tally.usd - base.usd) * scale,
-            ms=tally.ms - base.ms,
-            calls=tally.calls,
-            warm=tally.warm,
-            examples=[t for t in tally.examples if t not in base.examples][:5] or tally.examples[:5],
-            requests={k: v for k, v in tally.requests.items()},
-        )
-        if extra.hits < MIN_HITS or extra.usd <= 0:
-            continue
-        extra_hits_scaled = round(extra.hits * scale)
-        insight = _insight(ctx, feature, extra, tier="near", capped=False)
-        insight.calls_affected = extra_hits_scaled
-        insight.details["sample_calls"] = len(sample)
-        insight.details["scale"] = round(scale, 4)
-        out.append(insight)
+    scale = _scale(ctx, len(sample), NEAR_SAMPLE)
+    out = _tier_findings(ctx, near, exact, scale, "near", {"sample_calls": len(sample)})
     if ctx.embeddings is not None:
         try:
             out += _semantic_duplicates(ctx, sample[:SEMANTIC_SAMPLE])
@@ -230,22 +208,43 @@ def _semantic_duplicates(ctx: FindingContext, recent: list[dict[str, Any]]) -> l
         r["question"], context = question_and_context(r.get("messages"), str(r["prompt"]))
         r["rest_key"] = f"{r['rest_key']}|{context}"
     vectors = ctx.embeddings.vectors(ctx.project, [r["question"] for r in recent])
-    keys = list(dict.fromkeys(text_key(r["question"]) for r in recent))
-    row_of = {k: i for i, k in enumerate(keys)}
-    matrix = np.stack([vectors[k] for k in keys])
-    similarity = matrix @ matrix.T
+    row_of: dict[str, int] = {}
     for r in recent:
-        r["u"] = row_of[text_key(r["question"])]
+        r["u"] = row_of.setdefault(text_key(r["question"]), len(row_of))
+    matrix = np.stack([vectors[k] for k in row_of])
+    similarity = matrix @ matrix.T
     in_time = sorted(recent, key=lambda r: r["timestamp"])
     semantic = replay_semantic_cache(in_time, similarity, ctx.embeddings.threshold, ctx.cache_ttl_s)
     near = replay_cache(sorted(recent, key=lambda r: (r["near_key"], r["timestamp"])), "near_key", ctx.cache_ttl_s)
-    scale = 1.0
-    if len(recent) >= SEMANTIC_SAMPLE:
-        total = ctx.rows(f"SELECT COUNT(*) AS n FROM spans WHERE {ctx.llm_where()} AND {_OK}", ctx.llm_params())
-        scale = max(num(total[0]["n"]) / len(recent), 1.0) if total else 1.0
+    details = {
+        "sample_calls": len(recent),
+        "embedding_model": ctx.embeddings.model.name,
+        "threshold": ctx.embeddings.threshold,
+    }
+    return _tier_findings(ctx, semantic, near, _scale(ctx, len(recent), SEMANTIC_SAMPLE), "semantic", details)
+
+
+def _scale(ctx: FindingContext, sampled: int, cap: int) -> float:
+    """Calls of the window per sampled call, when the sample stopped at `cap` (else 1)."""
+    if sampled < cap:
+        return 1.0
+    total = ctx.rows(f"SELECT COUNT(*) AS n FROM spans WHERE {ctx.llm_where()} AND {_OK}", ctx.llm_params())
+    return max(num(total[0]["n"]) / sampled, 1.0) if total else 1.0
+
+
+def _tier_findings(
+    ctx: FindingContext,
+    tallies: dict[str, _Tally],
+    stricter: dict[str, _Tally],
+    scale: float,
+    tier: str,
+    details: dict[str, Any],
+) -> list[Insight]:
+    """A finding per feature for the hits `tallies` gets beyond the `stricter` key's over the same calls;
+    dollars and calls scaled to the window."""
     out = []
-    for feature, tally in semantic.items():
-        base = near.get(feature, _Tally())
+    for feature, tally in tallies.items():
+        base = stricter.get(feature, _Tally())
         extra = _Tally(
             hits=tally.hits - base.hits,
             usd=(tally.usd - base.usd) * scale,
@@ -257,14 +256,9 @@ def _semantic_duplicates(ctx: FindingContext, recent: list[dict[str, Any]]) -> l
         )
         if extra.hits < MIN_HITS or extra.usd <= 0:
             continue
-        insight = _insight(ctx, feature, extra, tier="semantic", capped=False)
+        insight = _insight(ctx, feature, extra, tier=tier, capped=False)
         insight.calls_affected = round(extra.hits * scale)
-        insight.details.update(
-            sample_calls=len(recent),
-            scale=round(scale, 4),
-            embedding_model=ctx.embeddings.model.name,
-            threshold=ctx.embeddings.threshold,
-        )
+        insight.details.update(details, scale=round(scale, 4))
         out.append(insight)
     return out
 
