@@ -23,12 +23,12 @@ import httpx
 import numpy as np
 
 from llmlens._private_files import create_private_file, make_private_dir
+from llmlens.replay.providers import DEFAULT_UPSTREAMS, Upstream
 from llmlens.settings import SettingsError
 
 BATCH = 64  # texts per /embeddings request
 MAX_CHARS = 8_000  # of a prompt sent to be embedded (embedding models read ~8k tokens at most)
 KEEP_DAYS = 30  # an embedding not used by a refresh for this long is dropped
-_DEFAULT_URLS = {"openai": "https://api.openai.com/v1"}
 
 
 class EmbeddingError(Exception):
@@ -53,14 +53,14 @@ class EmbeddingModel:
             upstream, model = "openai", spec
         if not upstream or not model:
             raise ValueError(f"insights_embedding_model must be UPSTREAM:MODEL or MODEL, got {spec!r}")
-        urls = {**_DEFAULT_URLS, **upstreams}
+        urls = {**DEFAULT_UPSTREAMS, **upstreams}  # the replay's and judges' upstreams, keys named alike
         if upstream not in urls:
             raise ValueError(
                 f"insights_embedding_model names upstream {upstream!r}, which is not configured "
                 f"(configured: {', '.join(sorted(urls))}); add it under [upstreams]"
             )
-        variable = "".join(c if c.isalnum() else "_" for c in upstream.upper()) + "_API_KEY"
-        return cls(upstream, model, urls[upstream].rstrip("/"), env.get(variable) or None)
+        endpoint = Upstream(upstream, urls[upstream].rstrip("/"), "openai")
+        return cls(upstream, model, endpoint.base_url, env.get(endpoint.key_variable) or None)
 
     @property
     def name(self) -> str:
