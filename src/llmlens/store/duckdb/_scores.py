@@ -8,44 +8,42 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from llmlens.model import Score
 
 from .._columns import SCORE_COLUMNS
 from .._protocol import ScoreWriteResult
+from ._batch_columns import select_list, stage, staged_types
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
-_CASTS = {"timestamp": 'make_timestamp(b."{col}"::BIGINT)', "json": 'b."{col}"::JSON'}
-_SELECT = ", ".join(_CASTS.get(kind, 'b."{col}"').format(col=col) for col, kind, _ in SCORE_COLUMNS)
+_STAGED = staged_types(SCORE_COLUMNS)
 _INSERT = (
-    f"INSERT INTO store.scores SELECT {_SELECT}, now()::TIMESTAMP FROM batch b "
+    f"INSERT INTO store.scores SELECT {select_list(SCORE_COLUMNS)}, now()::TIMESTAMP FROM score_batch b "
     "WHERE NOT EXISTS (SELECT 1 FROM store.scores s WHERE s.project = b.project AND s.score_id = b.score_id)"
 )
 
 
-def _arrays(scores: Sequence[Score]) -> dict[str, np.ndarray[Any, Any]]:
-    arrays: dict[str, np.ndarray[Any, Any]] = {}
-    for col, kind, attr in SCORE_COLUMNS:
-        values = [getattr(s, attr) for s in scores]
-        if kind == "json":
-            values = [_JSON.encode(v) if v else None for v in values]
-        arrays[col] = np.array(values, dtype=object)
-    return arrays
+def _rows(scores: Sequence[Score]) -> list[tuple[Any, ...]]:
+    encode = _JSON.encode
+    kinds = [kind for _, kind, _ in SCORE_COLUMNS]
+    return [
+        tuple(
+            (encode(v) if v else None) if kind == "json" else v
+            for kind, v in zip(kinds, (getattr(s, attr) for _, _, attr in SCORE_COLUMNS), strict=True)
+        )
+        for s in scores
+    ]
 
 
 def registered_types(con: duckdb.DuckDBPyConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """(project, name) -> data type, for the keys already registered."""
     if not keys:
         return {}
-    wanted = {  # noqa: F841 - read by DuckDB's replacement scan
-        "project": np.array([p for p, _ in keys], dtype=object),
-        "name": np.array([n for _, n in keys], dtype=object),
-    }
+    stage(con, "wanted_score_names", [("project", "VARCHAR"), ("name", "VARCHAR")], keys)
     rows = con.execute(
         "SELECT n.project, n.name, n.data_type FROM store.score_names n "
-        "JOIN wanted w ON w.project = n.project AND w.name = n.name"
+        "JOIN wanted_score_names w ON w.project = n.project AND w.name = n.name"
     ).fetchall()
     return {(str(p), str(n)): str(t) for p, n, t in rows}
 
@@ -66,18 +64,20 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[Score]) -> Sco
             continue
         accepted.setdefault((score.project, score.score_id), score)
     if new_names:
-        names = {  # noqa: F841 - read by DuckDB's replacement scan
-            "project": np.array([p for p, _ in new_names], dtype=object),
-            "name": np.array([n for _, n in new_names], dtype=object),
-            "data_type": np.array(list(new_names.values()), dtype=object),
-        }
+        stage(
+            con,
+            "new_score_names",
+            [("project", "VARCHAR"), ("name", "VARCHAR"), ("data_type", "VARCHAR")],
+            [(p, n, t) for (p, n), t in new_names.items()],
+        )
         con.execute(
-            "INSERT INTO store.score_names SELECT project, name, data_type, ? FROM names ON CONFLICT DO NOTHING",
+            "INSERT INTO store.score_names SELECT project, name, data_type, ? FROM new_score_names "
+            "ON CONFLICT DO NOTHING",
             [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
         )
     written = 0
     if accepted:
-        batch = _arrays(list(accepted.values()))  # noqa: F841 - read by DuckDB's replacement scan
+        stage(con, "score_batch", _STAGED, _rows(list(accepted.values())))
         row = con.execute(_INSERT).fetchone()
         written = int(row[0]) if row else 0
     return ScoreWriteResult(written=written, duplicate=len(scores) - len(conflicts) - written, type_conflicts=conflicts)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from llmlens._private_files import make_private_dir, restrict_to_owner
 from llmlens.model import Feedback, Score, Span
@@ -22,7 +21,7 @@ from .._protocol import QueryResult, ScoreWriteResult, SqlFailed, Store, WriteRe
 from .._recent_ids import RecentIds, id_hash
 from .._scoping import ProjectStore, confined_elsewhere, current_project
 from . import _alerts, _scores
-from ._batch_columns import SpanInsert, column_arrays, select_list, to_json
+from ._batch_columns import SpanInsert, column_values, select_list, stage, staged_types, to_json
 from ._pending_rollups import PendingRollups
 from ._rollups import RollupMaintainer, rebuild_rollups, signed_delta_statements
 from ._sandbox import NOW_AS_TIMESTAMP, check_user_sql
@@ -40,6 +39,9 @@ _RELOADED_IDS = 1_000_000
 _SPAN_DELETE = re.compile(r"^\s*DELETE\s+FROM\s+store\.spans\s+WHERE\s+(?P<where>.+?)\s*;?\s*$", re.S | re.I)
 _UPDATED_SPANS = "project = ? AND span_id IN (SELECT span_id FROM updated_span_ids)"
 _COST_COLUMNS = ("cost_usd", "computed_cost_usd", "cost_source", "price_version")
+_COST_STAGED = [("span_id", "VARCHAR"), ("cost_usd", "DOUBLE"), ("computed_cost_usd", "DOUBLE")]
+_COST_STAGED += [("cost_source", "VARCHAR"), ("price_version", "VARCHAR")]
+_FEEDBACK_STAGED = staged_types(FEEDBACK_COLUMNS)
 # SQL that reads a rollup table: committed spans not folded in yet are folded first.
 _READS_ROLLUPS = re.compile(r"\b(?:rollup_hour|rollup_day|sketch_hour|sketch_day|user_day)\b", re.IGNORECASE)
 
@@ -95,7 +97,7 @@ class DuckDBStore:
         # Each column converted from the batch's Python objects once, straight into the table.
         self._span_insert = SpanInsert("store.spans", SPAN_COLUMNS)
         self._feedback_insert = (
-            f"INSERT INTO store.feedback SELECT {select_list(FEEDBACK_COLUMNS)}, ?::TIMESTAMP FROM batch b "
+            f"INSERT INTO store.feedback SELECT {select_list(FEEDBACK_COLUMNS)}, ?::TIMESTAMP FROM feedback_batch b "
             "WHERE NOT EXISTS (SELECT 1 FROM store.feedback f WHERE f.project = b.project "
             "AND f.feedback_id = b.feedback_id)"
         )
@@ -142,7 +144,7 @@ class DuckDBStore:
         )
 
     def _insert_feedback(self, con: duckdb.DuckDBPyConnection, feedback: list[Feedback], stamp: dt.datetime) -> int:
-        batch = column_arrays(feedback, FEEDBACK_COLUMNS)  # noqa: F841 - read by DuckDB's replacement scan
+        stage(con, "feedback_batch", _FEEDBACK_STAGED, zip(*column_values(feedback, FEEDBACK_COLUMNS), strict=True))
         # Stamped like the commit's spans: `_write_indexes.py` catches up with feedback by this stamp.
         row = con.execute(self._feedback_insert, [stamp]).fetchone()
         return int(row[0]) if row else 0
@@ -202,21 +204,16 @@ class DuckDBStore:
         return updated
 
     def _update_project_costs(self, con: duckdb.DuckDBPyConnection, project: str, spans: list[Span]) -> int:
-        batch = {  # noqa: F841 - read by DuckDB's replacement scan
-            "span_id": np.array([s.span_id for s in spans], dtype=object),
-            "cost_usd": np.array([s.cost_usd for s in spans], dtype=object),
-            "computed_cost_usd": np.array([s.computed_cost_usd for s in spans], dtype=object),
-            "cost_source": np.array([s.cost_source for s in spans], dtype=object),
-            "price_version": np.array([s.price_version for s in spans], dtype=object),
-        }
+        rows = [(s.span_id, s.cost_usd, s.computed_cost_usd, s.cost_source, s.price_version) for s in spans]
+        stage(con, "cost_batch", _COST_STAGED, rows)
         if self.has_rollups:
             # The spans' old costs leave the rollups and their new ones join, as in update_span_fields.
-            con.execute("CREATE OR REPLACE TEMP TABLE updated_span_ids AS SELECT span_id FROM batch")
+            con.execute("CREATE OR REPLACE TEMP TABLE updated_span_ids AS SELECT span_id FROM cost_batch")
             self._reaggregate(con, _UPDATED_SPANS, [project], -1)
         row = con.execute(
-            "UPDATE store.spans s SET cost_usd = b.cost_usd::DOUBLE, "
-            "computed_cost_usd = b.computed_cost_usd::DOUBLE, cost_source = b.cost_source, "
-            "price_version = b.price_version FROM batch b "
+            "UPDATE store.spans s SET cost_usd = b.cost_usd, "
+            "computed_cost_usd = b.computed_cost_usd, cost_source = b.cost_source, "
+            "price_version = b.price_version FROM cost_batch b "
             "WHERE s.project = ? AND s.span_id = b.span_id",
             [project],
         ).fetchone()
@@ -246,8 +243,7 @@ class DuckDBStore:
             try:
                 if self.has_rollups:
                     # The spans leave their old rollup keys (e.g. no feature yet) and join their new ones.
-                    ids_batch = {"span_id": np.array(list(updates), dtype=object)}  # noqa: F841 - replacement scan
-                    con.execute("CREATE OR REPLACE TEMP TABLE updated_span_ids AS SELECT span_id FROM ids_batch")
+                    stage(con, "updated_span_ids", [("span_id", "VARCHAR")], [(i,) for i in updates])
                     self._reaggregate(con, _UPDATED_SPANS, [project], -1)
                 updated = self._update_columns(con, project, groups, updates, kinds)
                 self._indexes.spans_updated(con, project, list(updates), {c for cols in groups for c in cols})
@@ -270,17 +266,16 @@ class DuckDBStore:
     ) -> int:
         updated = 0
         for cols, ids in groups.items():
-            batch: dict[str, np.ndarray[Any, Any]] = {  # read by DuckDB's replacement scan
-                "span_id": np.array(ids, dtype=object)
-            }
-            for col in cols:
-                values = [updates[i][col] for i in ids]
-                if kinds[col] == "json":
-                    values = [to_json(v) for v in values]
-                batch[col] = np.array(values, dtype=object)
+            columns = [(col, "VARCHAR" if kinds[col] == "json" else _SQL_TYPES[kinds[col]]) for col in cols]
+            json_cols = {col for col in cols if kinds[col] == "json"}
+            rows = [
+                (i, *(to_json(updates[i][col]) if col in json_cols else updates[i][col] for col in cols)) for i in ids
+            ]
+            # A table per column set: its columns differ from the last one's.
+            stage(con, "update_batch", [("span_id", "VARCHAR"), *columns], rows, replace=True)
             sets = ", ".join(f'"{col}" = b."{col}"::{_SQL_TYPES[kinds[col]]}' for col in cols)
             row = con.execute(
-                f"UPDATE store.spans s SET {sets} FROM batch b WHERE s.project = ? AND s.span_id = b.span_id",
+                f"UPDATE store.spans s SET {sets} FROM update_batch b WHERE s.project = ? AND s.span_id = b.span_id",
                 [project],
             ).fetchone()
             updated += int(row[0]) if row else 0
@@ -447,20 +442,20 @@ class DuckDBStore:
         rows = [list(r) for r in cur.fetchall()]
         return QueryResult(columns=columns, rows=rows, types=types)
 
-    def query_arrays(self, sql: str, params: Sequence[Any] = ()) -> dict[str, np.ndarray[Any, Any]]:
+    def query_arrays(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
         """Trusted SQL answered as numpy columns (no Python object per value), for large aggregate reads."""
         self._fold_before_reading(sql)
         return self._fetch_arrays(self._cursor(), sql, params)
 
-    def query_arrays_in_project(self, sql: str, params: Sequence[Any], project: str) -> dict[str, np.ndarray[Any, Any]]:
+    def query_arrays_in_project(self, sql: str, params: Sequence[Any], project: str) -> dict[str, Any]:
         """`query_arrays` seeing one project, as `query_in_project`."""
         self._fold_before_reading(sql)
         return self._fetch_arrays(self._scoped_cursor(project), _BASE_TABLE.sub(_filtered_base_table, sql), params)
 
     @staticmethod
-    def _fetch_arrays(
-        cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+    def _fetch_arrays(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> dict[str, Any]:
+        import numpy as np
+
         cur.execute(sql, params)
         return {k: np.asarray(v) for k, v in cur.fetchnumpy().items()}
 
