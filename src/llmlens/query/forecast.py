@@ -18,11 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from llmlens.store import Store
 
 from ._common import num, rows
+from ._linear import dot, gram, mat_vec, pinv_symmetric, quad_form
 from ._rollup import aggregate, rollups_enabled
 
 HISTORY_DAYS = 56  # the longest history fitted, and how far back its start is looked for
@@ -38,27 +37,27 @@ class DailyFit:
     """A fitted daily spend model over days numbered 0..n-1 from `origin`."""
 
     origin: dt.date
-    coef: np.ndarray[Any, Any]
-    cov_unscaled: np.ndarray[Any, Any]  # (X'X)^-1
+    coef: tuple[float, ...]
+    cov_unscaled: tuple[tuple[float, ...], ...]  # the pseudo-inverse of X'X
     sigma2: float
     method: str  # trend+weekday | trend | mean
     days: int
 
-    def row(self, day: dt.date) -> np.ndarray[Any, Any]:
+    def row(self, day: dt.date) -> tuple[float, ...]:
         return _design_row((day - self.origin).days, day.weekday(), self.method)
 
     def predict(self, day: dt.date) -> float:
-        return float(self.row(day) @ self.coef)
+        return dot(self.row(day), self.coef)
 
 
-def _design_row(t: int, weekday: int, method: str) -> np.ndarray[Any, Any]:
+def _design_row(t: int, weekday: int, method: str) -> tuple[float, ...]:
     if method == "mean":
-        return np.array([1.0])
+        return (1.0,)
     if method == "trend":
-        return np.array([1.0, float(t)])
+        return (1.0, float(t))
     # Monday is the reference day; six weekday offsets.
     dummies = [1.0 if weekday == d else 0.0 for d in range(1, 7)]
-    return np.array([1.0, float(t), *dummies])
+    return (1.0, float(t), *dummies)
 
 
 def fit_daily(origin: dt.date, values: Sequence[float]) -> DailyFit:
@@ -66,15 +65,26 @@ def fit_daily(origin: dt.date, values: Sequence[float]) -> DailyFit:
     n = len(values)
     method = "trend+weekday" if n >= _SEASONAL_MIN_DAYS else "trend" if n >= _TREND_MIN_DAYS else "mean"
     if n == 0:
-        return DailyFit(origin, np.array([0.0]), np.array([[0.0]]), 0.0, "mean", 0)
-    x = np.array([_design_row(i, (origin + dt.timedelta(days=i)).weekday(), method) for i in range(n)])
-    y = np.array(values, dtype=float)
-    cov = np.linalg.pinv(x.T @ x)
-    coef = cov @ x.T @ y
-    residuals = y - x @ coef
-    dof = max(n - x.shape[1], 1)
-    sigma2 = float(residuals @ residuals) / dof
-    return DailyFit(origin, coef, cov, sigma2, method, n)
+        return DailyFit(origin, (0.0,), ((0.0,),), 0.0, "mean", 0)
+    return _fit(origin, values, method)
+
+
+def _fit(origin: dt.date, values: Sequence[float], method: str) -> DailyFit:
+    """Least squares of `values` (days 0..n-1 from `origin`, n >= 1) on the design `method` names.
+
+    The coefficients are pinv(X'X) X'y, the minimum-norm solution, so a design whose columns are not all
+    independent (a weekday never seen, too few days for a trend) still gets a finite fit."""
+    n = len(values)
+    x = [_design_row(i, (origin + dt.timedelta(days=i)).weekday(), method) for i in range(n)]
+    y = [float(v) for v in values]
+    width = len(x[0])
+    cov = pinv_symmetric(gram(x, width))
+    x_t_y = [dot([r[j] for r in x], y) for j in range(width)]
+    coef = mat_vec(cov, x_t_y)
+    residuals = [yi - dot(xi, coef) for xi, yi in zip(x, y, strict=True)]
+    dof = max(n - width, 1)
+    sigma2 = dot(residuals, residuals) / dof
+    return DailyFit(origin, tuple(coef), tuple(tuple(r) for r in cov), sigma2, method, n)
 
 
 @dataclass(slots=True)
@@ -181,9 +191,12 @@ def forecast_from_daily(
     projected = month_to_date + sum(p * w for _, p, w in remaining)
     low, high = month_to_date, projected
     if fit.days:
-        combined = sum((fit.row(d) * w for d, _, w in remaining), np.zeros_like(fit.coef))
+        # The remaining days' design rows, weighted by the share of each still to come, summed: the
+        # variance of their summed prediction is sigma2 * combined' (X'X)^+ combined.
+        rows_left = [(fit.row(d), w) for d, _, w in remaining]
+        combined = [math.fsum(r[j] * w for r, w in rows_left) for j in range(len(fit.coef))]
         noise_days = sum(w for _, _, w in remaining)
-        variance = fit.sigma2 * (noise_days + float(combined @ fit.cov_unscaled @ combined))
+        variance = fit.sigma2 * (noise_days + quad_form(fit.cov_unscaled, combined))
         half = _Z.get(interval, _Z[DEFAULT_INTERVAL]) * math.sqrt(max(variance, 0.0))
         low, high = max(month_to_date, projected - half), projected + half
     predicted_on = {d: p for d, p, _ in remaining}
