@@ -132,8 +132,5 @@ def test_scoped_rollups_answer_for_one_project(tmp_path: Path, table: str) -> No
         query = f"SELECT DISTINCT project FROM store.{table} WHERE project IN ('alpha', 'beta')"
         assert {r[0] for r in opened.query(query).rows} == {"alpha", "beta"}
         assert scoped.query(query).rows == [["alpha"]]
-        query_arrays = getattr(scoped, "query_arrays", None)
-        assert query_arrays is not None
-        assert list(query_arrays(query, [])["project"]) == ["alpha"]
     finally:
         opened.close()

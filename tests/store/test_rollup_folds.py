@@ -67,7 +67,7 @@ def test_a_read_of_the_rollups_folds_what_was_committed_before_it(tmp_path: Path
     assert store._con.execute("SELECT count(*) FROM store.rollup_hour").fetchone() == (0,)
     assert _rollup_by_model(store) == _raw_by_model(store)  # the read folded first
     store.write([_llm(i) for i in range(20, 30)], [])
-    assert store.query_arrays("SELECT sum(calls) AS n FROM store.rollup_day")["n"][0] == 30
+    assert store.query("SELECT sum(calls) AS n FROM store.rollup_day").rows == [[30]]
     store.close()
 
 

@@ -15,7 +15,7 @@ from llmlens.store import SPAN_COLUMNS, Store
 from llmlens.store.rollups import Segment, index_sql, plan_window
 from llmlens.store.rollups._page_tables import FEEDBACK_CALL_COLUMNS, FEEDBACK_CALLS, PageRollup
 
-from ._rollup import _arrays, _quantile_rows
+from ._rollup import quantile_rows
 
 Group = tuple[str, str]  # (alias, SQL over the rollup's key columns)
 
@@ -119,8 +119,5 @@ def page_quantiles(
                 f"AND bucket < ? AND metric = {sketch.metric_id(metric)} AND ({where})"
             )
         args += [project, seg.start, seg.end, *params]
-    key_list = ", ".join(keys)
-    lead = f"{key_list}, " if keys else ""
     union = " UNION ALL ".join(f"({p})" for p in parts)
-    sql = f"SELECT {lead}idx, SUM(n) AS n FROM ({union}) WHERE idx IS NOT NULL GROUP BY ALL ORDER BY {lead}idx"
-    return _quantile_rows(_arrays(store, sql, args), keys, qs)
+    return quantile_rows(store, union, args, keys, qs)

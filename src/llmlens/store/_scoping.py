@@ -117,19 +117,6 @@ class ProjectStore:
         return self.backend.query_in_project(sql, params, self.project)
 
     @property
-    def query_arrays(self) -> Callable[[str, Sequence[Any]], Any] | None:
-        """The backend's numpy-column reads (for large aggregates), confined like `query`; None without them."""
-        fetch = getattr(self.backend, "query_arrays_in_project", None)
-        if fetch is None:
-            return None
-        project = self.project
-
-        def query_arrays(sql: str, params: Sequence[Any] = ()) -> Any:
-            return fetch(sql, params, project)
-
-        return query_arrays
-
-    @property
     def locate_ids(self) -> Callable[[str, Sequence[str], str], Any] | None:
         """The backend's id map (which hours hold some ids), for this project whatever the caller names;
         None without one."""

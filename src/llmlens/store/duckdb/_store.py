@@ -442,23 +442,6 @@ class DuckDBStore:
         rows = [list(r) for r in cur.fetchall()]
         return QueryResult(columns=columns, rows=rows, types=types)
 
-    def query_arrays(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
-        """Trusted SQL answered as numpy columns (no Python object per value), for large aggregate reads."""
-        self._fold_before_reading(sql)
-        return self._fetch_arrays(self._cursor(), sql, params)
-
-    def query_arrays_in_project(self, sql: str, params: Sequence[Any], project: str) -> dict[str, Any]:
-        """`query_arrays` seeing one project, as `query_in_project`."""
-        self._fold_before_reading(sql)
-        return self._fetch_arrays(self._scoped_cursor(project), _BASE_TABLE.sub(_filtered_base_table, sql), params)
-
-    @staticmethod
-    def _fetch_arrays(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> dict[str, Any]:
-        import numpy as np
-
-        cur.execute(sql, params)
-        return {k: np.asarray(v) for k, v in cur.fetchnumpy().items()}
-
     # -- lookups by id, page rollups (`_write_indexes.py`) -------------------------------------------
 
     @property
