@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import operator
 import re
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
+import duckdb
 
 from ._context import FindingContext, counted, num, short
 from ._embeddings import EmbeddingError, text_key
@@ -33,6 +37,7 @@ MAX_ROWS = 200_000  # repeated calls read back per refresh; the replay stops the
 NEAR_SAMPLE = 10_000  # most recent calls normalised for the near-duplicate tier
 SEMANTIC_SAMPLE = 2_000  # most recent calls embedded for the semantic tier
 MIN_HITS = 2
+HEAD = 128  # leading dimensions compared for every pair of prompts; the rest only for pairs that may be similar
 
 # The request as one string: what an exact-match cache keys on. (`||`, not concat_ws: ClickHouse 18.16 has none.)
 _REQUEST = " || '|' || ".join(
@@ -144,36 +149,117 @@ def _near_duplicates(ctx: FindingContext) -> list[Insight]:
 
 
 def replay_semantic_cache(
-    rows: list[dict[str, Any]], similarity: np.ndarray, threshold: float, ttl_s: float
+    rows: list[dict[str, Any]], similar: Mapping[int, Mapping[int, float]], threshold: float, ttl_s: float
 ) -> dict[str, _Tally]:
     """Hits per feature of a cache that answers a call from a kept call of the same `rest_key` whose prompt is
-    `threshold` similar or more; `rows` in time order, each with `rest_key` and `u` (its row of `similarity`)."""
+    `threshold` similar or more; `rows` in time order, each with `rest_key` and `u` (its prompt's number), and
+    `similar[u][v]` the similarity of prompts u and v when it is `threshold` or more (absent when less)."""
     tallies: dict[str, _Tally] = defaultdict(_Tally)
-    kept: dict[str, tuple[list[int], list[float], list[str]]] = defaultdict(lambda: ([], [], []))
+    kept: dict[str, list[tuple[int, float, str]]] = defaultdict(list)  # (prompt, kept until, preview)
     for r in rows:
         tally = tallies[str(r["feature"])]
         tally.calls += 1
         t = r["timestamp"].timestamp()
-        entries, until, previews = kept[r["rest_key"]]
-        live = np.flatnonzero(np.asarray(until) > t) if until else np.empty(0, dtype=np.int64)
-        if live.size:
-            sims = similarity[r["u"], np.asarray(entries)[live]]
-            best = int(np.argmax(sims))
-            if sims[best] >= threshold:
-                tally.hits += 1
-                tally.usd += num(r["cost_usd"])
-                tally.ms += num(r["latency_ms"])
-                tally.warm = tally.warm or num(r.get("temperature")) > 0
-                if r["trace_id"] not in tally.examples and len(tally.examples) < 5:
-                    tally.examples.append(str(r["trace_id"]))
-                preview = previews[int(live[best])]
-                _, n = tally.requests.get(preview, (preview, 0))
-                tally.requests[preview] = (preview, n + 1)
-                continue
-        entries.append(r["u"])
-        until.append(t + ttl_s)
-        previews.append(str(r.get("preview") or ""))
+        entries = kept[r["rest_key"]]
+        close = similar.get(r["u"], {})
+        best, best_preview = -1.0, None
+        if close:
+            # The most similar live entry, the earliest of equals.
+            for u, until, preview in entries:
+                if until > t and (s := close.get(u, -1.0)) > best:
+                    best, best_preview = s, preview
+        if best_preview is not None and best >= threshold:
+            tally.hits += 1
+            tally.usd += num(r["cost_usd"])
+            tally.ms += num(r["latency_ms"])
+            tally.warm = tally.warm or num(r.get("temperature")) > 0
+            if r["trace_id"] not in tally.examples and len(tally.examples) < 5:
+                tally.examples.append(str(r["trace_id"]))
+            _, n = tally.requests.get(best_preview, (best_preview, 0))
+            tally.requests[best_preview] = (best_preview, n + 1)
+            continue
+        entries.append((r["u"], t + ttl_s, str(r.get("preview") or "")))
     return tallies
+
+
+# Every pair of prompts (u, v) of one group, once: each prompt with those before it in its group.
+_PAIRS = """
+WITH member AS (SELECT unnest($groups::INTEGER[]) AS g, unnest($prompts::INTEGER[]) AS u,
+                       generate_subscripts($prompts::INTEGER[], 1) AS pos),
+before AS (SELECT u, list(u) OVER (PARTITION BY g ORDER BY pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS vs
+           FROM member)
+SELECT u, unnest(vs) AS v FROM before
+"""
+# DuckDB 1.3 brought Python-style lambdas; 2.0 refuses the arrow form unless told otherwise.
+_LAMBDA = "lambda w:" if tuple(int(n) for n in re.findall(r"\d+", duckdb.__version__)[:2]) >= (1, 3) else "w ->"
+# The exact similarity of the candidate pairs (u, v) with u in one of `shares`, when `threshold` or more, as
+# lists by prompt both ways round. (One lambda per prompt over its candidates takes a third less time than a
+# row per pair, and lists come back quicker than millions of rows when most pairs are alike.)
+_EXACT = f"""
+WITH pair AS MATERIALIZED (
+    SELECT u, unnest(vs) AS v, unnest(list_transform(vs, {_LAMBDA} list_dot_product(x[u + 1], x[w + 1]))) AS s
+    FROM (SELECT u, list(v) AS vs FROM candidate WHERE u % $shares = $share GROUP BY u), vector
+), close AS (SELECT u, v, s FROM pair WHERE s >= $threshold)
+SELECT u, list(v), list(s) FROM close GROUP BY u
+UNION ALL SELECT v, list(u), list(s) FROM close GROUP BY v
+"""
+
+
+def similar_pairs(
+    vectors: Sequence[array[float]], groups: Iterable[Sequence[int]], threshold: float
+) -> dict[int, dict[int, float]]:
+    """Cosine similarity (the dot product of unit vectors) of the prompts u and v of a group, when it is
+    `threshold` or more: `{u: {v: similarity}}`, both ways round, and each prompt with itself.
+
+    2,000 prompts in one group make ~2M pairs, too many for Python: DuckDB first bounds each pair's similarity
+    from above with its first HEAD dimensions (their dot product, plus the product of the lengths of the rest,
+    which the dot product of the rest cannot exceed), which rules out unrelated prompts at a twelfth of the
+    work; the pairs left get their exact similarity, in Python when they are few (as DuckDB would take longer
+    to be given their vectors), else in DuckDB on two threads."""
+    similar: dict[int, dict[int, float]] = defaultdict(dict)
+    group_of: list[int] = []
+    prompt_of: list[int] = []
+    for g, members in enumerate(groups):
+        group_of += [g] * len(members)
+        prompt_of += members
+        for u in members:
+            if (s := math.hypot(*vectors[u]) ** 2) >= threshold:
+                similar[u][u] = s
+    cut = threshold - 1e-3  # lower than the threshold by more than float32 sums can be out
+    with duckdb.connect() as db:
+        db.execute(
+            f"CREATE TABLE candidate AS SELECT u, v FROM ({_PAIRS}), "
+            "(SELECT $heads::FLOAT[][] AS head, $rests::DOUBLE[] AS rest) "
+            "WHERE list_dot_product(head[u + 1], head[v + 1]) + rest[u + 1] * rest[v + 1] >= $cut",
+            {
+                "groups": group_of,
+                "prompts": prompt_of,
+                "heads": [v[:HEAD].tolist() for v in vectors],
+                "rests": [math.hypot(*v[HEAD:]) for v in vectors],
+                "cut": cut,
+            },
+        )
+        needed = {u for (u,) in db.execute("SELECT u FROM candidate UNION SELECT v FROM candidate").fetchall()}
+        (pairs,) = db.execute("SELECT count(*) FROM candidate").fetchone() or (0,)
+        if pairs <= 10 * len(needed):
+            full = {u: vectors[u].tolist() for u in needed}
+            for u, v in db.execute("SELECT u, v FROM candidate").fetchall():
+                if (s := sum(map(operator.mul, full[u], full[v]))) >= threshold:
+                    similar[u][v] = similar[v][u] = s
+        else:
+            x = [v.tolist() if u in needed else None for u, v in enumerate(vectors)]
+            db.execute("CREATE TABLE vector AS SELECT $x::FLOAT[][] AS x", {"x": x})
+
+            def exact(share: int) -> list[tuple[int, list[int], list[float]]]:
+                with db.cursor() as cursor:
+                    found = cursor.execute(_EXACT, {"shares": 2, "share": share, "threshold": threshold})
+                    return found.fetchall()
+
+            with ThreadPoolExecutor(2) as pool:  # DuckDB lets go of the GIL while a query runs
+                for part in pool.map(exact, range(2)):
+                    for u, vs, ss in part:
+                        similar[u].update(zip(vs, ss, strict=True))
+    return dict(similar)
 
 
 def _message_text(message: dict[str, Any]) -> str:
@@ -208,13 +294,7 @@ def _semantic_duplicates(ctx: FindingContext, recent: list[dict[str, Any]]) -> l
         r["question"], context = question_and_context(r.get("messages"), str(r["prompt"]))
         r["rest_key"] = f"{r['rest_key']}|{context}"
     vectors = ctx.embeddings.vectors(ctx.project, [r["question"] for r in recent])
-    row_of: dict[str, int] = {}
-    for r in recent:
-        r["u"] = row_of.setdefault(text_key(r["question"]), len(row_of))
-    matrix = np.stack([vectors[k] for k in row_of])
-    similarity = matrix @ matrix.T
-    in_time = sorted(recent, key=lambda r: r["timestamp"])
-    semantic = replay_semantic_cache(in_time, similarity, ctx.embeddings.threshold, ctx.cache_ttl_s)
+    semantic = semantic_cache_tallies(recent, vectors, ctx.embeddings.threshold, ctx.cache_ttl_s)
     near = replay_cache(sorted(recent, key=lambda r: (r["near_key"], r["timestamp"])), "near_key", ctx.cache_ttl_s)
     details = {
         "sample_calls": len(recent),
@@ -222,6 +302,20 @@ def _semantic_duplicates(ctx: FindingContext, recent: list[dict[str, Any]]) -> l
         "threshold": ctx.embeddings.threshold,
     }
     return _tier_findings(ctx, semantic, near, _scale(ctx, len(recent), SEMANTIC_SAMPLE), "semantic", details)
+
+
+def semantic_cache_tallies(
+    recent: list[dict[str, Any]], vectors: Mapping[str, array[float]], threshold: float, ttl_s: float
+) -> dict[str, _Tally]:
+    """The semantic cache replayed over `recent` (each with `question` and `rest_key`), `vectors` by text key."""
+    number: dict[str, int] = {}  # text key -> prompt number
+    groups: dict[str, dict[int, None]] = defaultdict(dict)  # rest_key -> its prompts, in order
+    for r in recent:
+        r["u"] = number.setdefault(text_key(r["question"]), len(number))
+        groups[r["rest_key"]][r["u"]] = None
+    similar = similar_pairs([vectors[k] for k in number], [list(g) for g in groups.values()], threshold)
+    in_time = sorted(recent, key=lambda r: r["timestamp"])
+    return replay_semantic_cache(in_time, similar, threshold, ttl_s)
 
 
 def _scale(ctx: FindingContext, sampled: int, cap: int) -> float:

@@ -11,16 +11,18 @@ sent anywhere while it is empty.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sqlite3
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from llmlens._private_files import create_private_file, make_private_dir
 from llmlens.replay.providers import DEFAULT_UPSTREAMS, Upstream
@@ -29,6 +31,31 @@ from llmlens.settings import SettingsError
 BATCH = 64  # texts per /embeddings request
 MAX_CHARS = 8_000  # of a prompt sent to be embedded (embedding models read ~8k tokens at most)
 KEEP_DAYS = 30  # an embedding not used by a refresh for this long is dropped
+
+# Vectors are float32 arrays (typecode "f"); stored as their little-endian bytes, whatever the machine.
+
+
+def from_blob(blob: bytes) -> array[float]:
+    vector = array("f")
+    vector.frombytes(blob)
+    if sys.byteorder != "little":
+        vector.byteswap()
+    return vector
+
+
+def to_blob(vector: array[float]) -> bytes:
+    if sys.byteorder == "little":
+        return vector.tobytes()
+    swapped = array("f", vector)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def unit(values: Sequence[float]) -> array[float]:
+    """`values` scaled to length 1, as float32 (all zeros stay zeros)."""
+    vector = array("f", values)
+    norm = math.hypot(*vector) or 1.0
+    return array("f", [x / norm for x in vector])
 
 
 class EmbeddingError(Exception):
@@ -86,8 +113,8 @@ class EmbeddingStore:
                 "PRIMARY KEY (project, model, text_key))"
             )
 
-    def get(self, project: str, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
+    def get(self, project: str, model: str, keys: Sequence[str]) -> dict[str, array[float]]:
+        found: dict[str, array[float]] = {}
         now = time.time()
         with self._lock, self._db:
             for start in range(0, len(keys), 500):
@@ -97,13 +124,13 @@ class EmbeddingStore:
                 for key, blob in self._db.execute(
                     f"SELECT text_key, vector FROM embeddings WHERE {where}", [project, model, *chunk]
                 ):
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
+                    found[key] = from_blob(blob)
                 self._db.execute(f"UPDATE embeddings SET used_at = ? WHERE {where}", [now, project, model, *chunk])
         return found
 
-    def put(self, project: str, model: str, vectors: Mapping[str, np.ndarray]) -> None:
+    def put(self, project: str, model: str, vectors: Mapping[str, array[float]]) -> None:
         now = time.time()
-        rows = [(project, model, k, v.astype(np.float32).tobytes(), now) for k, v in vectors.items()]
+        rows = [(project, model, k, to_blob(v), now) for k, v in vectors.items()]
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows)
             self._db.execute("DELETE FROM embeddings WHERE used_at < ?", [now - KEEP_DAYS * 86_400])
@@ -126,7 +153,7 @@ class Embeddings:
         self.threshold = threshold
         self._client = httpx.Client(timeout=timeout_s, transport=transport, trust_env=False)
 
-    def vectors(self, project: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def vectors(self, project: str, texts: Sequence[str]) -> dict[str, array[float]]:
         """Unit vector per text key of `texts`; EmbeddingError when the model cannot be asked."""
         by_key = {text_key(t): t[:MAX_CHARS] for t in texts}
         found = self.store.get(project, self.model.name, list(by_key))
@@ -138,7 +165,7 @@ class Embeddings:
             found.update(fresh)
         return found
 
-    def _embed(self, texts: list[str]) -> list[np.ndarray]:
+    def _embed(self, texts: list[str]) -> list[array[float]]:
         url = f"{self.model.base_url}/embeddings"
         headers = {"authorization": f"Bearer {self.model.api_key}"} if self.model.api_key else {}
         try:
@@ -149,12 +176,12 @@ class Embeddings:
             raise EmbeddingError(f"{url} answered {response.status_code} for {self.model.name}: {response.text[:200]}")
         try:
             data = sorted(response.json()["data"], key=lambda d: d["index"])
-            vectors = [np.asarray(d["embedding"], dtype=np.float32) for d in data]
+            vectors = [unit(d["embedding"]) for d in data]
         except (ValueError, KeyError, TypeError) as exc:
             raise EmbeddingError(f"{url} sent no embeddings list for {self.model.name}: {exc!r}") from exc
         if len(vectors) != len(texts):
             raise EmbeddingError(f"{url} sent {len(vectors)} embeddings for {len(texts)} texts")
-        return [v / (float(np.linalg.norm(v)) or 1.0) for v in vectors]
+        return vectors
 
 
 def open_embeddings(
