@@ -25,7 +25,15 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).parent
-IN_PROCESS = ("bench_otlp", "bench_phoenix", "bench_ingest", "bench_flood", "bench_dashboard", "bench_evaluators")
+IN_PROCESS = (
+    "bench_otlp",
+    "bench_phoenix",
+    "bench_ingest",
+    "bench_flood",
+    "bench_dashboard",
+    "bench_evaluators",
+    "bench_install",
+)
 
 
 def _subprocess_bench(module: str, benchmark: str, quick: bool, extra: list[str]) -> list[dict[str, Any]]:

@@ -21,6 +21,11 @@ from ._blocks import REPO, code_blocks
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
+# The pages a user opens first: each reads a different part of the store.
+INSTALLED_PAGES = ("/", "/cost", "/latency", "/prompts", "/prompts/support_answer", "/tools", "/feedback")
+INSTALLED_PAGES += ("/traces", "/sessions", "/insights", "/alerts", "/sql")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,6 +135,10 @@ def test_wheel_from_make_dist_installs_in_a_fresh_venv(tmp_path: Path) -> None:
         [str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[server]"], capture_output=True, text=True, timeout=900
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    # The server needs no array library: numpy alone was a third of the install.
+    for absent in ("numpy", "pandas", "pyarrow"):
+        probe = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {absent}"], capture_output=True)
+        assert probe.returncode != 0, f"{absent} is installed by llmlens[server]"
     port = int(env["LLMLENS_PORT"])
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -143,7 +152,19 @@ def test_wheel_from_make_dist_installs_in_a_fresh_venv(tmp_path: Path) -> None:
         )
     try:
         _wait_for_demo(proc, port, log, timeout_s=300)
-        page = httpx.get(f"http://127.0.0.1:{port}/cost", timeout=30)
-        assert page.status_code == 200 and "<html" in page.text.lower()
+        # Every page and every range, so each read path (rollup quantiles, forecast, insights) runs here.
+        base = f"http://127.0.0.1:{port}"
+        for path in INSTALLED_PAGES:
+            for window in ("24h", "7d", "30d"):
+                page = httpx.get(f"{base}{path}?range={window}", timeout=60)
+                assert page.status_code == 200 and "<html" in page.text.lower(), (path, window, page.text[-2000:])
+        deadline = time.monotonic() + 120
+        while (doc := httpx.get(f"{base}/api/v1/insights?range=7d", timeout=60).json())["status"] == "computing":
+            assert time.monotonic() < deadline, "no insights within 120 s"
+            time.sleep(1)
+        # The demo plants findings for every tier, the semantic one (vectors from the stand-in) included.
+        assert doc["insights"] and not doc["errors"], doc
+        tiers = {i["scope"].get("tier") for i in doc["insights"] if i["kind"] == "cacheable_prompts"}
+        assert "semantic" in tiers, tiers
     finally:
         _stop(proc)

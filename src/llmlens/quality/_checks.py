@@ -156,13 +156,17 @@ _MIN_LANGUAGE_CHARS = 12
 
 
 def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the text's language (py3langid's model, shipped in its package)."""
+    """ISO 639-1 code of the text's language (CLD2's model, compiled into pycld2); None when it cannot tell."""
     if len(text.strip()) < _MIN_LANGUAGE_CHARS:
         return None
-    import py3langid
+    import pycld2
 
-    code, _ = py3langid.classify(text)
-    return str(code)
+    try:
+        _, _, found = pycld2.detect(text.encode("utf-8", "replace"))
+    except pycld2.error:  # bytes CLD2 refuses (control characters it calls invalid)
+        return None
+    code = str(found[0][1])  # the likeliest language, as "fr" or "zh-Hant"
+    return None if code in ("un", "xxx") else code.split("-")[0].lower()
 
 
 def language(expected: str | None = None) -> CheckFunction:
