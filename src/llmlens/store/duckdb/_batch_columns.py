@@ -22,9 +22,8 @@ from ._schema import _SQL_TYPES
 
 Columns = tuple[tuple[str, ColumnType, str], ...]
 
-# One encoder for every value (json.dumps with options builds a new one per call).
 _EPOCH = dt.datetime(1970, 1, 1)
-
+# One encoder for every value (json.dumps with options builds a new one per call).
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
