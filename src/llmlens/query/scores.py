@@ -15,7 +15,7 @@ from typing import Any
 
 from llmlens.store import Store
 from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
-from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, USER_MODELS
+from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, SPEED_SQL, USER_MODELS
 
 from ._call_feedback import page_rollups, score_order, stored_trace_scores
 from ._common import Scope, num, opt, rows
@@ -139,10 +139,13 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     calls = _CALLS.format(where=scope.where(), extra=extra)
     params = [scope.project, *scope.params(), *([model] if model else [])]
     rolled_up = page_rollups(store) and rollups_enabled(store)
+    stored_by_user: list[dict[str, Any]] = []
     if rolled_up:
-        # Thumbs from the feedback rollup and feedback_calls; the `scores` view for the stored scores only.
-        stored = _STORED.format(sc=_STORED_SCORES)
-        grouped = rows(store, stored.format(calls=calls), params) + _thumbs(store, scope, model)
+        # Thumbs from the feedback rollup and feedback_calls; the `scores` view for the stored scores only,
+        # joined to the calls once for both the groups and the users.
+        both = rows(store, _STORED_BOTH.format(sc=_STORED_SCORES, calls=calls), params)
+        stored_by_user = [r for r in both if r["per_user"]]
+        grouped = [r for r in both if not r["per_user"]] + _thumbs(store, scope, model)
     else:
         grouped = rows(store, _GROUPED.format(calls=calls), params)
     if not grouped:
@@ -163,8 +166,7 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         if r["template_id"]:
             dims["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"][name].add(*args)
     by_user = (
-        rows(store, _BY_USER.replace("FROM scores WHERE", f"FROM scores WHERE {_OWN} AND").format(calls=calls), params)
-        + _thumbs_by_user(store, scope, model)
+        stored_by_user + _thumbs_by_user(store, scope, model)
         if rolled_up
         else rows(store, _BY_USER.format(calls=calls), params)
     )
@@ -196,9 +198,20 @@ _OWN = "source <> 'feedback'"
 _STORED_SCORES = (
     f"SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL AND {_OWN}"
 )
-_ALL_SCORES = "(SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL)"
-assert _ALL_SCORES in _GROUPED and "FROM scores WHERE" in _BY_USER
-_STORED = _GROUPED.replace(_ALL_SCORES, "({sc})").replace("{calls}", "{{calls}}")
+# Stored scores on the window's calls grouped two ways in one join (DuckDB): by the page's dimensions, and
+# by user (`per_user`) for the budget tiers.
+_STORED_BOTH = f"""
+SELECT name, data_type, feature, model, template_id, template_version, speed, user_id, MAX(tier) AS tier,
+  GROUPING(user_id) = 0 AS per_user, COUNT(*) AS n, SUM(value) AS total, SUM(value * value) AS squares
+FROM (
+  SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
+    COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
+    COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
+    {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
+  FROM ({{sc}}) sc JOIN ({{calls}}) s ON s.span_id = sc.span_id
+) j
+GROUP BY GROUPING SETS ((name, data_type, feature, model, template_id, template_version, speed), (name, user_id))
+"""
 _THUMBS = "feedback_type IN ('thumbs_up', 'thumbs_down')"
 _DIMENSIONS = [
     ("feature", "COALESCE(feature, '(none)')"),
