@@ -73,6 +73,17 @@ class _Tally:
     examples: list[str] = field(default_factory=list)
     requests: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (preview, hits)
 
+    def hit(self, r: dict[str, Any], request: str, preview: str) -> None:
+        """Call `r` answered from the cache entry of `request` (shown as `preview`)."""
+        self.hits += 1
+        self.usd += num(r["cost_usd"])
+        self.ms += num(r["latency_ms"])
+        self.warm = self.warm or num(r.get("temperature")) > 0
+        if r["trace_id"] not in self.examples and len(self.examples) < 5:
+            self.examples.append(str(r["trace_id"]))
+        shown, n = self.requests.get(request, (preview, 0))
+        self.requests[request] = (shown, n + 1)
+
 
 def replay_cache(rows: Iterable[dict[str, Any]], key: str, ttl_s: float) -> dict[str, _Tally]:
     """Hits per feature of an exact-match cache with `ttl_s` over `rows` sorted by `key` then time."""
@@ -86,14 +97,7 @@ def replay_cache(rows: Iterable[dict[str, Any]], key: str, ttl_s: float) -> dict
         if r[key] != current:
             current, kept_until = r[key], None
         if kept_until is not None and t < kept_until:
-            tally.hits += 1
-            tally.usd += num(r["cost_usd"])
-            tally.ms += num(r["latency_ms"])
-            tally.warm = tally.warm or num(r.get("temperature")) > 0
-            if r["trace_id"] not in tally.examples and len(tally.examples) < 5:
-                tally.examples.append(str(r["trace_id"]))
-            preview, n = tally.requests.get(str(r[key]), (str(r.get("preview") or ""), 0))
-            tally.requests[str(r[key])] = (preview, n + 1)
+            tally.hit(r, str(r[key]), str(r.get("preview") or ""))
         else:
             kept_until = t + dt.timedelta(seconds=ttl_s)
     return tallies
@@ -169,14 +173,7 @@ def replay_semantic_cache(
                 if until > t and (s := close.get(u, -1.0)) > best:
                     best, best_preview = s, preview
         if best_preview is not None and best >= threshold:
-            tally.hits += 1
-            tally.usd += num(r["cost_usd"])
-            tally.ms += num(r["latency_ms"])
-            tally.warm = tally.warm or num(r.get("temperature")) > 0
-            if r["trace_id"] not in tally.examples and len(tally.examples) < 5:
-                tally.examples.append(str(r["trace_id"]))
-            _, n = tally.requests.get(best_preview, (best_preview, 0))
-            tally.requests[best_preview] = (best_preview, n + 1)
+            tally.hit(r, best_preview, best_preview)
             continue
         entries.append((r["u"], t + ttl_s, str(r.get("preview") or "")))
     return tallies
@@ -190,14 +187,12 @@ before AS (SELECT u, list(u) OVER (PARTITION BY g ORDER BY pos ROWS BETWEEN UNBO
            FROM member)
 SELECT u, unnest(vs) AS v FROM before
 """
-# DuckDB 1.3 brought Python-style lambdas; 2.0 refuses the arrow form unless told otherwise.
-_LAMBDA = "lambda w:" if tuple(int(n) for n in re.findall(r"\d+", duckdb.__version__)[:2]) >= (1, 3) else "w ->"
 # The exact similarity of the candidate pairs (u, v) with u in one of `shares`, when `threshold` or more, as
 # lists by prompt both ways round. (One lambda per prompt over its candidates takes a third less time than a
 # row per pair, and lists come back quicker than millions of rows when most pairs are alike.)
-_EXACT = f"""
+_EXACT = """
 WITH pair AS MATERIALIZED (
-    SELECT u, unnest(vs) AS v, unnest(list_transform(vs, {_LAMBDA} list_dot_product(x[u + 1], x[w + 1]))) AS s
+    SELECT u, unnest(vs) AS v, unnest(list_transform(vs, lambda w: list_dot_product(x[u + 1], x[w + 1]))) AS s
     FROM (SELECT u, list(v) AS vs FROM candidate WHERE u % $shares = $share GROUP BY u), vector
 ), close AS (SELECT u, v, s FROM pair WHERE s >= $threshold)
 SELECT u, list(v), list(s) FROM close GROUP BY u
