@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from llmlens.store import Store
@@ -22,11 +21,8 @@ from ._rollup import Packed, nulls_last, packed_quantiles, packed_sketches
 _MODEL = "COALESCE(model, '(none)')"
 
 
-@dataclass(frozen=True, slots=True)
-class Sketches:
-    """Merged sketches of some metrics: (metric id, bucket or None, model) -> packed cells."""
-
-    cells: dict[tuple[Any, ...], Packed]
+# Merged sketches of some metrics: (metric id, bucket or None, model) -> packed cells.
+Sketches = dict[tuple[Any, ...], Packed]
 
 
 def sketch_rows(
@@ -69,17 +65,16 @@ def sketch_rows(
     cells = packed_sketches(store, union, args, ("metric", "bucket", "model"))
     if any(model not in models for _, _, model in cells):
         return None
-    return Sketches(cells)
+    return cells
 
 
 def quantiles_of(
-    rows: Sketches, metric: str, qs: dict[str, float], models: Sequence[str], *, by_model: bool = True
+    sketches: Sketches, metric: str, qs: dict[str, float], *, by_model: bool = True
 ) -> list[dict[str, Any]]:
     """Quantiles `qs` of `metric` per (bucket,) model, or per bucket over all models, from `sketch_rows`;
     rows as `_rollup.quantiles` gives them (bucket as a datetime, model as its name)."""
-    del models  # the rows name their models
     wanted = SKETCHED_METRICS[metric]
-    mine = (((b, model), packed) for (m, b, model), packed in rows.cells.items() if m == wanted)
+    mine = (((b, model), packed) for (m, b, model), packed in sketches.items() if m == wanted)
     chosen: list[tuple[tuple[Any, ...], Packed]] = sorted(mine, key=_by_group)
     if not by_model:  # every model's cells of a bucket in one ascending run (an index may repeat)
         by_bucket: dict[Any, Packed] = {}

@@ -157,18 +157,18 @@ def _from_rollups(store: Store, scope: Scope, extra: str, extra_params: list[Any
     if totals is None or by_bucket is None:  # a sketched model without calls: read as before
         return _from_rollups_per_question(store, scope, extra, extra_params, merged)
     for metric, qs in _TOTALS:
-        for r in quantiles_of(totals, metric, qs, models):
+        for r in quantiles_of(totals, metric, qs):
             merged[str(r["model"])].update({k: r[k] for k in qs})
     model_rows = _model_rows(merged)
     series_by: dict[tuple[Any, str], dict[str, Any]] = {}
     for metric, name, q in _SERIES:
-        for r in quantiles_of(by_bucket, metric, {name: q}, models):
+        for r in quantiles_of(by_bucket, metric, {name: q}):
             key = (r["bucket"], str(r["model"]))
             rec = series_by.setdefault(
                 key, {"bucket": r["bucket"], "model": r["model"], "p95": None, "ttft50": None, "tps": None}
             )
             rec[name] = r[name]
-    overall_rows = quantiles_of(by_bucket, "latency_ms", _OVERALL, models, by_model=False)
+    overall_rows = quantiles_of(by_bucket, "latency_ms", _OVERALL, by_model=False)
     return model_rows, list(series_by.values()), overall_rows
 
 
