@@ -31,31 +31,24 @@ class _HashTable:
         self._mask = slots - 1
         self.count = 0
 
-    def __contains__(self, h: int) -> bool:
+    def _slot(self, h: int) -> int:
+        """Where `h` is, or the empty slot where it would go."""
         slots, mask = self._slots, self._mask
         i = h & mask
-        while True:
-            value = slots[i]
-            if value == h:
-                return True
-            if value == _EMPTY:
-                return False
+        while (value := slots[i]) != h and value != _EMPTY:
             i = (i + 1) & mask
+        return i
+
+    def __contains__(self, h: int) -> bool:
+        return self._slots[self._slot(h)] == h
 
     def add(self, h: int) -> None:
-        slots, mask = self._slots, self._mask
-        i = h & mask
-        while True:
-            value = slots[i]
-            if value == h:
-                return
-            if value == _EMPTY:
-                slots[i] = h
-                self.count += 1
-                if 2 * self.count > len(slots):
-                    self._grow()
-                return
-            i = (i + 1) & mask
+        i = self._slot(h)
+        if self._slots[i] == _EMPTY:
+            self._slots[i] = h
+            self.count += 1
+            if 2 * self.count > len(self._slots):
+                self._grow()
 
     def _grow(self) -> None:
         old = self._slots
