@@ -292,6 +292,21 @@ def test_trusted_queries_in_the_portable_dialect(store: Store) -> None:
     assert since == [[6]]
 
 
+def test_string_agg_in_the_portable_dialect(store: Store) -> None:
+    """The sketch quantiles hand each group's cells over as one string: string_agg skips NULLs on both."""
+    spans = [empty_span(f"g{i}") for i in range(6)]
+    for i, s in enumerate(spans):
+        s.model = ("a", "b")[i % 2]
+        s.latency_ms = None if i == 4 else float(i)
+    store.write(spans, [])
+    rows = store.query(
+        "SELECT model, string_agg(CAST(latency_ms AS BIGINT)::VARCHAR, ',') AS cells FROM spans "
+        "WHERE project = ? GROUP BY model ORDER BY model",
+        ["default"],
+    ).rows
+    assert [(m, sorted(c.split(","))) for m, c in rows] == [("a", ["0", "2"]), ("b", ["1", "3", "5"])]
+
+
 def test_execute_deletes_old_rows(store: Store) -> None:
     old, new = empty_span("old"), empty_span("new")
     old.start_us = NOW_US - 40 * 86_400_000_000

@@ -132,7 +132,7 @@ def quantiles(
 _INDEX_OFFSET = 1 << 21
 _COUNT_BITS = 33
 _COUNT_MASK = (1 << _COUNT_BITS) - 1
-_PACKED = f"((idx + {_INDEX_OFFSET}) * {1 << _COUNT_BITS} + n)::VARCHAR"
+_PACKED = f"((idx + {_INDEX_OFFSET}) * {1 << _COUNT_BITS} + cell_n)::VARCHAR"
 
 Packed = list[int]  # a sketch's packed cells, ascending by index (an index may repeat)
 
@@ -140,13 +140,14 @@ Packed = list[int]  # a sketch's packed cells, ascending by index (an index may 
 def packed_sketches(
     store: Store, union: str, args: Sequence[Any], keys: Sequence[str]
 ) -> dict[tuple[Any, ...], Packed]:
-    """The sketch of each group of `keys` in `union`'s (keys..., idx, n) rows, as packed cells (DuckDB SQL).
+    """The sketch of each group of `keys` in `union`'s (keys..., idx, n) rows, as packed cells.
 
     Rows are merged per group and index first: folds of changed or deleted calls add negative counts, and
     the cells they empty drop out (they hold no rank)."""
     lead = "".join(f"{k}, " for k in keys)
     merged = (
-        f"SELECT {lead}idx, SUM(n) AS n FROM ({union}) AS u WHERE idx IS NOT NULL GROUP BY {lead}idx HAVING SUM(n) > 0"
+        f"SELECT {lead}idx, SUM(n) AS cell_n FROM ({union}) AS u WHERE idx IS NOT NULL GROUP BY {lead}idx "
+        "HAVING SUM(n) > 0"
     )
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
     sql = f"SELECT {lead}string_agg({_PACKED}, ',') FROM ({merged}) AS m{group}"
@@ -176,12 +177,9 @@ def quantile_rows(
     """Quantiles `qs` per group of `keys` from `union`'s (keys..., idx, n) sketch rows, as the callers
     want them: keys, `count` and each quantile by name (None without values); no row per group without
     values, one row (count 0) when there are no keys."""
-    if getattr(store, "page_rollups", False):
-        sketches = packed_sketches(store, union, args, keys)
-        found = (packed_quantiles(keys, g, sketches[g], qs) for g in sorted(sketches, key=nulls_last))
-        out = [row for row in found if row is not None]
-    else:  # the packing SQL is DuckDB's
-        out = _searched_in_python(store, union, args, keys, qs)
+    sketches = packed_sketches(store, union, args, keys)
+    found = (packed_quantiles(keys, g, sketches[g], qs) for g in sorted(sketches, key=nulls_last))
+    out = [row for row in found if row is not None]
     if not keys and not out:
         out.append({"count": 0, **dict.fromkeys(qs)})
     return out
@@ -210,27 +208,6 @@ def _group_quantiles(
         hi = min(bisect.bisect_right(cum, math.ceil(rank)), last)
         row[name] = quantile_from_ranks(total, q, int(index_at(lo)), int(index_at(hi)))
     return row
-
-
-def _searched_in_python(
-    store: Store, union: str, args: Sequence[Any], keys: Sequence[str], qs: dict[str, float]
-) -> list[dict[str, Any]]:
-    """`quantile_rows` from the merged (keys..., idx, n) rows, sorted by keys then index: per group, the
-    running counts and a binary search for the first index whose count passes each rank."""
-    lead = "".join(f"{k}, " for k in keys)
-    sql = (
-        f"SELECT {lead}idx, SUM(n) AS n FROM ({union}) AS u WHERE idx IS NOT NULL GROUP BY {lead}idx ORDER BY {lead}idx"
-    )
-    result = store.query(sql, list(args))
-    width = len(keys)
-    out: list[dict[str, Any]] = []
-    for group, rows in itertools.groupby(result.rows, key=lambda r: tuple(r[:width])):
-        cells = list(rows)
-        idx = [r[width] for r in cells]
-        row = _group_quantiles(keys, group, [int(r[width + 1]) for r in cells], idx.__getitem__, qs)
-        if row is not None:
-            out.append(row)
-    return out
 
 
 def user_spend(

@@ -167,6 +167,7 @@ class Translator:
             exp.CurrentDate: lambda n: _call("today"),
             exp.Cast: self._cast,
             exp.TryCast: self._cast,
+            exp.GroupConcat: self._string_agg,
         }
 
     def to_clickhouse(self, tree: exp.Expr) -> str:
@@ -225,6 +226,14 @@ class Translator:
                     return exp.If(this=none, true=exp.Null(), false=call)
                 return call
         raise SqlFailed("FILTER (WHERE ...) is supported on COUNT, SUM, AVG, MIN and MAX only here")
+
+    def _string_agg(self, node: exp.GroupConcat) -> exp.Expr:
+        # groupConcat came in 24.x; groupArray skips NULLs as string_agg does. No row gives '' (DuckDB: NULL).
+        value = node.this
+        if isinstance(value, exp.Order):
+            raise SqlFailed("string_agg(... ORDER BY ...) is not supported on ClickHouse")
+        separator = node.args.get("separator") or exp.Literal.string(",")
+        return _call("arrayStringConcat", _call("groupArray", _call("toString", value)), separator)
 
     def _trunc(self, node: exp.Expr) -> exp.Expr:
         unit = node.args.get("unit")
