@@ -1,6 +1,7 @@
 """Feedback on the calls of one trace or session, as the `feedback_events` and `scores` views give it, read
 through the id maps and `feedback_calls` instead of the views (which join every feedback event to every
-call before the filter applies). Stores without them (ClickHouse, an old read-only file) read the views."""
+call before the filter applies). Stores without `feedback_calls` (ClickHouse, an old read-only file) find
+each message's first call through the id map instead."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ _SCORE_COLUMNS = (
 )
 
 
+STORED_ONLY = "source <> 'feedback'"  # stored scores: thumbs come from the feedback table
+
+
 def page_rollups(store: Store) -> bool:
     """Whether the store keeps `feedback_calls` and the page rollups, caught up with every stored row."""
     return bool(getattr(store, "page_rollups", False))
@@ -43,8 +47,7 @@ class SpanFeedback:
     """Feedback on the messages of some spans."""
 
     events: list[dict[str, Any]] = field(default_factory=list)  # feedback_events rows, oldest first
-    # `user_feedback` scores on these spans' calls; None where the store has no feedback_calls (read `scores`)
-    thumbs: list[dict[str, Any]] | None = field(default_factory=list)
+    thumbs: list[dict[str, Any]] = field(default_factory=list)  # `user_feedback` scores on these spans' calls
 
 
 def _messages(spans: Sequence[dict[str, Any]]) -> list[str]:
@@ -58,17 +61,6 @@ def feedback_on_spans(
     feedback_text, user_id, timestamp), and the thumbs among them whose rated call (the message's LLM span
     with the smallest span id) is one of `spans`, as `scores` rows (with `resolve_calls`)."""
     messages = _messages(spans)
-    if not page_rollups(store):
-        if not messages:
-            return SpanFeedback(thumbs=None)
-        marks = ", ".join("?" for _ in messages)
-        events = rows(
-            store,
-            f"SELECT {', '.join(_EVENT_COLUMNS)} FROM feedback_events "
-            f"WHERE project = ? AND message_id IN ({marks}) ORDER BY timestamp",
-            [project, *messages],
-        )
-        return SpanFeedback(events=events, thumbs=None)
     found = rows_by_id(
         store,
         project,
@@ -80,7 +72,9 @@ def feedback_on_spans(
     if not found:
         return SpanFeedback()
     # `resolve_calls` False: the caller shows neither the events' users nor the thumbs.
-    calls = _calls(store, project, spans, messages) if resolve_calls else []
+    calls: list[dict[str, Any]] = []
+    if resolve_calls:
+        calls = _calls(store, project, spans) if page_rollups(store) else _calls_looked_up(store, project, spans, found)
     callers = _call_users(store, project, found, calls) if resolve_calls else {}
     events = [
         {
@@ -101,7 +95,7 @@ def feedback_on_spans(
     return SpanFeedback(events=events, thumbs=thumbs)
 
 
-def _calls(store: Store, project: str, spans: Sequence[dict[str, Any]], messages: list[str]) -> list[dict[str, Any]]:
+def _calls(store: Store, project: str, spans: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The feedback_calls rows of the spans' LLM calls (read by their call times, which the spans give)."""
     llm = [s for s in spans if s["kind"] == "llm" and s.get("message_id")]
     if not llm:
@@ -114,6 +108,40 @@ def _calls(store: Store, project: str, spans: Sequence[dict[str, Any]], messages
         f"WHERE project = ? AND called_at >= ? AND called_at <= ? AND span_id IN ({marks})",
         [project, min(s["timestamp"] for s in llm), max(s["timestamp"] for s in llm), *ids],
     )
+
+
+def first_calls(store: Store, project: str, messages: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each message's rated call: its LLM span with the smallest span id (span_id, trace_id), found through
+    the id map."""
+    first: dict[str, dict[str, Any]] = {}
+    for c in rows_by_id(store, project, "message_id", messages, "message_id, span_id, trace_id", where="kind = 'llm'"):
+        message = str(c["message_id"])
+        if message not in first or str(c["span_id"]) < str(first[message]["span_id"]):
+            first[message] = c
+    return first
+
+
+def _calls_looked_up(
+    store: Store, project: str, spans: Sequence[dict[str, Any]], feedback: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """`_calls` for stores without feedback_calls: the spans' LLM calls paired with the feedback on their
+    messages, each marked whether it is its message's first call (over every call of the message)."""
+    llm = [s for s in spans if s["kind"] == "llm" and s.get("message_id")]
+    first = first_calls(store, project, _messages(llm))
+    by_message: dict[str, list[dict[str, Any]]] = {}
+    for f in feedback:
+        by_message.setdefault(str(f["message_id"]), []).append(f)
+    return [
+        {
+            "feedback_id": f["feedback_id"],
+            "message_id": f["message_id"],
+            "span_id": s["span_id"],
+            "user_id": s.get("user_id"),
+            "first_call": str(first[str(s["message_id"])]["span_id"]) == str(s["span_id"]),
+        }
+        for s in llm
+        for f in by_message.get(str(s["message_id"]), [])
+    ]
 
 
 def _call_users(
@@ -154,11 +182,50 @@ def _thumb_score(feedback: dict[str, Any], call: dict[str, Any]) -> dict[str, An
 
 def stored_trace_scores(store: Store, project: str, trace_id: str) -> list[dict[str, Any]]:
     """The scores stored for a trace (not thumbs), as the `scores` view resolves them."""
-    return rows(
+    if page_rollups(store):  # DuckDB applies the trace filter inside the view
+        return rows(
+            store,
+            f"SELECT {', '.join(_SCORE_COLUMNS)} FROM scores WHERE project = ? AND {STORED_ONLY} AND trace_id = ?",
+            [project, trace_id],
+        )
+    return _trace_scores_resolved(store, project, trace_id)
+
+
+def _trace_scores_resolved(store: Store, project: str, trace_id: str) -> list[dict[str, Any]]:
+    """`stored_trace_scores` without the view (which resolves every stored score before the filter applies):
+    the scores that may be the trace's, resolved as the view does. A score is on the trace named by its own
+    trace id, else by the trace of its span, else (no span either) by its message's first call."""
+    spans = {
+        str(s["span_id"]): s
+        for s in rows_by_id(store, project, "trace_id", [trace_id], "span_id, trace_id, message_id, kind")
+    }
+    messages = _messages([s for s in spans.values() if s["kind"] == "llm"])
+    in_spans, in_messages = (", ".join("?" for _ in ids) or "NULL" for ids in (spans, messages))
+    candidates = rows(
         store,
-        f"SELECT {', '.join(_SCORE_COLUMNS)} FROM scores WHERE project = ? AND source <> 'feedback' AND trace_id = ?",
-        [project, trace_id],
+        f"SELECT {', '.join(_SCORE_COLUMNS)}, trace_id AS own_trace_id FROM store.scores WHERE project = ? "
+        f"AND {STORED_ONLY} AND (trace_id = ? OR span_id IN ({in_spans}) OR message_id IN ({in_messages}))",
+        [project, trace_id, *spans, *messages],
     )
+    elsewhere = [str(c["span_id"]) for c in candidates if c["span_id"] and str(c["span_id"]) not in spans]
+    for s in rows_by_id(store, project, "span_id", elsewhere, "span_id, trace_id, message_id, kind"):
+        spans.setdefault(str(s["span_id"]), s)
+    unplaced = [str(c["message_id"]) for c in candidates if not c["span_id"] and c["message_id"]]
+    first = first_calls(store, project, unplaced)
+    out = []
+    for c in candidates:
+        span = spans.get(str(c["span_id"])) if c["span_id"] else None
+        call = first.get(str(c["message_id"])) if not c["span_id"] and c["message_id"] else None
+        own_trace = c.pop("own_trace_id")
+        trace = own_trace or (span["trace_id"] if span else None) or (call["trace_id"] if call else None)
+        if trace != trace_id:
+            continue
+        if call is not None:
+            c["span_id"] = call["span_id"]
+        if not c["message_id"] and span is not None:
+            c["message_id"] = span["message_id"]
+        out.append(c)
+    return out
 
 
 def score_order(score: dict[str, Any]) -> tuple[Any, ...]:

@@ -61,11 +61,11 @@ FROM (
     COALESCE(s.model, '(none)') AS model,
     CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END AS speed,
     f.feedback_type AS feedback_type
-  FROM (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f
-  JOIN (
+  FROM (
     SELECT message_id, feature, template_id, template_version, model, latency_ms FROM spans
     WHERE {where} AND kind = 'llm' AND message_id IS NOT NULL
-  ) s ON s.message_id = f.message_id
+  ) s
+  JOIN (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f ON f.message_id = s.message_id
 ) t
 GROUP BY feature, template_id, template_version, model, speed, feedback_type
 """
@@ -111,18 +111,20 @@ def _grouped(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dic
         grouped = page_aggregate(*span, measures=("n",), groups=_GROUPS)
         over_time = page_aggregate(*span, measures=("n",), groups=[("feedback_type", "feedback_type")], unit=w.bucket)
         return grouped, over_time
-    grouped = rows(store, _GROUPED_SQL.format(where=scope.where()), [scope.project, *scope.params()])
+    # The calls on the left of each join: ClickHouse holds the right side in memory.
+    grouped = rows(store, _GROUPED_SQL.format(where=scope.where()), [*scope.params(), scope.project])
     # Bucketed by the time of the rated call, like every other figure of the page: the chart adds up to
     # the page's total, and a bucket's calls are the traces of that bucket.
     bucket = bucket_expr(scope.window, "s.timestamp")
     over_time = rows(
         store,
         f"SELECT {bucket} AS bucket, f.feedback_type AS feedback_type, COUNT(*) AS n "
-        "FROM (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f "
-        "JOIN (SELECT message_id, timestamp FROM spans "
-        f"WHERE {scope.where()} AND kind = 'llm' AND message_id IS NOT NULL) s ON s.message_id = f.message_id "
+        "FROM (SELECT message_id, timestamp FROM spans "
+        f"WHERE {scope.where()} AND kind = 'llm' AND message_id IS NOT NULL) s "
+        "JOIN (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f "
+        "ON f.message_id = s.message_id "
         f"GROUP BY {bucket}, f.feedback_type",
-        [scope.project, *scope.params()],
+        [*scope.params(), scope.project],
     )
     return grouped, over_time
 
@@ -242,13 +244,15 @@ def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any
             call_params.append(version)
     if filters.speed:
         call_where.append(_SPEED_SQL[filters.speed])
+    # The calls first: ClickHouse holds the right side of a join in memory, and a month of calls can
+    # outgrow it where the feedback on them does not.
     sql = (
-        "FROM (SELECT feedback_id, message_id, feedback_type, feedback_text, timestamp FROM store.feedback "
-        f"WHERE {' AND '.join(fb_where)}) f "
-        "JOIN (SELECT message_id, trace_id, span_id, timestamp, model, feature, template_id, template_version, "
-        f"user_id, latency_ms FROM spans WHERE {' AND '.join(call_where)}) s ON s.message_id = f.message_id"
+        "FROM (SELECT message_id, trace_id, span_id, timestamp, model, feature, template_id, template_version, "
+        f"user_id, latency_ms FROM spans WHERE {' AND '.join(call_where)}) s "
+        "JOIN (SELECT feedback_id, message_id, feedback_type, feedback_text, timestamp FROM store.feedback "
+        f"WHERE {' AND '.join(fb_where)}) f ON f.message_id = s.message_id"
     )
-    return sql, [*fb_params, *call_params]
+    return sql, [*call_params, *fb_params]
 
 
 _RATED_ORDER = "ORDER BY critical, rated_at DESC, feedback_id"

@@ -358,7 +358,7 @@ def _version_feedback(store: Store, scope: Scope, template_id: str) -> dict[str,
             store,
             "SELECT COALESCE(s.template_version, '(none)') AS v, COUNT(*) AS n, "
             "SUM(CASE WHEN f.feedback_type = 'thumbs_up' THEN 1 ELSE 0 END) AS ups "
-            "FROM spans s JOIN feedback_events f ON f.project = s.project AND f.message_id = s.message_id "
+            "FROM spans s JOIN store.feedback f ON f.project = s.project AND f.message_id = s.message_id "
             f"WHERE {scope.where('s')} AND s.kind = 'llm' AND s.template_id = ? "
             "GROUP BY COALESCE(s.template_version, '(none)')",
             [*scope.params(), template_id],

@@ -17,7 +17,7 @@ from llmlens.store import Store
 from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
 from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, SPEED_SQL, USER_MODELS
 
-from ._call_feedback import page_rollups, score_order, stored_trace_scores
+from ._call_feedback import STORED_ONLY, page_rollups, score_order, stored_trace_scores
 from ._common import Scope, num, opt, rows
 from ._page_rollups import page_aggregate
 from ._rollup import aggregate, rollups_enabled
@@ -102,8 +102,8 @@ SELECT sc.name AS name, sc.data_type AS data_type,
   COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
   CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END AS speed,
   COUNT(*) AS n, SUM(sc.value) AS total, SUM(sc.value * sc.value) AS squares
-FROM (SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL) sc
-JOIN ({calls}) s ON s.span_id = sc.span_id
+FROM ({calls}) s
+JOIN ({sc}) sc ON sc.span_id = s.span_id
 GROUP BY sc.name, sc.data_type, COALESCE(s.feature, '(none)'), COALESCE(s.model, '(none)'),
   COALESCE(s.template_id, ''), COALESCE(s.template_version, ''),
   CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END
@@ -112,8 +112,8 @@ GROUP BY sc.name, sc.data_type, COALESCE(s.feature, '(none)'), COALESCE(s.model,
 _BY_USER = """
 SELECT sc.name AS name, s.user_id AS user_id, MAX(s.tier) AS tier,
   COUNT(*) AS n, SUM(sc.value) AS total, SUM(sc.value * sc.value) AS squares
-FROM (SELECT span_id, name, value FROM scores WHERE project = ? AND span_id IS NOT NULL) sc
-JOIN ({calls}) s ON s.span_id = sc.span_id
+FROM ({calls}) s
+JOIN ({sc}) sc ON sc.span_id = s.span_id
 GROUP BY sc.name, s.user_id
 """
 
@@ -137,7 +137,9 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     """Scores of the calls made in the window (optionally of one model)."""
     extra = " AND model = ?" if model else ""
     calls = _CALLS.format(where=scope.where(), extra=extra)
-    params = [scope.project, *scope.params(), *([model] if model else [])]
+    # The calls come first: ClickHouse keeps the right side of a join in memory, and the scores are fewer.
+    params = [*scope.params(), *([model] if model else []), scope.project]
+    scored = [*params[:-1], *[scope.project] * _SCORED_SPANS.count("?")]
     rolled_up = page_rollups(store) and rollups_enabled(store)
     stored_by_user: list[dict[str, Any]] = []
     if rolled_up:
@@ -147,7 +149,7 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         stored_by_user = [r for r in both if r["per_user"]]
         grouped = [r for r in both if not r["per_user"]] + _thumbs(store, scope, model)
     else:
-        grouped = rows(store, _GROUPED.format(calls=calls), params)
+        grouped = rows(store, _GROUPED.format(sc=_SCORED_SPANS, calls=calls), scored)
     if not grouped:
         return ScoreColumns()
     types: dict[str, str] = {}
@@ -168,14 +170,14 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     by_user = (
         stored_by_user + _thumbs_by_user(store, scope, model)
         if rolled_up
-        else rows(store, _BY_USER.format(calls=calls), params)
+        else rows(store, _BY_USER.format(sc=_SCORED_SPANS, calls=calls), scored)
     )
     for r in by_user:
         dims["tier"][_tier(budgets, r)][str(r["name"])].add(int(r["n"]), r["total"], r["squares"])
     counts = (
         _rolled_up_counts(store, scope, model, budgets)
         if rolled_up
-        else _call_counts(store, calls, params[1:], budgets)
+        else _call_counts(store, calls, params[:-1], budgets)
     )
     names = sorted(types, key=lambda n: (-overall[n].n, n))
     speed = {row.key: row for row in _rows(dims["speed"], counts["speed"], names, types)}
@@ -194,9 +196,8 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
 
 
 # Stored scores only: thumbs (source `feedback`, never stored) come from the feedback rollup then.
-_OWN = "source <> 'feedback'"
 _STORED_SCORES = (
-    f"SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL AND {_OWN}"
+    f"SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL AND {STORED_ONLY}"
 )
 # Stored scores on the window's calls grouped two ways in one join (DuckDB): by the page's dimensions, and
 # by user (`per_user`) for the budget tiers.
@@ -208,11 +209,32 @@ FROM (
     COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
     COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
     {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
-  FROM ({{sc}}) sc JOIN ({{calls}}) s ON s.span_id = sc.span_id
+  FROM ({{calls}}) s JOIN ({{sc}}) sc ON sc.span_id = s.span_id
 ) j
 GROUP BY GROUPING SETS ((name, data_type, feature, model, template_id, template_version, speed), (name, user_id))
 """
 _THUMBS = "feedback_type IN ('thumbs_up', 'thumbs_down')"
+# What the `scores` view gives the score columns (span_id, name, data_type, value), without building the
+# view (whose lookups carry every column of every score and thumb; at 10M calls ClickHouse ran out of
+# memory on it): stored scores on their own span, else on their message's first call; thumbs on theirs.
+_FIRST_CALL = (
+    "SELECT message_id, MIN(span_id) AS span_id FROM store.spans WHERE project = ? AND kind = 'llm' "
+    "AND message_id IN ({messages}) GROUP BY message_id"
+)
+_UNPLACED = "FROM store.scores WHERE project = ? AND span_id IS NULL AND message_id IS NOT NULL"
+_RATED = f"FROM store.feedback WHERE project = ? AND {_THUMBS}"
+_SCORED_SPANS = f"""
+SELECT span_id, name, data_type, value FROM store.scores WHERE project = ? AND span_id IS NOT NULL
+UNION ALL
+SELECT f.span_id AS span_id, u.name AS name, u.data_type AS data_type, u.value AS value
+FROM (SELECT message_id, name, data_type, value {_UNPLACED}) u
+JOIN ({_FIRST_CALL.format(messages=f"SELECT message_id {_UNPLACED}")}) f ON f.message_id = u.message_id
+UNION ALL
+SELECT f.span_id AS span_id, 'user_feedback' AS name, 'boolean' AS data_type,
+  CASE WHEN fb.feedback_type = 'thumbs_up' THEN 1.0 ELSE 0.0 END AS value
+FROM (SELECT message_id, feedback_type {_RATED}) fb
+JOIN ({_FIRST_CALL.format(messages=f"SELECT message_id {_RATED}")}) f ON f.message_id = fb.message_id
+"""
 _DIMENSIONS = [
     ("feature", "COALESCE(feature, '(none)')"),
     ("model", "COALESCE(model, '(none)')"),
@@ -328,18 +350,7 @@ def _call_counts(store: Store, calls: str, params: list[Any], budgets: Budgets) 
     return counts
 
 
-_TRACE_SCORES = (
-    "SELECT score_id, span_id, message_id, name, data_type, value, label, source, evaluator, evaluator_version, "
-    "comment, reasoning, judge_cost_usd, timestamp FROM scores WHERE project = ? AND trace_id = ? "
-    "ORDER BY timestamp, name, score_id"
-)
-
-
-def trace_scores(
-    store: Store, project: str, trace_id: str, *, thumbs: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """Every score on the spans of one trace (thumbs included), oldest first. `thumbs`: the trace's thumbs
-    as `scores` rows, already read (`_call_feedback.py`): only the stored scores are read then."""
-    if thumbs is None:
-        return rows(store, _TRACE_SCORES, [project, trace_id])
+def trace_scores(store: Store, project: str, trace_id: str, *, thumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every score on the spans of one trace, oldest first: the stored ones and `thumbs`, the trace's thumbs
+    as `scores` rows, read with its feedback (`_call_feedback.py`)."""
     return sorted([*stored_trace_scores(store, project, trace_id), *thumbs], key=score_order)
