@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -252,7 +253,12 @@ def page_timings(state: Any, store: Any, ranges: list[str], runs: int) -> dict[t
             timings = []
             for _ in range(runs):
                 t0 = time.perf_counter()
-                page.build(state, params, path_params.get(page.name, {}))
+                try:
+                    page.build(state, params, path_params.get(page.name, {}))
+                except Exception as exc:  # a page that fails is a finding: reported, and the rest still timed
+                    print(f"  {page.name} {range_} failed: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
+                    timings = [math.nan]
+                    break
                 timings.append((time.perf_counter() - t0) * 1000)
             out[(page.name, range_)] = (statistics.median(timings), max(timings))
     return out
