@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from llmlens.model import Feedback, Span
+from llmlens.store.clickhouse import ClickHouseStore
+from llmlens.store.clickhouse._sandbox import rewrite_user_sql
+from llmlens.store.clickhouse._schema import FEEDBACK_TABLE, SPANS_TABLE
 from llmlens.store.duckdb import DuckDBStore
 from llmlens.store.duckdb._sandbox import NOW_AS_TIMESTAMP
 
@@ -73,5 +81,56 @@ def test_the_console_reads_only_the_interval_and_joins_feedback_only_when_asked(
         assert satisfaction == [["v1", 1.0]]
         assert store.user_sql("SELECT typeof(now())", project="default").rows == [["TIMESTAMP"]]
         assert store.user_sql(COST_PER_FEATURE, project="another").rows == []
+    finally:
+        store.close()
+
+
+SATISFACTION_BY_SPEED = (
+    "SELECT CASE WHEN latency_ms < 1000 THEN 'fast' ELSE 'slow' END as speed, "
+    "AVG(CASE WHEN feedback_type = 'thumbs_up' THEN 1.0 ELSE 0.0 END) as satisfaction "
+    "FROM llm_logs JOIN feedback_events ON llm_logs.message_id = feedback_events.message_id GROUP BY speed"
+)
+
+
+@pytest.mark.clickhouse
+def test_on_clickhouse_the_views_read_only_the_columns_a_query_names(clickhouse_url: str) -> None:
+    """ClickHouse 18.16 reads every column of a `SELECT *` subquery: the views' bodies name only what the
+    query reads, join feedback only for `user_satisfaction` and the calls only for the columns that come
+    from them; the answers stay those of the whole views."""
+    store = ClickHouseStore(clickhouse_url.rsplit("/", 1)[0] + f"/console_{uuid.uuid4().hex[:8]}")
+    try:
+        now_us = int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
+        calls = [
+            Span(trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", kind="llm", name="chat", start_us=now_us - i,
+                 latency_ms=400.0 + 700 * i, feature=("chat", "search")[i % 2], template_version="v1",
+                 message_id=f"m{i}", cost_usd=0.01, prompt="a long prompt", user_id=f"u{i}")
+            for i in range(6)
+        ]  # fmt: skip
+        rated = [
+            Feedback(feedback_id=f"f{i}", message_id=f"m{i}", feedback_type=("thumbs_up", "thumbs_down")[i % 2],
+                     timestamp_us=now_us)
+            for i in range(4)
+        ]  # fmt: skip
+        store.write(calls, rated)
+        translator = store._translator
+
+        def sql(query: str) -> str:
+            return rewrite_user_sql(query, "default", translator)
+
+        def answer(query: str) -> list[list[Any]]:
+            return sorted(store.user_sql(query, project="default").rows, key=repr)
+
+        lean = sql(COST_PER_FEATURE)
+        assert "prompt" not in lean and FEEDBACK_TABLE not in lean, lean
+        assert answer(COST_PER_FEATURE) == [["chat", pytest.approx(0.03), 3], ["search", pytest.approx(0.03), 3]]
+        assert FEEDBACK_TABLE in sql(SATISFACTION) and "prompt" not in sql(SATISFACTION)
+        assert answer(SATISFACTION) == [["v1", 0.5]]
+        # feedback_events: no join to the calls for columns of the feedback itself.
+        assert sql(SATISFACTION_BY_SPEED).count(SPANS_TABLE) == 1
+        assert answer(SATISFACTION_BY_SPEED) == [["fast", 1.0], ["slow", pytest.approx(1 / 3)]]
+        # A `*` still reads every column, the satisfaction too; and the user of a call reaches its feedback.
+        star = store.user_sql("SELECT * FROM llm_logs WHERE message_id = 'm0'", project="default").dicts()
+        assert star[0]["prompt"] == "a long prompt" and star[0]["user_satisfaction"] == 1.0
+        assert answer("SELECT message_id, user_id FROM feedback_events") == [[f"m{i}", f"u{i}"] for i in range(4)]
     finally:
         store.close()

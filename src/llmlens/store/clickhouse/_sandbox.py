@@ -85,7 +85,8 @@ def rewrite_user_sql(query: str, project: str, translator: Translator) -> str:
         # One body per reference: each gets the conditions of its own SELECT (they only narrow it).
         placeholder = f"{_check_table(table, nonce)}_{index}_"  # `_1_` is no part of `_10_`
         name = table.name.lower()
-        bodies[placeholder] = VIEW_BODIES[name](project_filter, **_pushed_conditions(table, name, translator))
+        shaped = {**_pushed_conditions(table, name, translator), **_read_columns(tree, table, name)}
+        bodies[placeholder] = VIEW_BODIES[name](project_filter, **shaped)
         alias = table.alias or table.name
         table.set("this", exp.to_identifier(placeholder))
         table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
@@ -143,7 +144,8 @@ def scope_trusted_sql(tree: exp.Expr, project: str, translator: Translator) -> s
             rollup = next(t for t in rollup_tables(translator.features) if t.name == name)
             body = reader_select(rollup, project_filter)
         elif schema == "" and name in VIEW_BODIES:
-            body = VIEW_BODIES[name](project_filter, **_pushed_conditions(table, name, translator))
+            shaped = {**_pushed_conditions(table, name, translator), **_read_columns(tree, table, name)}
+            body = VIEW_BODIES[name](project_filter, **shaped)
         elif schema == "" and name == ROLLUP_VIEW:
             body = f"SELECT * FROM {ROLLUP_VIEW} WHERE {project_filter}"
         else:
@@ -189,6 +191,26 @@ def _filter_in_place(table: exp.Table, physical: str, project: str) -> bool:
     return True
 
 
+# Views whose body reads only the columns a query names (see `_read_columns`).
+_PRUNED_VIEWS = frozenset({"llm_logs", "feedback_events"})
+
+
+def _read_columns(tree: exp.Expr, table: exp.Table, view: str) -> dict[str, frozenset[str]]:
+    """{"columns": the names `tree` may read from `table`} for a view in `_PRUNED_VIEWS`: every column
+    qualified by the table's alias or by none (a superset: names of other tables and aliases do no harm).
+    Nothing when a `*`, a JOIN ... USING or a NATURAL JOIN could read columns the query does not name."""
+    if view not in _PRUNED_VIEWS:
+        return {}
+    for select in tree.find_all(exp.Select):
+        if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star) for p in select.expressions):
+            return {}
+    if any(join.args.get("using") or join.method.upper() == "NATURAL" for join in tree.find_all(exp.Join)):
+        return {}
+    alias = (table.alias or table.name).lower()
+    names = {c.name.lower() for c in tree.find_all(exp.Column) if not c.table or c.table.lower() == alias}
+    return {"columns": frozenset(names)}
+
+
 def _pushed_conditions(table: exp.Table, view: str, translator: Translator) -> dict[str, str]:
     """The conditions of the WHERE of the SELECT reading `view` (in its FROM) that its body can apply to
     the rows it reads first (`PUSHABLE`), as ClickHouse SQL per body keyword. The WHERE stays as it is."""
@@ -228,11 +250,11 @@ def inline_filtered_views(tree: exp.Expr, translator: Translator) -> str:
         name = table.name.lower()
         if table.args.get("db") is not None or name not in VIEW_BODIES or not isinstance(table.this, exp.Identifier):
             continue
-        pushed = _pushed_conditions(table, name, translator)
-        if not pushed:
+        shaped = {**_pushed_conditions(table, name, translator), **_read_columns(tree, table, name)}
+        if not shaped:
             continue
         placeholder = f"llmlens_{nonce}_{name}_{index}_"
-        bodies[placeholder] = VIEW_BODIES[name]("", **pushed)
+        bodies[placeholder] = VIEW_BODIES[name]("", **shaped)
         alias = table.alias or table.name
         table.set("this", exp.to_identifier(placeholder))
         table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))

@@ -157,62 +157,72 @@ def spans_body(project_filter: str = "", inner: str = "") -> str:
     return f"SELECT {cols} FROM {SPANS_TABLE}{where}"
 
 
-def llm_logs_body(project_filter: str = "", inner: str = "") -> str:
-    cols = [
-        "timestamp",
-        "model",
-        "prompt",
-        "response",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "latency_ms",
-        "cost_usd",
-        "metadata",
-        "user_id",
-        "session_id",
-        "feature",
-        "template_id",
-        "template_version",
-        "variables",
-        "message_id",
-        "user_satisfaction",
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "provider",
-        "response_model",
-        "streamed",
-        "ttft_ms",
-        "tokens_per_second",
-        "status",
-        "error_type",
-        "error_message",
-        "cached_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "tool_calls",
-        "finish_reason",
-        "temperature",
-        "max_tokens",
-        "environment",
-        "service",
-        "computed_cost_usd",
-        "cost_source",
-        "price_version",
-        "input_messages",
-        "output_messages",
-        "cache_hit",
-        "cost_saved_usd",
-        "blocked",
-        "replay_of",
-        "project",
-    ]
-    select = ", ".join(f"f.user_satisfaction AS {c}" if c == "user_satisfaction" else f"s.{c} AS {c}" for c in cols)
+_LLM_LOG_COLUMNS = [
+    "timestamp",
+    "model",
+    "prompt",
+    "response",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "cost_usd",
+    "metadata",
+    "user_id",
+    "session_id",
+    "feature",
+    "template_id",
+    "template_version",
+    "variables",
+    "message_id",
+    "user_satisfaction",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "provider",
+    "response_model",
+    "streamed",
+    "ttft_ms",
+    "tokens_per_second",
+    "status",
+    "error_type",
+    "error_message",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "tool_calls",
+    "finish_reason",
+    "temperature",
+    "max_tokens",
+    "environment",
+    "service",
+    "computed_cost_usd",
+    "cost_source",
+    "price_version",
+    "input_messages",
+    "output_messages",
+    "cache_hit",
+    "cost_saved_usd",
+    "blocked",
+    "replay_of",
+    "project",
+]
+
+
+def llm_logs_body(project_filter: str = "", inner: str = "", columns: frozenset[str] | None = None) -> str:
+    """`columns`: the view's columns the query reads (None: all). Only those are read from the spans, and the
+    feedback is grouped per message only for `user_satisfaction` (18.16 reads every column of a `SELECT *`
+    subquery, the prompts and responses too)."""
+    cols = [c for c in _LLM_LOG_COLUMNS if columns is None or c in columns] or ["project"]
     llm_where = _and(_and("kind = 'llm'", project_filter), inner)
+    if "user_satisfaction" not in cols:
+        return f"SELECT {', '.join(cols)} FROM {SPANS_TABLE} WHERE {llm_where}"
+    spans = dict.fromkeys([*(c for c in cols if c != "user_satisfaction"), "project", "message_id"])
+    read = "*" if columns is None else ", ".join(spans)
+    select = ", ".join(f"f.user_satisfaction AS {c}" if c == "user_satisfaction" else f"s.{c} AS {c}" for c in cols)
     fb_where = f" WHERE {project_filter}" if project_filter else ""
     return (
-        f"SELECT {select} FROM (SELECT * FROM {SPANS_TABLE} WHERE {llm_where}) AS s "
+        f"SELECT {select} FROM (SELECT {read} FROM {SPANS_TABLE} WHERE {llm_where}) AS s "
         "ANY LEFT JOIN (SELECT project, message_id, "
         "CAST(avg(feedback_type = 'thumbs_up') AS Nullable(Float64)) AS user_satisfaction "
         f"FROM {FEEDBACK_TABLE}{fb_where} GROUP BY project, message_id) AS f "
@@ -239,24 +249,33 @@ def retrieval_logs_body(project_filter: str = "", inner: str = "") -> str:
     )
 
 
-def feedback_events_body(project_filter: str = "", inner: str = "", calls: str = "") -> str:
+_FEEDBACK_EVENT_COLUMNS = [
+    "user_id",
+    "session_id",
+    "message_id",
+    "feedback_type",
+    "feedback_text",
+    "timestamp",
+    "feature",
+    "trace_id",
+    "span_id",
+    "feedback_id",
+    "metadata",
+    "project",
+]
+
+
+def feedback_events_body(
+    project_filter: str = "", inner: str = "", calls: str = "", columns: frozenset[str] | None = None
+) -> str:
+    """`columns`: the view's columns the query reads (None: all); the rated calls are joined only for the
+    columns that come from them."""
     fb_condition = _and(project_filter, inner) if project_filter else inner
     fb_where = f" WHERE {fb_condition}" if fb_condition else ""
-    cols = [
-        "user_id",
-        "session_id",
-        "message_id",
-        "feedback_type",
-        "feedback_text",
-        "timestamp",
-        "feature",
-        "trace_id",
-        "span_id",
-        "feedback_id",
-        "metadata",
-        "project",
-    ]
-    select = ", ".join(_FEEDBACK_EVENT_EXPRS.get(c, f"fb.{c}") + f" AS {c}" for c in cols)
+    if columns is not None and not columns & _FEEDBACK_EVENT_EXPRS.keys():
+        own = [c for c in _FEEDBACK_EVENT_COLUMNS if c in columns] or ["project"]
+        return f"SELECT {', '.join(own)} FROM {FEEDBACK_TABLE}{fb_where}"
+    select = ", ".join(_FEEDBACK_EVENT_EXPRS.get(c, f"fb.{c}") + f" AS {c}" for c in _FEEDBACK_EVENT_COLUMNS)
     llm_where = _and(_and("kind = 'llm' AND message_id IS NOT NULL", project_filter), calls)
     return (
         f"SELECT {select} FROM (SELECT *, trace_id AS own_trace_id FROM {FEEDBACK_TABLE}{fb_where}) AS fb "
