@@ -93,7 +93,7 @@ def _cell(name: str, data_type: str, sums: _Sums | None, calls: int) -> ScoreCel
 
 
 _CALLS = (
-    "SELECT span_id, feature, model, template_id, template_version, latency_ms, user_id, "
+    "SELECT span_id, message_id, feature, model, template_id, template_version, latency_ms, user_id, "
     "json_extract_string(metadata, '$.tier') AS tier FROM spans WHERE {where} AND kind = 'llm'{extra}"
 )
 _GROUPED = """
@@ -139,7 +139,8 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     calls = _CALLS.format(where=scope.where(), extra=extra)
     # The calls come first: ClickHouse keeps the right side of a join in memory, and the scores are fewer.
     params = [*scope.params(), *([model] if model else []), scope.project]
-    scored = [*params[:-1], *[scope.project] * _SCORED_SPANS.count("?")]
+    scored_sql, scored_params = _scored_spans(calls, params[:-1], scope.project)
+    scored = [*params[:-1], *scored_params]
     rolled_up = page_rollups(store) and rollups_enabled(store)
     stored_by_user: list[dict[str, Any]] = []
     if rolled_up:
@@ -149,7 +150,7 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         stored_by_user = [r for r in both if r["per_user"]]
         grouped = [r for r in both if not r["per_user"]] + _thumbs(store, scope, model)
     else:
-        grouped = rows(store, _GROUPED.format(sc=_SCORED_SPANS, calls=calls), scored)
+        grouped = rows(store, _GROUPED.format(sc=scored_sql, calls=calls), scored)
     if not grouped:
         return ScoreColumns()
     types: dict[str, str] = {}
@@ -170,7 +171,7 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     by_user = (
         stored_by_user + _thumbs_by_user(store, scope, model)
         if rolled_up
-        else rows(store, _BY_USER.format(sc=_SCORED_SPANS, calls=calls), scored)
+        else rows(store, _BY_USER.format(sc=scored_sql, calls=calls), scored)
     )
     for r in by_user:
         dims["tier"][_tier(budgets, r)][str(r["name"])].add(int(r["n"]), r["total"], r["squares"])
@@ -216,13 +217,14 @@ GROUP BY GROUPING SETS ((name, data_type, feature, model, template_id, template_
 _THUMBS = "feedback_type IN ('thumbs_up', 'thumbs_down')"
 # What the `scores` view gives the score columns (span_id, name, data_type, value), without building the
 # view (whose lookups carry every column of every score and thumb; at 10M calls ClickHouse ran out of
-# memory on it): stored scores on their own span, else on their message's first call; thumbs on theirs.
+# memory on it): stored scores on their own span, else on their message's first call; thumbs on theirs,
+# for the messages of the window's calls only (a message's first call is still sought among all its calls).
 _FIRST_CALL = (
     "SELECT message_id, MIN(span_id) AS span_id FROM store.spans WHERE project = ? AND kind = 'llm' "
     "AND message_id IN ({messages}) GROUP BY message_id"
 )
 _UNPLACED = "FROM store.scores WHERE project = ? AND span_id IS NULL AND message_id IS NOT NULL"
-_RATED = f"FROM store.feedback WHERE project = ? AND {_THUMBS}"
+_RATED = f"FROM store.feedback WHERE project = ? AND {_THUMBS} AND message_id IN (SELECT message_id FROM ({{calls}}) w)"
 _SCORED_SPANS = f"""
 SELECT span_id, name, data_type, value FROM store.scores WHERE project = ? AND span_id IS NOT NULL
 UNION ALL
@@ -235,6 +237,18 @@ SELECT f.span_id AS span_id, 'user_feedback' AS name, 'boolean' AS data_type,
 FROM (SELECT message_id, feedback_type {_RATED}) fb
 JOIN ({_FIRST_CALL.format(messages=f"SELECT message_id {_RATED}")}) f ON f.message_id = fb.message_id
 """
+
+
+def _scored_spans(calls: str, call_params: list[Any], project: str) -> tuple[str, list[Any]]:
+    """`_SCORED_SPANS` over the window's `calls`, with its parameters in order."""
+    sql = _SCORED_SPANS.replace("{calls}", calls)
+    params: list[Any] = []
+    for piece in _SCORED_SPANS.split("{calls}"):
+        params += [project] * piece.count("?")
+        params += call_params
+    return sql, params[: -len(call_params)] if call_params else params
+
+
 _DIMENSIONS = [
     ("feature", "COALESCE(feature, '(none)')"),
     ("model", "COALESCE(model, '(none)')"),
