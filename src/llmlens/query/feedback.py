@@ -65,7 +65,7 @@ FROM (
     SELECT message_id, feature, template_id, template_version, model, latency_ms FROM spans
     WHERE {where} AND kind = 'llm' AND message_id IS NOT NULL
   ) s
-  JOIN (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f ON f.message_id = s.message_id
+  JOIN ({feedback}) f ON f.message_id = s.message_id
 ) t
 GROUP BY feature, template_id, template_version, model, speed, feedback_type
 """
@@ -112,7 +112,10 @@ def _grouped(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dic
         over_time = page_aggregate(*span, measures=("n",), groups=[("feedback_type", "feedback_type")], unit=w.bucket)
         return grouped, over_time
     # The calls on the left of each join: ClickHouse holds the right side in memory.
-    grouped = rows(store, _GROUPED_SQL.format(where=scope.where()), [*scope.params(), scope.project])
+    feedback, feedback_params = _window_feedback(scope, "message_id, feedback_type")
+    grouped = rows(
+        store, _GROUPED_SQL.format(where=scope.where(), feedback=feedback), [*scope.params(), *feedback_params]
+    )
     # Bucketed by the time of the rated call, like every other figure of the page: the chart adds up to
     # the page's total, and a bucket's calls are the traces of that bucket.
     bucket = bucket_expr(scope.window, "s.timestamp")
@@ -121,10 +124,9 @@ def _grouped(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dic
         f"SELECT {bucket} AS bucket, f.feedback_type AS feedback_type, COUNT(*) AS n "
         "FROM (SELECT message_id, timestamp FROM spans "
         f"WHERE {scope.where()} AND kind = 'llm' AND message_id IS NOT NULL) s "
-        "JOIN (SELECT message_id, feedback_type FROM store.feedback WHERE project = ?) f "
-        "ON f.message_id = s.message_id "
+        f"JOIN ({feedback}) f ON f.message_id = s.message_id "
         f"GROUP BY {bucket}, f.feedback_type",
-        [*scope.params(), scope.project],
+        [*scope.params(), *feedback_params],
     )
     return grouped, over_time
 
@@ -223,13 +225,31 @@ _SPEED_SQL = {
 _CRITICAL = "CASE WHEN f.feedback_type = 'thumbs_down' OR f.feedback_text <> '' THEN 0 ELSE 1 END"
 
 
+# Up to a week of calls, the feedback read for them is narrowed to their messages first: at 10M calls on
+# ClickHouse that took the join from 1,040 ms to 180 ms at 24 h; over a month the set of messages costs
+# more than it saves (1,820 ms without, 3,640 ms with).
+_NARROWED_UP_TO = dt.timedelta(days=7)
+
+
+def _window_feedback(scope: Scope, columns: str, condition: str = "", value: Any = None) -> tuple[str, list[Any]]:
+    """SELECT `columns` of the project's feedback events (and `condition`, bound to `value`) that may rate
+    the window's LLM calls, with its parameters."""
+    sql = f"SELECT {columns} FROM store.feedback WHERE project = ?{condition}"
+    params: list[Any] = [scope.project, *([value] if condition else [])]
+    if scope.window.end - scope.window.start <= _NARROWED_UP_TO:
+        sql += f" AND message_id IN (SELECT message_id FROM spans WHERE {scope.where()} AND kind = 'llm')"
+        params += scope.params()
+    return sql, params
+
+
 def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any]]:
     """FROM ... JOIN ... of the feedback events matching `filters` on the window's LLM calls."""
     filters.check()
-    fb_where, fb_params = ["project = ?"], [scope.project]
-    if filters.feedback:
-        fb_where.append("feedback_type = ?")
-        fb_params.append(filters.feedback)
+    feedback, feedback_params = _window_feedback(
+        scope,
+        "feedback_id, message_id, feedback_type, feedback_text, timestamp",
+        *((" AND feedback_type = ?", filters.feedback) if filters.feedback else ()),
+    )
     call_where, call_params = [scope.where(), "kind = 'llm'", "message_id IS NOT NULL"], scope.params()
     for column, value in (("feature", filters.feature), ("model", filters.model)):
         if value:
@@ -249,10 +269,9 @@ def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any
     sql = (
         "FROM (SELECT message_id, trace_id, span_id, timestamp, model, feature, template_id, template_version, "
         f"user_id, latency_ms FROM spans WHERE {' AND '.join(call_where)}) s "
-        "JOIN (SELECT feedback_id, message_id, feedback_type, feedback_text, timestamp FROM store.feedback "
-        f"WHERE {' AND '.join(fb_where)}) f ON f.message_id = s.message_id"
+        f"JOIN ({feedback}) f ON f.message_id = s.message_id"
     )
-    return sql, [*call_params, *fb_params]
+    return sql, [*call_params, *feedback_params]
 
 
 _RATED_ORDER = "ORDER BY critical, rated_at DESC, feedback_id"
