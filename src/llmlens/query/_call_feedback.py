@@ -15,7 +15,6 @@ from ._common import rows
 from ._id_lookup import rows_by_id
 
 THUMBS = ("thumbs_up", "thumbs_down")
-_EVENT_COLUMNS = ("message_id", "feedback_type", "feedback_text", "user_id", "timestamp")
 _SCORE_COLUMNS = (
     "score_id",
     "span_id",

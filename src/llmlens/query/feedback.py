@@ -231,11 +231,14 @@ _CRITICAL = "CASE WHEN f.feedback_type = 'thumbs_down' OR f.feedback_text <> '' 
 _NARROWED_UP_TO = dt.timedelta(days=7)
 
 
-def _window_feedback(scope: Scope, columns: str, condition: str = "", value: Any = None) -> tuple[str, list[Any]]:
-    """SELECT `columns` of the project's feedback events (and `condition`, bound to `value`) that may rate
-    the window's LLM calls, with its parameters."""
-    sql = f"SELECT {columns} FROM store.feedback WHERE project = ?{condition}"
-    params: list[Any] = [scope.project, *([value] if condition else [])]
+def _window_feedback(scope: Scope, columns: str, feedback_type: str | None = None) -> tuple[str, list[Any]]:
+    """SELECT `columns` of the project's feedback events (of one type) that may rate the window's LLM calls,
+    with its parameters."""
+    sql = f"SELECT {columns} FROM store.feedback WHERE project = ?"
+    params: list[Any] = [scope.project]
+    if feedback_type:
+        sql += " AND feedback_type = ?"
+        params.append(feedback_type)
     if scope.window.end - scope.window.start <= _NARROWED_UP_TO:
         sql += f" AND message_id IN (SELECT message_id FROM spans WHERE {scope.where()} AND kind = 'llm')"
         params += scope.params()
@@ -245,11 +248,8 @@ def _window_feedback(scope: Scope, columns: str, condition: str = "", value: Any
 def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any]]:
     """FROM ... JOIN ... of the feedback events matching `filters` on the window's LLM calls."""
     filters.check()
-    feedback, feedback_params = _window_feedback(
-        scope,
-        "feedback_id, message_id, feedback_type, feedback_text, timestamp",
-        *((" AND feedback_type = ?", filters.feedback) if filters.feedback else ()),
-    )
+    columns = "feedback_id, message_id, feedback_type, feedback_text, timestamp"
+    feedback, feedback_params = _window_feedback(scope, columns, filters.feedback)
     call_where, call_params = [scope.where(), "kind = 'llm'", "message_id IS NOT NULL"], scope.params()
     for column, value in (("feature", filters.feature), ("model", filters.model)):
         if value:
