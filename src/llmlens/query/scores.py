@@ -98,25 +98,30 @@ _CALLS = (
     "SELECT span_id, message_id, feature, model, template_id, template_version, latency_ms, user_id, "
     "json_extract_string(metadata, '$.tier') AS tier FROM spans WHERE {where} AND kind = 'llm'{extra}"
 )
-_GROUPED = """
-SELECT sc.name AS name, sc.data_type AS data_type,
-  COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
-  COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
-  CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END AS speed,
-  COUNT(*) AS n, SUM(sc.value) AS total, SUM(sc.value * sc.value) AS squares
-FROM ({calls}) s
-JOIN ({sc}) sc ON sc.span_id = s.span_id
-GROUP BY sc.name, sc.data_type, COALESCE(s.feature, '(none)'), COALESCE(s.model, '(none)'),
-  COALESCE(s.template_id, ''), COALESCE(s.template_version, ''),
-  CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END
-"""
-# The tier needs the budgets' user table (Python), so users come back one row each per score name.
-_BY_USER = """
-SELECT sc.name AS name, s.user_id AS user_id, MAX(s.tier) AS tier,
-  COUNT(*) AS n, SUM(sc.value) AS total, SUM(sc.value * sc.value) AS squares
-FROM ({calls}) s
-JOIN ({sc}) sc ON sc.span_id = s.span_id
-GROUP BY sc.name, s.user_id
+# Without the page rollups: the window's calls joined to their scores once, each joined row counted both
+# by the page's dimensions and by user (`per_user`; the tier needs the budgets' user table, in Python).
+_BOTH_WAYS = f"""
+SELECT name, data_type, feature, model, template_id, template_version, speed, user_id, MAX(tier) AS tier,
+  per_user, COUNT(*) AS n, SUM(value) AS total, SUM(value * value) AS squares
+FROM (
+  SELECT j.name AS name, j.value AS value, j.tier AS tier, g.per_user AS per_user,
+    CASE WHEN g.per_user = 0 THEN j.data_type ELSE NULL END AS data_type,
+    CASE WHEN g.per_user = 0 THEN j.feature ELSE NULL END AS feature,
+    CASE WHEN g.per_user = 0 THEN j.model ELSE NULL END AS model,
+    CASE WHEN g.per_user = 0 THEN j.template_id ELSE NULL END AS template_id,
+    CASE WHEN g.per_user = 0 THEN j.template_version ELSE NULL END AS template_version,
+    CASE WHEN g.per_user = 0 THEN j.speed ELSE NULL END AS speed,
+    CASE WHEN g.per_user = 1 THEN j.user_id ELSE NULL END AS user_id
+  FROM (
+    SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
+      COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
+      COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
+      {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
+    FROM ({{calls}}) s JOIN ({{sc}}) sc ON sc.span_id = s.span_id
+  ) j
+  CROSS JOIN (SELECT 0 AS per_user UNION ALL SELECT 1 AS per_user) g
+) t
+GROUP BY name, data_type, feature, model, template_id, template_version, speed, user_id, per_user
 """
 
 
@@ -144,15 +149,16 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     scored_sql, scored_params = _scored_spans(calls, params[:-1], scope)
     scored = [*params[:-1], *scored_params]
     rolled_up = page_rollups(store) and rollups_enabled(store)
-    stored_by_user: list[dict[str, Any]] = []
     if rolled_up:
         # Thumbs from the feedback rollup and feedback_calls; the `scores` view for the stored scores only,
         # joined to the calls once for both the groups and the users.
         both = rows(store, _STORED_BOTH.format(sc=_STORED_SCORES, calls=calls), params)
-        stored_by_user = [r for r in both if r["per_user"]]
         grouped = [r for r in both if not r["per_user"]] + _thumbs(store, scope, model)
+        by_user = [r for r in both if r["per_user"]] + _thumbs_by_user(store, scope, model)
     else:
-        grouped = rows(store, _GROUPED.format(sc=scored_sql, calls=calls), scored)
+        both = rows(store, _BOTH_WAYS.format(sc=scored_sql, calls=calls), scored)
+        grouped = [r for r in both if not r["per_user"]]
+        by_user = [r for r in both if r["per_user"]]
     if not grouped:
         return ScoreColumns()
     types: dict[str, str] = {}
@@ -170,11 +176,6 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         dims["speed"][str(r["speed"])][name].add(*args)
         if r["template_id"]:
             dims["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"][name].add(*args)
-    by_user = (
-        stored_by_user + _thumbs_by_user(store, scope, model)
-        if rolled_up
-        else rows(store, _BY_USER.format(sc=scored_sql, calls=calls), scored)
-    )
     for r in by_user:
         dims["tier"][_tier(budgets, r)][str(r["name"])].add(int(r["n"]), r["total"], r["squares"])
     counts = (
@@ -265,7 +266,7 @@ _DIMENSIONS = [
 
 
 def _thumbs(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
-    """Thumbs on the window's calls as `user_feedback` rows of `_GROUPED` (1 up, 0 down), from the feedback
+    """Thumbs on the window's calls as `user_feedback` rows by dimension (1 up, 0 down), from the feedback
     rollup: each event counted once, on the call the `scores` view names (its message's first call)."""
     w = scope.window
     where = f"first_call = 'yes' AND {_THUMBS}" + (" AND model = ?" if model else "")
@@ -287,7 +288,7 @@ def _thumbs(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any
 
 
 def _thumbs_by_user(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
-    """Thumbs on the window's calls per user of the call, as `user_feedback` rows of `_BY_USER`."""
+    """Thumbs on the window's calls per user of the call, as `user_feedback` rows by user."""
     w = scope.window
     return [
         {"name": "user_feedback", "user_id": r["user_id"], "tier": r["tier"], "n": r["n"], "total": r["ups"],
