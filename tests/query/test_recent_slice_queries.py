@@ -16,7 +16,8 @@ import pytest
 
 from llmlens.model import Feedback, Span
 from llmlens.query import Scope, parse_window
-from llmlens.query.feedback import _GROUPED_SQL, feedback_report
+from llmlens.query._common import bucket_expr
+from llmlens.query.feedback import _GROUPED_SQL, _window_feedback, feedback_report
 from llmlens.query.sessions import session_list
 from llmlens.query.tools import FAILURE_SAMPLES, tools_report
 from llmlens.store import Store
@@ -207,12 +208,22 @@ def test_feedback_report_matches_the_join_with_the_view(backend: DuckDBStore, st
         scope = _scope(range_)
         report = feedback_report(store, scope)
         want = store.query(OLD_FEEDBACK_SQL.format(where=scope.where("s")), scope.params()).dicts()
-        got = store.query(_GROUPED_SQL.format(where=scope.where()), [scope.project, *scope.params()]).dicts()
+        # The SQL of stores without the page rollups: its groups, and its time buckets adding up to them.
+        feedback, feedback_params = _window_feedback(scope, "message_id, feedback_type")
+        bucket = bucket_expr(scope.window, "s.timestamp")
+        sql = _GROUPED_SQL.format(where=scope.where(), feedback=feedback, bucket=bucket)
+        both = store.query(sql, [*scope.params(), *feedback_params]).dicts()
+        got = [r for r in both if not r["per_bucket"]]
         assert sorted(map(_row_key, got)) == sorted(map(_row_key, want))
+        buckets: Counter[str] = Counter()
+        for r in both:
+            if r["per_bucket"]:
+                buckets[str(r["feedback_type"])] += int(r["n"])
         want_by_type: Counter[str] = Counter()
         for w in want:
             want_by_type[str(w["feedback_type"])] += int(w["n"])
         assert report.by_type == dict(want_by_type)
+        assert buckets == want_by_type, range_
         by_model: Counter[str] = Counter()
         for w in want:
             by_model[str(w["model"])] += int(w["n"])
