@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,15 @@ class ClusterEnv:
     servers: dict[str, LLMLensServer]
     workdir: Path
     keys: dict[str, str] = field(default_factory=dict)
+    # Tests ask from several threads at once (one ingest thread per server): the key is made once.
+    _making: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def key(self, project: str) -> str:
         """An admin key of `project` (made once, through the shared state: valid on both servers)."""
+        with self._making:
+            return self._key(project)
+
+    def _key(self, project: str) -> str:
         if project not in self.keys:
             done = run_llmlens(
                 [
