@@ -17,7 +17,7 @@ import pytest
 from llmlens.model import Feedback, Span
 from llmlens.query import Scope, parse_window
 from llmlens.query._common import bucket_expr
-from llmlens.query.feedback import _GROUPED_SQL, _window_feedback, feedback_report
+from llmlens.query.feedback import _GROUPED_SQL, feedback_report, window_feedback
 from llmlens.query.sessions import session_list
 from llmlens.query.tools import FAILURE_SAMPLES, tools_report
 from llmlens.store import Store
@@ -209,7 +209,7 @@ def test_feedback_report_matches_the_join_with_the_view(backend: DuckDBStore, st
         report = feedback_report(store, scope)
         want = store.query(OLD_FEEDBACK_SQL.format(where=scope.where("s")), scope.params()).dicts()
         # The SQL of stores without the page rollups: its groups, and its time buckets adding up to them.
-        feedback, feedback_params = _window_feedback(scope, "message_id, feedback_type")
+        feedback, feedback_params = window_feedback(scope, "message_id, feedback_type")
         bucket = bucket_expr(scope.window, "s.timestamp")
         sql = _GROUPED_SQL.format(where=scope.where(), feedback=feedback, bucket=bucket)
         both = store.query(sql, [*scope.params(), *feedback_params]).dicts()

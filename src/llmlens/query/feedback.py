@@ -126,7 +126,7 @@ def _grouped(store: Store, scope: Scope) -> tuple[list[dict[str, Any]], list[dic
         over_time = page_aggregate(*span, measures=("n",), groups=[("feedback_type", "feedback_type")], unit=w.bucket)
         return grouped, over_time
     # The calls on the left of the join: ClickHouse holds the right side in memory.
-    feedback, feedback_params = _window_feedback(scope, "message_id, feedback_type")
+    feedback, feedback_params = window_feedback(scope, "message_id, feedback_type")
     bucket = bucket_expr(scope.window, "s.timestamp")
     both = rows(
         store,
@@ -238,7 +238,7 @@ _CRITICAL = "CASE WHEN f.feedback_type = 'thumbs_down' OR f.feedback_text <> '' 
 _NARROWED_UP_TO = dt.timedelta(days=7)
 
 
-def _window_feedback(scope: Scope, columns: str, feedback_type: str | None = None) -> tuple[str, list[Any]]:
+def window_feedback(scope: Scope, columns: str, feedback_type: str | None = None) -> tuple[str, list[Any]]:
     """SELECT `columns` of the project's feedback events (of one type) that may rate the window's LLM calls,
     with its parameters."""
     sql = f"SELECT {columns} FROM store.feedback WHERE project = ?"
@@ -256,7 +256,7 @@ def _rated_parts(scope: Scope, filters: RatedCallFilters) -> tuple[str, list[Any
     """FROM ... JOIN ... of the feedback events matching `filters` on the window's LLM calls."""
     filters.check()
     columns = "feedback_id, message_id, feedback_type, feedback_text, timestamp"
-    feedback, feedback_params = _window_feedback(scope, columns, filters.feedback)
+    feedback, feedback_params = window_feedback(scope, columns, filters.feedback)
     call_where, call_params = [scope.where(), "kind = 'llm'", "message_id IS NOT NULL"], scope.params()
     for column, value in (("feature", filters.feature), ("model", filters.model)):
         if value:

@@ -18,6 +18,7 @@ from ._id_lookup import time_ranges
 from ._page_rollups import page_aggregate, page_quantiles
 from ._prompt_template import DiffLine, template_diff
 from ._version_samples import PromptSample, TemplateText, version_samples
+from .feedback import window_feedback
 from .stats import Proportion, ProportionTest, two_proportion_test, wilson
 
 # The article's outlier thresholds: `prompt_tokens > 10000 OR cost_usd > 1.00`.
@@ -352,16 +353,20 @@ def _version_feedback(store: Store, scope: Scope, template_id: str) -> dict[str,
             pair[0] += int(r["n"]) if r["feedback_type"] == "thumbs_up" else 0
             pair[1] += int(r["n"])
         return {v: (ups, n) for v, (ups, n) in counts.items()}
+    # The calls on the left of the join, the feedback narrowed as on the Feedback page (ClickHouse holds the
+    # right side in memory: the whole feedback table took 1.6 s of the page at 7 d over 10M calls).
+    feedback, feedback_params = window_feedback(scope, "message_id, feedback_type")
     return {
         str(r["v"]): (int(num(r["ups"])), int(r["n"]))
         for r in rows(
             store,
             "SELECT COALESCE(s.template_version, '(none)') AS v, COUNT(*) AS n, "
             "SUM(CASE WHEN f.feedback_type = 'thumbs_up' THEN 1 ELSE 0 END) AS ups "
-            "FROM spans s JOIN store.feedback f ON f.project = s.project AND f.message_id = s.message_id "
-            f"WHERE {scope.where('s')} AND s.kind = 'llm' AND s.template_id = ? "
+            "FROM (SELECT message_id, template_version FROM spans "
+            f"WHERE {scope.where()} AND kind = 'llm' AND template_id = ?) s "
+            f"JOIN ({feedback}) f ON f.message_id = s.message_id "
             "GROUP BY COALESCE(s.template_version, '(none)')",
-            [*scope.params(), template_id],
+            [*scope.params(), template_id, *feedback_params],
         )
     }
 
