@@ -149,3 +149,26 @@ def time_chart(
         empty=[i for i in range(len(starts)) if i not in seen],
         additive=fill is not None,
     )
+
+
+def grouped_two_ways(
+    rows_sql: str,
+    *,
+    shared: Sequence[str],
+    first: Sequence[str],
+    second: Sequence[str],
+    flag: str,
+    values: Sequence[str],
+    aggregates: str,
+) -> str:
+    """SELECT of `rows_sql`'s rows grouped by `shared` + `first` (`flag` 0) and by `shared` + `second`
+    (`flag` 1) in one pass: a two-row CROSS JOIN reads each row twice, with the other grouping's columns
+    NULL (the GROUPING SETS ClickHouse 18.16 lacks). `values`: the columns `aggregates` read."""
+    cases = [f"CASE WHEN g.{flag} = 0 THEN j.{c} ELSE NULL END AS {c}" for c in first]
+    cases += [f"CASE WHEN g.{flag} = 1 THEN j.{c} ELSE NULL END AS {c}" for c in second]
+    inner = [*(f"j.{c} AS {c}" for c in [*shared, *values]), *cases, f"g.{flag} AS {flag}"]
+    keys = ", ".join([*shared, *first, *second, flag])
+    return (
+        f"SELECT {keys}, {aggregates} FROM (SELECT {', '.join(inner)} FROM ({rows_sql}) j "
+        f"CROSS JOIN (SELECT 0 AS {flag} UNION ALL SELECT 1 AS {flag}) g) t GROUP BY {keys}"
+    )

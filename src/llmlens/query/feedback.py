@@ -13,7 +13,7 @@ from llmlens.store import Store
 from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_CALLS
 
 from ._call_feedback import page_rollups
-from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
+from ._common import Scope, TimeChart, bucket_expr, grouped_two_ways, num, opt, rows, time_chart
 from ._page_rollups import page_aggregate
 from .stats import Proportion, wilson
 
@@ -54,18 +54,8 @@ class FeedbackReport:
 # by time bucket (`per_bucket`) in one pass: a two-row CROSS JOIN does the GROUPING SETS ClickHouse 18.16
 # lacks. Buckets go by the time of the rated call, like every other figure of the page: the chart adds up
 # to the page's total, and a bucket's calls are the traces of that bucket.
-_GROUPED_SQL = """
-SELECT feature, template_id, template_version, model, speed, bucket, feedback_type, per_bucket, COUNT(*) AS n
-FROM (
-  SELECT
-    CASE WHEN g.per_bucket = 0 THEN j.feature ELSE NULL END AS feature,
-    CASE WHEN g.per_bucket = 0 THEN j.template_id ELSE NULL END AS template_id,
-    CASE WHEN g.per_bucket = 0 THEN j.template_version ELSE NULL END AS template_version,
-    CASE WHEN g.per_bucket = 0 THEN j.model ELSE NULL END AS model,
-    CASE WHEN g.per_bucket = 0 THEN j.speed ELSE NULL END AS speed,
-    CASE WHEN g.per_bucket = 1 THEN j.bucket ELSE NULL END AS bucket,
-    j.feedback_type AS feedback_type, g.per_bucket AS per_bucket
-  FROM (
+_GROUPED_SQL = grouped_two_ways(
+    """
     SELECT
       COALESCE(s.feature, '(none)') AS feature,
       COALESCE(s.template_id, '(none)') AS template_id,
@@ -78,11 +68,14 @@ FROM (
       WHERE {where} AND kind = 'llm' AND message_id IS NOT NULL
     ) s
     JOIN ({feedback}) f ON f.message_id = s.message_id
-  ) j
-  CROSS JOIN (SELECT 0 AS per_bucket UNION ALL SELECT 1 AS per_bucket) g
-) t
-GROUP BY feature, template_id, template_version, model, speed, bucket, feedback_type, per_bucket
-"""
+    """,
+    shared=["feedback_type"],
+    first=["feature", "template_id", "template_version", "model", "speed"],
+    second=["bucket"],
+    flag="per_bucket",
+    values=[],
+    aggregates="COUNT(*) AS n",
+)
 
 
 def _satisfaction(counts: dict[str, dict[str, int]], dimension: str) -> list[Satisfaction]:

@@ -20,7 +20,7 @@ from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
 from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, SPEED_SQL, USER_MODELS
 
 from ._call_feedback import STORED_ONLY, page_rollups, score_order, stored_trace_scores
-from ._common import Scope, num, opt, rows
+from ._common import Scope, grouped_two_ways, num, opt, rows
 from ._page_rollups import page_aggregate
 from ._rollup import aggregate, rollups_enabled
 from .budgets import Budgets
@@ -98,31 +98,24 @@ _CALLS = (
     "SELECT span_id, message_id, feature, model, template_id, template_version, latency_ms, user_id, "
     "json_extract_string(metadata, '$.tier') AS tier FROM spans WHERE {where} AND kind = 'llm'{extra}"
 )
-# Without the page rollups: the window's calls joined to their scores once, each joined row counted both
-# by the page's dimensions and by user (`per_user`; the tier needs the budgets' user table, in Python).
-_BOTH_WAYS = f"""
-SELECT name, data_type, feature, model, template_id, template_version, speed, user_id, MAX(tier) AS tier,
-  per_user, COUNT(*) AS n, SUM(value) AS total, SUM(value * value) AS squares
-FROM (
-  SELECT j.name AS name, j.value AS value, j.tier AS tier, g.per_user AS per_user,
-    CASE WHEN g.per_user = 0 THEN j.data_type ELSE NULL END AS data_type,
-    CASE WHEN g.per_user = 0 THEN j.feature ELSE NULL END AS feature,
-    CASE WHEN g.per_user = 0 THEN j.model ELSE NULL END AS model,
-    CASE WHEN g.per_user = 0 THEN j.template_id ELSE NULL END AS template_id,
-    CASE WHEN g.per_user = 0 THEN j.template_version ELSE NULL END AS template_version,
-    CASE WHEN g.per_user = 0 THEN j.speed ELSE NULL END AS speed,
-    CASE WHEN g.per_user = 1 THEN j.user_id ELSE NULL END AS user_id
-  FROM (
-    SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
-      COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
-      COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
-      {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
-    FROM ({{calls}}) s JOIN ({{sc}}) sc ON sc.span_id = s.span_id
-  ) j
-  CROSS JOIN (SELECT 0 AS per_user UNION ALL SELECT 1 AS per_user) g
-) t
-GROUP BY name, data_type, feature, model, template_id, template_version, speed, user_id, per_user
+# The window's calls joined to their scores once, each joined row counted both by the page's dimensions
+# and by user (`per_user`; the tier needs the budgets' user table, in Python).
+_SCORED_CALLS = f"""
+SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
+  COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
+  COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
+  {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
+FROM ({{calls}}) s JOIN ({{sc}}) sc ON sc.span_id = s.span_id
 """
+_BOTH_WAYS = grouped_two_ways(
+    _SCORED_CALLS,
+    shared=["name"],
+    first=["data_type", "feature", "model", "template_id", "template_version", "speed"],
+    second=["user_id"],
+    flag="per_user",
+    values=["value", "tier"],
+    aggregates="MAX(tier) AS tier, COUNT(*) AS n, SUM(value) AS total, SUM(value * value) AS squares",
+)
 
 
 def _rows(
@@ -152,7 +145,7 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     if rolled_up:
         # Thumbs from the feedback rollup and feedback_calls; the `scores` view for the stored scores only,
         # joined to the calls once for both the groups and the users.
-        both = rows(store, _STORED_BOTH.format(sc=_STORED_SCORES, calls=calls), params)
+        both = rows(store, _BOTH_WAYS.format(sc=_STORED_SCORES, calls=calls), params)
         grouped = [r for r in both if not r["per_user"]] + _thumbs(store, scope, model)
         by_user = [r for r in both if r["per_user"]] + _thumbs_by_user(store, scope, model)
     else:
@@ -203,20 +196,6 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
 _STORED_SCORES = (
     f"SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL AND {STORED_ONLY}"
 )
-# Stored scores on the window's calls grouped two ways in one join (DuckDB): by the page's dimensions, and
-# by user (`per_user`) for the budget tiers.
-_STORED_BOTH = f"""
-SELECT name, data_type, feature, model, template_id, template_version, speed, user_id, MAX(tier) AS tier,
-  GROUPING(user_id) = 0 AS per_user, COUNT(*) AS n, SUM(value) AS total, SUM(value * value) AS squares
-FROM (
-  SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
-    COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
-    COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
-    {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
-  FROM ({{calls}}) s JOIN ({{sc}}) sc ON sc.span_id = s.span_id
-) j
-GROUP BY GROUPING SETS ((name, data_type, feature, model, template_id, template_version, speed), (name, user_id))
-"""
 _THUMBS = "feedback_type IN ('thumbs_up', 'thumbs_down')"
 # What the `scores` view gives the score columns (span_id, name, data_type, value), without building the
 # view (whose lookups carry every column of every score and thumb; at 10M calls ClickHouse ran out of
