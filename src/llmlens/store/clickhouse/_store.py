@@ -27,6 +27,7 @@ from ._connection import ClickHouseUrl, ClientFactory, ClientPool, server_featur
 from ._sandbox import inline_filtered_views, rewrite_user_sql, scope_trusted_sql
 from ._schema import FEEDBACK_TABLE, SCHEMA_VERSION, SCORES_TABLE, SPANS_TABLE, SchemaOutdated, migrate
 from ._translate import Translator, bind_parameters, parse_duckdb
+from ._translation_cache import TranslationCache
 
 # A retried span carries its original start time; look for an earlier copy this far around it.
 _DEDUPE_WINDOW_US = 3_600_000_000
@@ -153,6 +154,7 @@ class ClickHouseStore:
         finally:
             setup.disconnect()
         self._translator = Translator(self.features)
+        self._translations = TranslationCache()
         self._rollups = _rollups.rollup_tables(self.features)
         self._write_lock = threading.Lock()
         # On a cluster `llmlens migrate` made them; a claim there also waits for replication between nodes.
@@ -529,13 +531,20 @@ class ClickHouseStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def translate(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> str:
-        """The ClickHouse SQL `query()` runs for a DuckDB-flavoured trusted query."""
+    def translate(self, sql: str, params: Sequence[Any] | dict[str, Any] = (), project: str | None = None) -> str:
+        """The ClickHouse SQL `query()` runs for a DuckDB-flavoured trusted query (confined to `project`)."""
+        return self._translations.translated(
+            ("trusted", project), sql, params, lambda values: self._translated(sql, values, project)
+        )
+
+    def _translated(self, sql: str, params: Sequence[Any] | dict[str, Any], project: str | None = None) -> str:
         statements = parse_duckdb(sql)
         if len(statements) != 1:
             raise ValueError("query() takes exactly one statement")
         tree = bind_parameters(statements[0], params)
-        return inline_filtered_views(_rename_tables(tree), self._translator)
+        if project is None:
+            return inline_filtered_views(_rename_tables(tree), self._translator)
+        return scope_trusted_sql(tree, project, self._translator)
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> QueryResult:
         project = current_project.get()
@@ -546,11 +555,7 @@ class ClickHouseStore:
         return _result(rows, meta)
 
     def query_in_project(self, sql: str, params: Sequence[Any] | dict[str, Any], project: str) -> QueryResult:
-        statements = parse_duckdb(sql)
-        if len(statements) != 1:
-            raise ValueError("query() takes exactly one statement")
-        tree = bind_parameters(statements[0], params)
-        translated = scope_trusted_sql(tree, project, self._translator)
+        translated = self.translate(sql, params, project)
         rows, meta = self._pool.client().execute(translated, with_column_types=True)
         return _result(rows, meta)
 
@@ -563,7 +568,9 @@ class ClickHouseStore:
 
     def user_sql(self, query: str, *, project: str, max_rows: int = 10_000, timeout_s: float = 30.0) -> QueryResult:
         project = current_project.get() or project
-        translated = rewrite_user_sql(query, project, self._translator)
+        translated = self._translations.translated(
+            ("user", project), query, (), lambda _: rewrite_user_sql(query, project, self._translator)
+        )
         settings = {
             "readonly": 2,
             "max_execution_time": max(1, math.ceil(timeout_s)),
