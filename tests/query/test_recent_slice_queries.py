@@ -1,6 +1,6 @@
 """The dashboard queries rewritten for speed (sessions from a recent slice, recent tool failures,
 feedback from the base tables) give the answers of the original whole-window SQL, on a real DuckDB
-file read through a project-scoped store as the server reads it."""
+file read through a project-scoped store as the server reads it; the session list on ClickHouse too."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from llmlens.query._common import bucket_expr
 from llmlens.query.feedback import _GROUPED_SQL, feedback_report, window_feedback
 from llmlens.query.sessions import session_list
 from llmlens.query.tools import FAILURE_SAMPLES, tools_report
-from llmlens.store import Store
+from llmlens.store import Store, open_store
 from llmlens.store.duckdb import DuckDBStore
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, 30)
@@ -90,6 +90,18 @@ def store(backend: DuckDBStore) -> Store:
     return backend.scoped("default")
 
 
+@pytest.fixture(params=["duckdb", pytest.param("clickhouse", marks=pytest.mark.clickhouse)])
+def either(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """`backend` on DuckDB or ClickHouse (which reads a session's calls through its id map)."""
+    url = None
+    if request.param == "clickhouse":
+        base = request.getfixturevalue("clickhouse_url").rsplit("/", 1)[0]
+        url = f"{base}/slices_{tmp_path.name[-8:].replace('-', '_')}"
+    opened = open_store(url, tmp_path)
+    yield opened
+    opened.close()
+
+
 def _scope(range_: str) -> Scope:
     return Scope("default", parse_window(range_, now=NOW))
 
@@ -128,10 +140,9 @@ def _sessions_traffic() -> list[Span]:
 
 
 @pytest.mark.parametrize(("range_", "limit"), [("30d", 50), ("30d", 5), ("30d", 500), ("7d", 50), ("24h", 50)])
-def test_session_list_matches_the_whole_window_query(
-    backend: DuckDBStore, store: Store, range_: str, limit: int
-) -> None:
-    backend.write(_sessions_traffic(), [])
+def test_session_list_matches_the_whole_window_query(either: Store, range_: str, limit: int) -> None:
+    either.write(_sessions_traffic(), [])
+    store = either.scoped("default")
     scope = _scope(range_)
     got = [dataclasses.asdict(r) for r in session_list(store, scope, limit=limit)]
     want = _old_sessions(store, scope, limit)
@@ -147,8 +158,9 @@ def test_session_list_matches_the_whole_window_query(
         assert got[0]["started"] == NOW.replace(microsecond=0) - _days(9) and got[0]["llm_calls"] == 3
 
 
-def test_session_list_with_a_user_filter_and_few_sessions(backend: DuckDBStore, store: Store) -> None:
-    backend.write(_sessions_traffic(), [])
+def test_session_list_with_a_user_filter_and_few_sessions(either: Store) -> None:
+    either.write(_sessions_traffic(), [])
+    store = either.scoped("default")
     scope = _scope("30d")
     for user in ("u-long", "u1", "u-tie", "nobody"):
         got = [r.session_id for r in session_list(store, scope, user_id=user)]

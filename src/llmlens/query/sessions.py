@@ -11,9 +11,9 @@ from typing import Any
 
 from llmlens.store import Store
 
-from ._call_feedback import feedback_on_spans
+from ._call_feedback import feedback_on_spans, page_rollups
 from ._common import Scope, num, opt, rows
-from ._id_lookup import spans_by_id
+from ._id_lookup import rows_by_id, spans_by_id
 from ._keyset import cursor_time
 from ._slices import FIRST_SLICE, count_newest
 from ._spans import first_user_message, message_text
@@ -191,14 +191,30 @@ def _session_rows(store: Store, scope: Scope, where: str, params: list[Any], ids
     """Each session's calls over the whole window (only for the sessions shown), summed up."""
     if not ids:
         return []
-    marks = ", ".join("?" for _ in ids)
-    calls = rows(
-        store,
-        "SELECT session_id, trace_id, span_id, timestamp, latency_ms, cost_usd, status, user_id, feature, "
-        f"message_id, substr(prompt, 1, {_FIRST_MESSAGE_CHARS}) AS prompt FROM spans "
-        f"WHERE {scope.where()} AND {where} AND session_id IN ({marks}) ORDER BY timestamp, span_id",
-        [*scope.params(), *params, *ids],
+    select = (
+        "session_id, trace_id, span_id, timestamp, latency_ms, cost_usd, status, user_id, feature, "
+        f"message_id, substr(prompt, 1, {_FIRST_MESSAGE_CHARS}) AS prompt"
     )
+    if page_rollups(store):  # DuckDB: its zone maps skip what a scan of the window does not need
+        marks = ", ".join("?" for _ in ids)
+        calls = rows(
+            store,
+            f"SELECT {select} FROM spans WHERE {scope.where()} AND {where} AND session_id IN ({marks}) "
+            "ORDER BY timestamp, span_id",
+            [*scope.params(), *params, *ids],
+        )
+    else:  # ClickHouse reads the session column of the whole window: read the hours the id map names
+        where_all, where_params = f"{scope.where()} AND {where}", [*scope.params(), *params]
+        calls = rows_by_id(
+            store,
+            scope.project,
+            "session_id",
+            ids,
+            select,
+            where=where_all,
+            params=where_params,
+            order="timestamp, span_id",
+        )
     by_session: dict[str, list[dict[str, Any]]] = {}
     for c in calls:
         by_session.setdefault(str(c["session_id"]), []).append(c)
