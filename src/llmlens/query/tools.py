@@ -12,7 +12,7 @@ from typing import Any
 
 from llmlens.store import Store
 from llmlens.store.rollups import index_sql
-from llmlens.store.rollups._page_tables import TOOL_SKETCH, TOOLS
+from llmlens.store.rollups._page_tables import TOOL_NAME_SQL, TOOL_SKETCH, TOOLS
 
 from ._call_feedback import page_rollups
 from ._common import Scope, TimeChart, bucket_expr, num, opt, rows, time_chart
@@ -20,7 +20,7 @@ from ._page_rollups import page_aggregate, page_quantiles
 from ._rollup import quantile_rows
 
 FAILURE_SAMPLES = 5
-_TOOL = "COALESCE(tool_name, name, '(unnamed)')"
+_TOOL = TOOL_NAME_SQL
 
 
 @dataclass(slots=True)
