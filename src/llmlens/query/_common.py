@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,13 @@ class TimeChart:
         is empty in both."""
         self.series += other.series
         self.empty = sorted(set(self.empty) & set(other.empty))
+
+
+def together(store: Store, *reads: Callable[[], Any]) -> list[Any]:
+    """The results of independent reads, run at once where the store answers several at a time (ClickHouse:
+    a small statement there waits mostly on its round trip and planning), one after another elsewhere."""
+    run: Callable[[Sequence[Callable[[], Any]]], list[Any]] | None = getattr(store, "read_together", None)
+    return run(reads) if run is not None else [read() for read in reads]
 
 
 def rows(store: Store, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from llmlens.store import Store
 
-from ._common import Scope, TimeChart, bucket_expr, num, rows, time_chart
+from ._common import Scope, TimeChart, bucket_expr, num, rows, time_chart, together
 from ._rollup import aggregate, rollups_enabled, user_spend
 from .budgets import Budgets
 from .forecast import MonthForecast, month_bounds, month_forecast
@@ -311,16 +311,24 @@ def unpriced_models(store: Store, scope: Scope) -> list[UnpricedModel]:
 
 
 def cost_report(store: Store, scope: Scope, budgets: Budgets, *, now: dt.datetime) -> CostReport:
-    chart, by_model = _by_model_over_time(store, scope)
+    (chart, by_model), top_users, by_feature, by_version, unpriced, month = together(
+        store,
+        lambda: _by_model_over_time(store, scope),
+        lambda: _top_users(store, scope, budgets, now),
+        lambda: _by_feature(store, scope, budgets),
+        lambda: _by_template_version(store, scope),
+        lambda: unpriced_models(store, scope),
+        lambda: month_forecast(store, scope.project, now),
+    )
     return CostReport(
         total_usd=sum(m.cost_usd or 0.0 for m in by_model),
         calls=sum(m.calls for m in by_model),
         unpriced_calls=sum(m.unpriced_calls for m in by_model),
         by_model_over_time=chart,
         by_model=by_model,
-        top_users=_top_users(store, scope, budgets, now),
-        by_feature=_by_feature(store, scope, budgets),
-        by_template_version=_by_template_version(store, scope),
-        unpriced=unpriced_models(store, scope),
-        month=month_forecast(store, scope.project, now),
+        top_users=top_users,
+        by_feature=by_feature,
+        by_template_version=by_version,
+        unpriced=unpriced,
+        month=month,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from llmlens.store import Store
 
-from ._common import Scope, TimeChart, bucket_expr, num, opt, rate_unit, rows, time_chart
+from ._common import Scope, TimeChart, bucket_expr, num, opt, rate_unit, rows, time_chart, together
 from ._rollup import aggregate, quantiles, rollups_enabled
 from .forecast import MonthForecast, month_forecast
 
@@ -96,7 +96,18 @@ def _from_rollups(store: Store, scope: Scope) -> tuple[dict[str, Any], dict[str,
     w = scope.window
     span = (store, scope.project, w.start, w.end)
     measures = ("calls", "errors", "http_4xx", "http_5xx", "cost_usd", "prompt_tokens", "completion_tokens")
-    by_kind = {r["kind"]: r for r in aggregate(*span, measures=measures, groups=[("kind", "kind")])}
+    trend_measures = ("calls", "errors", "http_4xx", "http_5xx", "cost_usd", "total_tokens")
+    totals, latency, errs, trend_counts, trend_p95 = together(
+        store,
+        lambda: aggregate(*span, measures=measures, groups=[("kind", "kind")]),
+        lambda: quantiles(*span, metric="latency_ms", qs={"p50": 0.5, "p95": 0.95, "p99": 0.99}),
+        lambda: aggregate(
+            *span, measures=("errors",), groups=[("error_type", "COALESCE(error_type, 'other')")], where="kind = 'llm'"
+        ),
+        lambda: aggregate(*span, measures=trend_measures, groups=[("kind", "kind")], unit=w.bucket),
+        lambda: quantiles(*span, metric="latency_ms", qs={"p95": 0.95}, unit=w.bucket),
+    )
+    by_kind = {r["kind"]: r for r in totals}
     req, llm = by_kind.get("request", {}), by_kind.get("llm", {})
     t: dict[str, Any] = {
         "requests": req.get("calls", 0),
@@ -108,16 +119,12 @@ def _from_rollups(store: Store, scope: Scope) -> tuple[dict[str, Any], dict[str,
         "prompt_tokens": llm.get("prompt_tokens"),
         "completion_tokens": llm.get("completion_tokens"),
     }
-    q = quantiles(*span, metric="latency_ms", qs={"p50": 0.5, "p95": 0.95, "p99": 0.99})[0]
+    q = latency[0]
     t.update(p50=q["p50"], p95=q["p95"], p99=q["p99"])
-    errs = aggregate(
-        *span, measures=("errors",), groups=[("error_type", "COALESCE(error_type, 'other')")], where="kind = 'llm'"
-    )
     errors = {str(r["error_type"]): int(r["errors"]) for r in sorted(errs, key=lambda r: -int(r["errors"] or 0))}
     errors = {k: v for k, v in errors.items() if v}
     trend: dict[Any, dict[str, Any]] = {}
-    trend_measures = ("calls", "errors", "http_4xx", "http_5xx", "cost_usd", "total_tokens")
-    for r in aggregate(*span, measures=trend_measures, groups=[("kind", "kind")], unit=w.bucket):
+    for r in trend_counts:
         b = trend.setdefault(
             r["bucket"],
             {
@@ -139,7 +146,7 @@ def _from_rollups(store: Store, scope: Scope) -> tuple[dict[str, Any], dict[str,
             b["llm_errors"] += int(r["errors"])
             b["cost_usd"] += num(r["cost_usd"])
             b["tokens"] += int(num(r["total_tokens"]))
-    for r in quantiles(*span, metric="latency_ms", qs={"p95": 0.95}, unit=w.bucket):
+    for r in trend_p95:
         if r["bucket"] in trend:
             trend[r["bucket"]]["p95"] = r["p95"]
     return t, errors, sorted(trend.values(), key=lambda r: r["bucket"])

@@ -135,6 +135,13 @@ class ProjectStore:
         """The query layer reads the backend's page rollups (`store/rollups/_page_tables.py`) when it keeps them."""
         return bool(getattr(self.backend, "page_rollups", False))
 
+    @property
+    def read_together(self) -> Callable[[Sequence[Callable[[], Any]]], list[Any]] | None:
+        """The backend's way of running independent reads at once (they read through this view); None
+        where it has none."""
+        run: Callable[[Sequence[Callable[[], Any]]], list[Any]] | None = getattr(self.backend, "read_together", None)
+        return run
+
     def update_costs(self, spans: Sequence[Span]) -> int:
         return self.backend.update_costs([s for s in spans if s.project == self.project])
 

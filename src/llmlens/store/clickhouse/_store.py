@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from clickhouse_driver.errors import Error as DriverError
@@ -53,6 +55,7 @@ _CH_TYPES: dict[ColumnType, str] = {
     "bool": "UInt8",
 }
 _SERVER_TIMEOUT_CODE = 159
+_READERS = 4  # reads of one page run at once (each worker keeps its own connection)
 _UPDATE_CHUNK = 5_000
 # Mutations name every span id in their text: allow statements far above the 256 KiB default.
 _BIG_QUERY = {"max_query_size": 256 * 1024 * 1024}
@@ -155,6 +158,8 @@ class ClickHouseStore:
             setup.disconnect()
         self._translator = Translator(self.features)
         self._translations = TranslationCache()
+        self._readers: ThreadPoolExecutor | None = None  # `read_together`'s workers, made on first use
+        self._readers_lock = threading.Lock()
         self._rollups = _rollups.rollup_tables(self.features)
         self._write_lock = threading.Lock()
         # On a cluster `llmlens migrate` made them; a claim there also waits for replication between nodes.
@@ -593,8 +598,30 @@ class ClickHouseStore:
         result.rows = result.rows[:max_rows]
         return result
 
+    def read_together(self, reads: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Run independent reads at once, each on a worker's own connection and in the caller's context
+        (the project a request is confined to goes with it); the first failure is raised."""
+        if len(reads) < 2 or _IN_READER.get():  # a read inside a read runs in place: the workers may all wait
+            return [read() for read in reads]
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="llmlens-ch-read")
+            readers = self._readers
+        futures = [readers.submit(contextvars.copy_context().run, _as_reader, read) for read in reads]
+        return [f.result() for f in futures]
+
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
         self._pool.close()
+
+
+_IN_READER: contextvars.ContextVar[bool] = contextvars.ContextVar("llmlens_ch_in_reader", default=False)
+
+
+def _as_reader(read: Callable[[], Any]) -> Any:
+    _IN_READER.set(True)  # in the copied context this worker runs the read in
+    return read()
 
 
 def _result(rows: list[Any], meta: list[tuple[str, str]]) -> QueryResult:
