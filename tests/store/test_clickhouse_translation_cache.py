@@ -115,6 +115,13 @@ def test_large_ints_are_translated_every_time(store: ClickHouseStore) -> None:
     assert not [k for k in store._translations._kept if k[1] == sql]
 
 
+def test_a_query_with_many_values_is_translated_every_time(store: ClickHouseStore) -> None:
+    ids = [f"{0x100 + i:016x}" for i in range(70)]
+    sql = f"SELECT COUNT(*) FROM spans WHERE project = ? AND span_id IN ({', '.join('?' for _ in ids)})"
+    assert store.query(sql, ["default", *ids]).rows[0][0] == len(AWKWARD)
+    assert not [k for k in store._translations._kept if k[1] == sql]
+
+
 def test_the_kept_templates_are_bounded() -> None:
     kept = cache.TranslationCache(size=3)
     for i in range(10):

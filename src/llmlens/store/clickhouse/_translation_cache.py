@@ -5,7 +5,8 @@ several milliseconds a statement, as much as ClickHouse takes to answer many of 
 same statements with new values each time (its window moves), so what is kept is a template: the query
 translated with a marker in place of each string, float and time value, into which the values of a
 later call are put back as literals. Small ints, NULL and booleans are part of the key;
-a query with a list or a large int (ids, hour numbers: values of one call) is translated every time.
+a query with a list or a large int (ids, hour numbers: values of one call), a very long query and one with
+many values are translated every time.
 
 A template is kept only if putting the values of the call that made it back in gives exactly what
 translating with those values gives; a query whose translation depends on such a value (a JSON path,
@@ -29,8 +30,12 @@ from ._translate import literal
 
 Params = Sequence[Any] | dict[str, Any]
 _NOT_KEPT = object()
-_SIZE = 2048
+_SIZE = 1024  # templates kept (a page reads with 5-20 statements, each kept per range unit and project)
 _SMALL = 100_000  # ints up to this (limits, counts) are part of the key; larger ones vary by call
+# Queries longer than this or with more values than this (a long list of ids) are seldom run twice alike:
+# they are translated every time, not kept.
+_LONGEST_SQL = 20_000
+_MOST_VALUES = 64
 
 
 class _Template:
@@ -61,7 +66,7 @@ class TranslationCache:
         self, scope: tuple[str, str | None], sql: str, params: Params, translate: Callable[[Params], str]
     ) -> str:
         shape = _shape(params)
-        if shape is None:
+        if shape is None or len(sql) > _LONGEST_SQL:
             return translate(params)
         key = (scope, sql, shape)
         with self._lock:
@@ -135,6 +140,8 @@ def _param(params: Params, slot: int | str) -> Any:
 def _shape(params: Params) -> tuple[Any, ...] | None:
     """What of `params` the key holds: the kind of each marked value, every other value itself; None
     when a value cannot be part of a key."""
+    if len(params) > _MOST_VALUES:
+        return None
     items = sorted(params.items()) if isinstance(params, dict) else list(enumerate(params))
     shape: list[Any] = []
     for name, value in items:
