@@ -2,7 +2,7 @@
 window) and returns plain dataclasses. SQL is simple and portable (read from the views, filter
 `project = ?` explicitly) so other backends can translate it."""
 
-from ._common import Scope, Series, TimeChart, rate_unit
+from ._common import Scope, Series, TimeChart, rate_unit, together
 from ._rollup import aggregate, rollups_enabled, user_spend
 from ._times import DURATION_FORMS, TIME_FORMS, WindowError, is_duration, parse_duration, parse_time
 from ._window import DEFAULT_RANGE, RANGES, TimeWindow, parse_window, utc_now
@@ -59,6 +59,7 @@ __all__ = [
     "session_detail",
     "session_list",
     "templates",
+    "together",
     "tools_report",
     "trace_detail",
     "trace_list",

@@ -19,7 +19,8 @@ from llmlens.store import Store
 from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
 from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, SPEED_SQL, USER_MODELS
 
-from ._call_feedback import STORED_ONLY, page_rollups, score_order, stored_trace_scores
+from ._call_feedback import STORED_ONLY, page_rollups, score_order
+from ._call_feedback import stored_trace_scores as stored_trace_scores  # the trace page reads them early
 from ._common import Scope, grouped_two_ways, num, opt, rows
 from ._page_rollups import page_aggregate
 from ._rollup import aggregate, rollups_enabled
@@ -356,7 +357,17 @@ def _call_counts(store: Store, calls: str, params: list[Any], budgets: Budgets) 
     return counts
 
 
-def trace_scores(store: Store, project: str, trace_id: str, *, thumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every score on the spans of one trace, oldest first: the stored ones and `thumbs`, the trace's thumbs
-    as `scores` rows, read with its feedback (`_call_feedback.py`)."""
-    return sorted([*stored_trace_scores(store, project, trace_id), *thumbs], key=score_order)
+def trace_scores(
+    store: Store,
+    project: str,
+    trace_id: str,
+    *,
+    thumbs: list[dict[str, Any]],
+    stored: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Every score on the spans of one trace, oldest first: the stored ones (read here unless given, as
+    `stored_trace_scores` gives them) and `thumbs`, the trace's thumbs as `scores` rows, read with its
+    feedback (`_call_feedback.py`)."""
+    if stored is None:
+        stored = stored_trace_scores(store, project, trace_id)
+    return sorted([*stored, *thumbs], key=score_order)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmlens import query
-from llmlens.query import sessions, traces, waterfall
+from llmlens.query import scores, sessions, traces, waterfall
 from llmlens.store import SqlFailed, SqlRejected
 
 from .._http import HttpError
@@ -111,17 +111,25 @@ def traces_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict
 
 
 def trace_context(state: AppState, p: PageParams, path: dict[str, str]) -> dict[str, Any]:
-    found = waterfall.trace_with_feedback(state.store, p.project, path["trace_id"])
+    trace_id = path["trace_id"]
+    # The stored scores need only the trace id: read beside the trace (at once on ClickHouse).
+    found, stored = query.together(
+        state.store,
+        lambda: waterfall.trace_with_feedback(state.store, p.project, trace_id),
+        lambda: scores.stored_trace_scores(state.store, p.project, trace_id),
+    )
     if found is None:
-        raise HttpError(404, f"no trace {path['trace_id']!r} in project {p.project!r}")
+        raise HttpError(404, f"no trace {trace_id!r} in project {p.project!r}")
     detail, on_calls = found
+    if detail.trace_id != trace_id:
+        stored = None
     spans = detail.spans
     selected = p.text("span") or next((w.span["span_id"] for w in spans if w.span["kind"] == "llm"), None)
     return {
         "project": p.project,
         "trace": plain(detail),
         "selected_span": selected,
-        "scores": trace_scores_context(state, p.project, detail.trace_id, thumbs=on_calls.thumbs),
+        "scores": trace_scores_context(state, p.project, detail.trace_id, thumbs=on_calls.thumbs, stored=stored),
     }
 
 

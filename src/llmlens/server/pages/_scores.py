@@ -25,11 +25,16 @@ def score_columns_context(state: AppState, p: PageParams, *, model: str | None =
 
 
 def trace_scores_context(
-    state: AppState, project: str, trace_id: str, *, thumbs: list[dict[str, Any]]
+    state: AppState,
+    project: str,
+    trace_id: str,
+    *,
+    thumbs: list[dict[str, Any]],
+    stored: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The trace's scores, all of them and grouped by the span they are about (for the span panel); `thumbs`:
-    its thumbs as `scores` rows, read with its feedback."""
-    found = jsonable(scores.trace_scores(state.store, project, trace_id, thumbs=thumbs))
+    its thumbs as `scores` rows, read with its feedback; `stored`: its stored scores, when already read."""
+    found = jsonable(scores.trace_scores(state.store, project, trace_id, thumbs=thumbs, stored=stored))
     by_span: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for score in found:
         if score.get("span_id"):
