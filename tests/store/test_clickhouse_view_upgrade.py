@@ -89,3 +89,17 @@ def test_migrating_an_older_database_replaces_the_feedback_view(
         assert rolled == [["chat", 1]], "the migration rolled up the spans already stored"
     finally:
         client.disconnect()
+
+
+def test_two_schema_versions_written_in_one_second_read_as_the_newer(clickhouse_url: str, tmp_path: Path) -> None:
+    """The meta table stamps rows with whole seconds: a migration in the same second as an older version's
+    row must not read back as the older one (the store would refuse itself)."""
+    url = clickhouse_url.rsplit("/", 1)[0] + f"/same_second_{uuid.uuid4().hex[:12]}"
+    open_store(url, tmp_path).close()
+    client = Client.from_url(url)
+    try:
+        (stamp,) = client.execute("SELECT max(updated) FROM llmlens_meta WHERE key = 'schema_version'")[0]
+        client.execute("INSERT INTO llmlens_meta (key, value, updated) VALUES", [("schema_version", "1", stamp)])
+    finally:
+        client.disconnect()
+    open_store(url, tmp_path).close()  # not refused as schema version 1

@@ -432,7 +432,10 @@ def _meta_ddl(layout: Layout) -> str:
 
 
 def _read_meta(client: GuardedClient) -> dict[str, str]:
-    rows = client.execute(f"SELECT key, argMax(value, updated) FROM {META_TABLE} GROUP BY key")
+    # `updated` has whole seconds: of two schema versions written in the same second, the higher one (a
+    # migration only moves it forward; a tie read as the older one refused a store just migrated).
+    newest = "(updated, if(key = 'schema_version', toUInt64OrZero(value), toUInt64(0)))"
+    rows = client.execute(f"SELECT key, argMax(value, {newest}) FROM {META_TABLE} GROUP BY key")
     return {str(k): str(v) for k, v in rows}
 
 
