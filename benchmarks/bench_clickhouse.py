@@ -284,9 +284,11 @@ def main() -> int:
         duck_times = page_timings(_state(duck, Path(tmp) / "d"), duck, RANGES, args.runs)
         ch_times = page_timings(_state(ch, Path(tmp) / "c", ch.url), ch, RANGES, args.runs)
         print(f"{'page':<12}{'range':>6}{'DuckDB':>10}{'ClickHouse':>12}{'ratio':>8}")
+        met = 0
         for (page, range_), (duck_ms, _) in duck_times.items():
             ch_ms = ch_times[(page, range_)][0]
             ratio = ch_ms / duck_ms if duck_ms else float("inf")  # NaN where a page failed
+            met += ratio <= TARGET_RATIO  # the ratio itself, not as rounded in the table
             flag = "" if ratio <= TARGET_RATIO else ("  failed" if math.isnan(ratio) else "  > 2x")
             print(f"{page:<12}{range_:>6}{duck_ms:>10.1f}{ch_ms:>12.1f}{ratio:>8.2f}{flag}")
             records.append(
@@ -297,7 +299,6 @@ def main() -> int:
                     "ratio": None if math.isnan(ratio) else round(ratio, 2),
                 }
             )
-        met = sum(r["ratio"] is not None and r["ratio"] <= TARGET_RATIO for r in records)
         print(f"\nwithin {TARGET_RATIO:g}x of DuckDB: {met} of {len(records)} pages")
         ch.close()
         if args.ingest_calls:
