@@ -20,7 +20,6 @@ from ._page_rollups import page_aggregate, page_quantiles
 from ._rollup import quantile_rows
 
 FAILURE_SAMPLES = 5
-_TOOL = TOOL_NAME_SQL
 
 
 @dataclass(slots=True)
@@ -75,7 +74,7 @@ def _stats_from_spans(store: Store, scope: Scope) -> tuple[list[dict[str, Any]],
     where = f"{scope.where()} AND kind = 'tool'"
     per_bucket = rows(
         store,
-        f"SELECT {bucket_expr(scope.window)} AS bucket, {_TOOL} AS tool_name, COUNT(*) AS calls, "
+        f"SELECT {bucket_expr(scope.window)} AS bucket, {TOOL_NAME_SQL} AS tool_name, COUNT(*) AS calls, "
         "SUM(CASE WHEN tool_success = false OR status = 'error' THEN 1 ELSE 0 END) AS failures, "
         "SUM(latency_ms) AS latency_ms, COUNT(latency_ms) AS latency_n "
         f"FROM spans WHERE {where} GROUP BY ALL",
@@ -87,7 +86,9 @@ def _stats_from_spans(store: Store, scope: Scope) -> tuple[list[dict[str, Any]],
         for measure in ("calls", "failures", "latency_ms", "latency_n"):
             if r[measure] is not None:
                 tool[measure] = tool.get(measure, 0) + r[measure]
-    sketches = f"SELECT {_TOOL} AS tool_name, {index_sql('latency_ms')} AS idx, 1 AS n FROM store.spans WHERE {where}"
+    sketches = (
+        f"SELECT {TOOL_NAME_SQL} AS tool_name, {index_sql('latency_ms')} AS idx, 1 AS n FROM store.spans WHERE {where}"
+    )
     percentiles = quantile_rows(store, sketches, scope.params(), ["tool_name"], _PERCENTILES)
     return _stats(list(counts.values()), percentiles), _series(per_bucket)
 
