@@ -11,7 +11,7 @@ import pytest
 from tests.store.test_id_lookups import _span
 
 from llmlens.query._common import together
-from llmlens.store import open_store
+from llmlens.store import Store, open_store
 from llmlens.store._protocol import SqlFailed
 from llmlens.store._scoping import current_project
 from llmlens.store.clickhouse import ClickHouseStore
@@ -33,14 +33,14 @@ def store(clickhouse_url: str, tmp_path: Path) -> Iterator[ClickHouseStore]:
     opened.close()
 
 
-def _count(store: ClickHouseStore | object) -> int:
-    return int(store.query("SELECT COUNT(*) FROM spans").rows[0][0])  # type: ignore[attr-defined]
+def _count(store: Store) -> int:
+    return int(store.query("SELECT COUNT(*) FROM spans").rows[0][0])
 
 
 def test_each_read_keeps_the_project_of_its_request(store: ClickHouseStore) -> None:
     threads: set[str] = set()
 
-    def read(view: object) -> int:
+    def read(view: Store) -> int:
         threads.add(threading.current_thread().name)
         return _count(view)
 

@@ -92,13 +92,11 @@ def _template(params: Params, direct: str, translate: Callable[[Params], str]) -
     slots: dict[str, int | str] = {}
     marked: list[Any] | dict[str, Any]
     if isinstance(params, dict):
-        marked = {}
-        for name, value in params.items():
-            marked[name] = _marked(value, f"{name}", nonce, slots, name)
+        marked = {name: _marked(value, nonce, slots, name) for name, value in params.items()}
     else:
-        marked = [_marked(value, str(i), nonce, slots, i) for i, value in enumerate(params)]
+        marked = [_marked(value, nonce, slots, i) for i, value in enumerate(params)]
     if not slots:
-        return _Template(direct, {}) if direct else _NOT_KEPT
+        return _Template(direct, {})
     try:
         template = _Template(translate(marked), slots)
     except Exception:  # a marker the translation cannot take: this query is not kept
@@ -106,10 +104,11 @@ def _template(params: Params, direct: str, translate: Callable[[Params], str]) -
     return template if template.fill(params) == direct else _NOT_KEPT
 
 
-def _marked(value: Any, tag: str, nonce: str, slots: dict[str, int | str], slot: int | str) -> Any:
-    """The marker standing for `value` (recording its text in `slots`), or `value` when it is kept as is."""
+def _marked(value: Any, nonce: str, slots: dict[str, int | str], slot: int | str) -> Any:
+    """The marker standing for parameter `slot`'s `value` (its text recorded in `slots`), or `value` when it
+    is kept as is."""
     if isinstance(value, str):
-        marker: Any = f"llmlens_{nonce}_{tag}"
+        marker: Any = f"llmlens_{nonce}_{slot}"
     elif isinstance(value, float):
         marker = float(f"0.{int(nonce, 16) % 10**9:09d}{len(slots):03d}7")
     elif isinstance(value, dt.datetime):
