@@ -23,7 +23,8 @@ from tests.support.llmlens_server import LLMLensServer
 PROJECT = "score-columns"
 Z = 1.959963984540054
 BUDGETS = {"tiers": {"free": 1.0, "pro": 50.0}, "users": {"u-pro": "pro"}, "default_tier": "free"}
-USERS = {"u-pro": {}, "u-free": {}, "u-ent": {"tier": "enterprise"}}  # u-ent's tier comes from its calls
+# u-ent's tier comes from its calls; calls without a user take the default tier.
+USERS: dict[str | None, dict[str, str]] = {"u-pro": {}, "u-free": {}, "u-ent": {"tier": "enterprise"}, None: {}}
 FEATURES = {"chat": "gpt-4o", "search": "gpt-4o-mini", "code": "claude-3-5-haiku-latest"}
 VERSIONS = ["v1", "v2"]
 
@@ -93,7 +94,7 @@ def _send(server: LLMLensServer, rng: random.Random) -> Traffic:
                 "trace_id": call["trace_id"],
                 "message_id": call["message_id"],
                 "feature": feature,
-                "user_id": user,
+                **({"user_id": user} if user else {}),
                 "template_id": "answer",
                 "template_version": version,
                 "metadata": dict(USERS[user]),

@@ -1,20 +1,21 @@
-"""The page rollups of a DuckDB store (feedback joined to its calls, prompts, tools, users by model) answer
-every page question as a raw recount does: feedback arriving after its call or before it, a second call
-of a rated message, context a late root span brings (update_span_fields), repricing, retention, and a
-store reopened after its writer was killed before catching up."""
+"""The page rollups of a DuckDB store (feedback joined to its calls, stored scores by call, prompts, tools,
+users by model) answer every page question as a raw recount does: feedback and scores arriving after their
+call or before it, a second call of a rated message, context a late root span brings (update_span_fields),
+repricing, retention, deletes, and a store reopened after its writer was killed before catching up."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 
-from tests.store._page_reports import RawOnly, assert_rollups_equal_raw
+from tests.store._page_reports import RawOnly, assert_rollups_equal_raw, differences, plain
 from tests.support.llmlens_server import LLMLensServer
 
 from llmlens.ingest.retention import enforce_retention
-from llmlens.model import Feedback, Span
-from llmlens.query import Scope, feedback, parse_window
+from llmlens.model import Feedback, Score, Span
+from llmlens.query import Scope, budgets, feedback, parse_window, scores
 from llmlens.store.duckdb import DuckDBStore
 
 HOUR_US = 3_600_000_000
@@ -92,6 +93,37 @@ def _feedback(messages: list[int], rng: random.Random, *, prefix: str = "f") -> 
     ]
 
 
+def _scores(calls: range, rng: random.Random, *, prefix: str = "s", project: str = "default") -> list[Score]:
+    """Stored scores of three types on LLM calls by span id; some by message id only, on a tool span, or on
+    a span never stored (neither counted on a call)."""
+    out: list[Score] = []
+
+    def add(i: int, name: str, data_type: str, **fields: Any) -> None:
+        at = NOW_US - int(rng.uniform(0.1, 8 * 24) * HOUR_US)
+        out.append(Score(f"{prefix}{i}-{name}", name, data_type, at, project=project, **fields))
+
+    for i in calls:
+        add(i, "quality", "numeric", value=round(rng.uniform(0, 1), 3), span_id=_llm_id(i))
+        if i % 3 == 0:
+            add(i, "correct", "boolean", value=float(rng.random() < 0.6), span_id=_llm_id(i))
+        if i % 5 == 0:
+            add(i, "tone", "categorical", label=rng.choice(["calm", "curt"]), span_id=_llm_id(i))
+        if i % 7 == 0:
+            add(i, "relevance", "numeric", value=rng.uniform(0, 5), message_id=f"m{i}")
+        if i % 11 == 0:
+            add(i, "tool_ok", "boolean", value=1.0, span_id=f"c{i:015x}")
+        if i % 13 == 0:
+            add(i, "orphan", "numeric", value=1.0, span_id=f"d{i:015x}")
+    return out
+
+
+def _scored_calls(store: DuckDBStore, project: str = "default") -> int:
+    """Scores counted on calls in the last 30 days, as the score columns give them."""
+    board = budgets.Budgets(users={}, tiers={}, default_tier=None)
+    columns = scores.score_columns(store, Scope(project, parse_window("30d", now=NOW)), board)
+    return sum(cell.count for cell in columns.overall if cell.name != "user_feedback")
+
+
 def _event(s: Span) -> dict[str, object]:
     """A span as the native JSON event the ingest API takes."""
     event: dict[str, object] = {
@@ -121,26 +153,47 @@ def test_feedback_after_and_before_its_call(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "s.duckdb")
     try:
         store.write(_calls(0, 400, rng), [])
-        # After its call: feedback on calls already stored and caught up.
+        # After its call: feedback and scores on calls already stored and caught up (scores on fewer calls
+        # than the id map looks up one by one, then on more).
         store.fold_rollups()
         store.write([], _feedback(list(range(0, 400, 3)), rng))
+        store.write_scores(_scores(range(0, 400, 4), rng))
         store.fold_rollups()
         _check(store)
-        # Before its call: feedback on messages no call has named yet, caught up before the calls arrive.
+        store.write_scores([s for first in (1, 2, 3) for s in _scores(range(first, 400, 4), rng)])
+        assert _scored_calls(store) > 300
+        _check(store)
+        # Before its call: feedback and scores on calls not stored yet, caught up before the calls arrive.
         store.write([], _feedback(list(range(400, 600, 2)), rng))
+        store.write_scores(_scores(range(400, 600, 2), rng, prefix="t"))
         store.fold_rollups()
+        before = _scored_calls(store)
         assert feedback.feedback_report(store, Scope("default", parse_window("30d", now=NOW))).total == sum(
             1 + i % 2 for i in range(0, 400, 3)
         )
         store.write(_calls(400, 200, rng), [])
-        # A second LLM call of a rated message, with a smaller span id: it becomes the call `scores` names.
+        store.fold_rollups()
+        assert _scored_calls(store) > before
+        _check(store)
+        # A second LLM call of a rated message (and of one scored by message id), with a smaller span id: it
+        # becomes the call `scores` names.
         second = _calls(3, 1, rng)[1]
         second.span_id, second.trace_id = "0" * 16, "e" * 32
-        store.write([second], [])
+        other_second = _calls(7, 1, rng)[1]
+        other_second.span_id, other_second.trace_id = "0" * 15 + "1", "e" * 31 + "1"
+        store.write([second, other_second], [])
         store.fold_rollups()
         _check(store)
-        # Both arriving in one commit, and feedback arriving while calls are still being caught up.
+        # More scores by message id only than are looked up one by one.
+        by_message = [
+            Score(f"r{i}", "relevance", "numeric", NOW_US, value=float(i % 5), message_id=f"m{i}")
+            for i in range(1, 600, 2)
+        ]
+        store.write_scores(by_message)
+        _check(store)
+        # Both arriving in one commit, and feedback and scores arriving while calls are still being caught up.
         store.write(_calls(600, 60, rng), _feedback(list(range(600, 660, 2)), rng, prefix="g"))
+        store.write_scores(_scores(range(600, 660), rng, prefix="g"))
         _check(store)
     finally:
         store.close()
@@ -151,6 +204,7 @@ def test_changed_and_deleted_calls(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "s.duckdb")
     try:
         store.write(_calls(0, 300, rng), _feedback(list(range(0, 300, 2)), rng))
+        store.write_scores(_scores(range(0, 300), rng))
         store.fold_rollups()
         # A late root span's context: feature and user move rated calls to other groups; a message id
         # moves one call's feedback to another call.
@@ -179,6 +233,10 @@ def test_changed_and_deleted_calls(tmp_path: Path) -> None:
         gone = ["default", _llm_id(201), f"c{201:015x}"]
         store.execute("DELETE FROM store.spans WHERE project = ? AND span_id IN (?, ?)", gone)
         _check(store)
+        scored = _scored_calls(store)
+        store.execute("DELETE FROM store.scores WHERE project = ? AND name = ?", ["default", "quality"])
+        assert 0 < _scored_calls(store) < scored
+        _check(store)
     finally:
         store.close()
     reopened = DuckDBStore(tmp_path / "s.duckdb")
@@ -198,12 +256,19 @@ def test_projects_stay_apart(tmp_path: Path) -> None:
         for f in other_feedback:
             f.project = "other"
         store.write([], _feedback(list(range(1, 100, 2)), rng) + other_feedback)
+        store.write_scores(_scores(range(0, 100, 3), rng) + _scores(range(1, 100, 2), rng, project="other"))
         for project in ("default", "other"):
             scope = Scope(project, parse_window("30d", now=NOW))
             rolled, raw = feedback.feedback_report(store, scope), feedback.feedback_report(RawOnly(store), scope)
             assert rolled.by_type == raw.by_type and rolled.total == raw.total > 0
             scoped = store.scoped(project)
             assert feedback.feedback_report(scoped, scope).by_type == raw.by_type
+            board = budgets.Budgets(users={}, tiers={}, default_tier=None)
+            rolled_scores = scores.score_columns(store, scope, board)
+            raw_scores = scores.score_columns(RawOnly(store), scope, board)
+            assert not differences(plain(rolled_scores), plain(raw_scores))
+            rated = range(0, 100, 3) if project == "default" else range(1, 100, 2)
+            assert {c.name: c.count for c in rolled_scores.overall}["quality"] == len(rated)
     finally:
         store.close()
 
@@ -220,12 +285,16 @@ def test_a_killed_server_leaves_rollups_that_catch_up(tmp_path: Path) -> None:
         }
         for f in _feedback(list(range(2, 122, 2)), rng)
     ]  # fmt: skip
+    rated += [
+        {"type": "score", "name": "quality", "value": i / 10, "span_id": _llm_id(i), "timestamp": NOW_US / 1e6}
+        for i in range(1, 121, 3)
+    ]
     server = LLMLensServer(data).start()
     try:
         half = len(rated) // 2
         assert server.ingest({"events": rated[:half]})["rejected"] == []  # feedback before its calls
         assert server.ingest({"events": events})["rejected"] == []
-        assert server.ingest({"events": rated[half:]})["rejected"] == []
+        assert server.ingest({"events": rated[half:]})["rejected"] == []  # scores after them
     finally:
         server.stop(kill=True)
     # Killed before it caught up: a read-only open sees rows past the watermarks and answers from raw rows.
@@ -236,7 +305,8 @@ def test_a_killed_server_leaves_rollups_that_catch_up(tmp_path: Path) -> None:
         before.close()
     store = DuckDBStore(data / "llmlens.duckdb")
     try:
-        assert store.query("SELECT count(*) FROM store.feedback").rows[0][0] == len(rated)
+        assert store.query("SELECT count(*) FROM store.feedback").rows[0][0] == len(rated) - 40
+        assert _scored_calls(store) == 40
         _check(store)
     finally:
         store.close()

@@ -17,13 +17,21 @@ from typing import Any
 
 from llmlens.store import Store
 from llmlens.store.rollups import LATENCY_HISTOGRAM_EDGES_MS
-from llmlens.store.rollups._page_tables import FEEDBACK, FEEDBACK_USERS, SPEED_SQL, USER_MODELS
+from llmlens.store.rollups._page_tables import (
+    FEEDBACK,
+    FEEDBACK_USERS,
+    SCORE_USERS,
+    SCORES,
+    SPEED_SQL,
+    USER_MODELS,
+)
 
-from ._call_feedback import STORED_ONLY, page_rollups, score_order
+from ._call_feedback import page_rollups, score_order
 from ._call_feedback import stored_trace_scores as stored_trace_scores  # the trace page reads them early
 from ._common import Scope, grouped_two_ways, num, opt, rows
+from ._id_lookup import rows_by_id
 from ._page_rollups import page_aggregate
-from ._rollup import aggregate, rollups_enabled
+from ._rollup import aggregate, rollups_enabled, user_spend
 from .budgets import Budgets
 from .stats import Z_95, wilson
 
@@ -97,19 +105,15 @@ def _cell(name: str, data_type: str, sums: _Sums | None, calls: int) -> ScoreCel
 
 _CALLS = (
     "SELECT span_id, message_id, feature, model, template_id, template_version, latency_ms, user_id, "
-    "{tier} FROM spans WHERE {where} AND kind = 'llm'{extra}"
+    "json_extract_string(metadata, '$.tier') AS tier FROM spans WHERE {where} AND kind = 'llm'{extra}"
 )
-# The user's tier: read from each call's metadata (ClickHouse: cheap, and lighter to join than the JSON),
-# or only for the scored calls, after the join (DuckDB: parsing every call's JSON took 40 % of the query).
-_TIER_EARLY = ("json_extract_string(metadata, '$.tier') AS tier", "s.tier")
-_TIER_LATE = ("metadata", "json_extract_string(s.metadata, '$.tier')")
 # The window's calls joined to their scores once, each joined row counted both by the page's dimensions
 # and by user (`per_user`; the tier needs the budgets' user table, in Python).
 _SCORED_CALLS = f"""
 SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
   COALESCE(s.feature, '(none)') AS feature, COALESCE(s.model, '(none)') AS model,
   COALESCE(s.template_id, '') AS template_id, COALESCE(s.template_version, '') AS template_version,
-  {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, {{tier}} AS tier
+  {SPEED_SQL.replace("latency_ms", "s.latency_ms")} AS speed, s.user_id AS user_id, s.tier AS tier
 FROM ({{calls}}) s JOIN ({{sc}}) sc ON sc.span_id = s.span_id
 """
 _BOTH_WAYS = grouped_two_ways(
@@ -142,20 +146,19 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     """Scores of the calls made in the window (optionally of one model)."""
     extra = " AND model = ?" if model else ""
     rolled_up = page_rollups(store) and rollups_enabled(store)
-    tier_column, tier = _TIER_LATE if rolled_up else _TIER_EARLY
-    calls = _CALLS.format(where=scope.where(), extra=extra, tier=tier_column)
-    # The calls come first: ClickHouse keeps the right side of a join in memory, and the scores are fewer.
-    params = [*scope.params(), *([model] if model else []), scope.project]
-    scored_sql, scored_params = _scored_spans(calls, params[:-1], scope)
-    scored = [*params[:-1], *scored_params]
+    calls = _CALLS.format(where=scope.where(), extra=extra)
+    call_params = [*scope.params(), *([model] if model else [])]
     if rolled_up:
-        # Thumbs from the feedback rollup and feedback_calls; the `scores` view for the stored scores only,
-        # joined to the calls once for both the groups and the users.
-        both = rows(store, _BOTH_WAYS.format(sc=_STORED_SCORES, calls=calls, tier=tier), params)
-        grouped = [r for r in both if not r["per_user"]] + _thumbs(store, scope, model)
-        by_user = [r for r in both if r["per_user"]] + _thumbs_by_user(store, scope, model)
+        # Stored scores from the score rollups, plus those sent with only a message id (placed on its first
+        # call here); thumbs from the feedback rollups.
+        placed, placed_by_user = _unplaced(store, scope, model)
+        grouped = [*_stored(store, scope, model), *placed, *_thumbs(store, scope, model)]
+        stored_by_user = _per_user([*_stored_by_user(store, scope, model), *placed_by_user])
+        by_user = [*stored_by_user, *_thumbs_by_user(store, scope, model)]
     else:
-        both = rows(store, _BOTH_WAYS.format(sc=scored_sql, calls=calls, tier=tier), scored)
+        # The calls come first: ClickHouse keeps the right side of a join in memory, and the scores are fewer.
+        scored_sql, scored_params = _scored_spans(calls, call_params, scope)
+        both = rows(store, _BOTH_WAYS.format(sc=scored_sql, calls=calls), [*call_params, *scored_params])
         grouped = [r for r in both if not r["per_user"]]
         by_user = [r for r in both if r["per_user"]]
     if not grouped:
@@ -178,9 +181,9 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     for r in by_user:
         dims["tier"][_tier(budgets, r)][str(r["name"])].add(int(r["n"]), r["total"], r["squares"])
     counts = (
-        _rolled_up_counts(store, scope, model, budgets)
-        if rolled_up
-        else _call_counts(store, calls, params[:-1], budgets)
+        _rolled_up_counts(store, scope, model, budgets, calls, call_params)
+        if rollups_enabled(store)
+        else _call_counts(store, calls, call_params, budgets)
     )
     names = sorted(types, key=lambda n: (-overall[n].n, n))
     speed = {row.key: row for row in _rows(dims["speed"], counts["speed"], names, types)}
@@ -198,10 +201,6 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
     )
 
 
-# Stored scores only: thumbs (source `feedback`, never stored) come from the feedback rollup then.
-_STORED_SCORES = (
-    f"SELECT span_id, name, data_type, value FROM scores WHERE project = ? AND span_id IS NOT NULL AND {STORED_ONLY}"
-)
 _THUMBS = "feedback_type IN ('thumbs_up', 'thumbs_down')"
 # What the `scores` view gives the score columns (span_id, name, data_type, value), without building the
 # view (whose lookups carry every column of every score and thumb; at 10M calls ClickHouse ran out of
@@ -248,6 +247,103 @@ _DIMENSIONS = [
     ("template_id", "COALESCE(template_id, '')"),
     ("template_version", "COALESCE(template_version, '')"),
 ]
+
+
+def _stored(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
+    """Stored scores on the window's calls by name and dimension, from the score rollup."""
+    w = scope.window
+    return page_aggregate(
+        store, SCORES, scope.project, w.start, w.end, measures=("n", "total", "squares"),
+        groups=[("name", "name"), ("data_type", "data_type"), *_DIMENSIONS, ("speed", "speed")],
+        where="model = ?" if model else "TRUE", params=[model] if model else [],
+    )  # fmt: skip
+
+
+def _stored_by_user(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
+    """Stored scores on the window's calls by name and user of the call, from the score rollup."""
+    w = scope.window
+    return page_aggregate(
+        store, SCORE_USERS, scope.project, w.start, w.end, measures=("n", "total", "squares", "tier"),
+        groups=[("name", "name"), ("user_id", "user_id")], where="model = ?" if model else "TRUE",
+        params=[model] if model else [],
+    )  # fmt: skip
+
+
+def _per_user(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of one score name and user merged into one: the tier is the highest of their calls' (one tier
+    per user and name, as when every scored call is grouped at once)."""
+    merged: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in found:
+        key = (r["name"], r["user_id"])
+        if key not in merged:
+            merged[key] = dict(r)
+            continue
+        m = merged[key]
+        m["n"] = int(m["n"]) + int(r["n"])
+        for column in ("total", "squares"):
+            if r[column] is not None:
+                m[column] = r[column] if m[column] is None else m[column] + r[column]
+        if r["tier"] is not None and (m["tier"] is None or r["tier"] > m["tier"]):
+            m["tier"] = r["tier"]
+    return list(merged.values())
+
+
+_UNPLACED_SCORES = (
+    "SELECT message_id, name, data_type, value FROM store.scores "
+    "WHERE project = ? AND span_id IS NULL AND message_id IS NOT NULL"
+)
+_FIRST_CALL_COLUMNS = (
+    "message_id, span_id, timestamp, feature, model, template_id, template_version, latency_ms, user_id, "
+    "json_extract_string(metadata, '$.tier') AS tier"
+)
+
+
+# Messages up to this many are looked up through the id map; more are joined with the calls instead.
+_LOOKED_UP_AT_MOST = 256
+_CALLS_OF_UNPLACED = (
+    f"SELECT {_FIRST_CALL_COLUMNS} FROM store.spans WHERE project = ? AND kind = 'llm' AND message_id IN "
+    "(SELECT message_id FROM store.scores WHERE project = ? AND span_id IS NULL AND message_id IS NOT NULL)"
+)
+
+
+def _unplaced(store: Store, scope: Scope, model: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Scores sent with only a message id, on their message's first call (its LLM span with the smallest
+    span id) when that call is in the window: one row per score, as the score rollups' rows by dimension
+    and by user give them."""
+    found = rows(store, _UNPLACED_SCORES, [scope.project])
+    if not found:
+        return [], []
+    first: dict[str, dict[str, Any]] = {}
+    messages = [str(f["message_id"]) for f in found]
+    calls = (
+        rows_by_id(store, scope.project, "message_id", messages, _FIRST_CALL_COLUMNS, where="kind = 'llm'")
+        if len(set(messages)) <= _LOOKED_UP_AT_MOST
+        else rows(store, _CALLS_OF_UNPLACED, [scope.project, scope.project])
+    )
+    for c in calls:
+        message = str(c["message_id"])
+        if message not in first or str(c["span_id"]) < str(first[message]["span_id"]):
+            first[message] = c
+    w = scope.window
+    grouped: list[dict[str, Any]] = []
+    by_user: list[dict[str, Any]] = []
+    for f in found:
+        call = first.get(str(f["message_id"]))
+        if call is None or not w.start <= call["timestamp"] < w.end or (model and call["model"] != model):
+            continue
+        value = opt(f["value"])
+        sums = {"n": 1, "total": value, "squares": None if value is None else value * value}
+        latency = opt(call["latency_ms"])
+        speed = "slow" if latency is None or latency >= 3000 else "medium" if latency >= 1000 else "fast"
+        grouped.append(
+            {
+                "name": f["name"], "data_type": f["data_type"], "feature": call["feature"] or _NONE,
+                "model": call["model"] or _NONE, "template_id": call["template_id"] or "",
+                "template_version": call["template_version"] or "", "speed": speed, **sums,
+            }
+        )  # fmt: skip
+        by_user.append({"name": f["name"], "user_id": call["user_id"], "tier": call["tier"], **sums})
+    return grouped, by_user
 
 
 def _thumbs(store: Store, scope: Scope, model: str | None) -> list[dict[str, Any]]:
@@ -297,9 +393,11 @@ def _speeds(r: dict[str, Any]) -> dict[str, int]:
 _EDGE_INDEX = {float(edge): i for i, edge in enumerate(LATENCY_HISTOGRAM_EDGES_MS)}
 
 
-def _rolled_up_counts(store: Store, scope: Scope, model: str | None, budgets: Budgets) -> dict[str, dict[str, int]]:
+def _rolled_up_counts(
+    store: Store, scope: Scope, model: str | None, budgets: Budgets, calls: str, call_params: list[Any]
+) -> dict[str, dict[str, int]]:
     """What `_call_counts` gives, from the main rollup (the speed buckets are unions of its latency bins)
-    and the per-user rollup."""
+    and the calls per user (`_calls_per_user`)."""
     w = scope.window
     counts: dict[str, dict[str, int]] = {d: defaultdict(int) for d in ("feature", "model", "version", "speed", "tier")}
     bins = [f"latency_bin_{i}" for i in range(len(LATENCY_HISTOGRAM_EDGES_MS) + 1)]
@@ -313,15 +411,34 @@ def _rolled_up_counts(store: Store, scope: Scope, model: str | None, budgets: Bu
         counts["model"][str(r["model"])] += n
         if r["template_id"]:
             counts["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"] += n
-        for speed, calls in _speeds(r).items():
-            if calls:
-                counts["speed"][speed] += calls
-    for r in page_aggregate(
-        store, USER_MODELS, scope.project, w.start, w.end, measures=("calls", "tier"),
-        groups=[("user_id", "user_id")], where="model = ?" if model else "TRUE", params=[model] if model else [],
-    ):  # fmt: skip
+        for speed, calls_at in _speeds(r).items():
+            if calls_at:
+                counts["speed"][speed] += calls_at
+    for r in _calls_per_user(store, scope, model, calls, call_params):
         counts["tier"][_tier(budgets, r)] += int(r["calls"])
     return counts
+
+
+_UNNAMED_USERS = "SELECT MAX(s.tier) AS tier, COUNT(*) AS calls FROM ({calls}) s WHERE s.user_id IS NULL"
+
+
+def _calls_per_user(
+    store: Store, scope: Scope, model: str | None, calls: str, call_params: list[Any]
+) -> list[dict[str, Any]]:
+    """The window's LLM calls per user (user_id, tier, calls): from the per-user rollup by model with the
+    page rollups; else from the daily user table, which has no model and leaves out calls without a user
+    (read from the calls, with the calls of one model)."""
+    w = scope.window
+    if page_rollups(store):
+        return page_aggregate(
+            store, USER_MODELS, scope.project, w.start, w.end, measures=("calls", "tier"),
+            groups=[("user_id", "user_id")], where="model = ?" if model else "TRUE", params=[model] if model else [],
+        )  # fmt: skip
+    if model:
+        return rows(store, _CALLS_BY_USER.format(calls=calls), call_params)
+    named = user_spend(store, scope.project, w.start, w.end)
+    unnamed = [{"user_id": None, **r} for r in rows(store, _UNNAMED_USERS.format(calls=calls), call_params)]
+    return [*named, *(r for r in unnamed if r["calls"])]
 
 
 def _tier(budgets: Budgets, r: dict[str, Any]) -> str:
@@ -339,7 +456,9 @@ GROUP BY COALESCE(s.feature, '(none)'), COALESCE(s.model, '(none)'), COALESCE(s.
   COALESCE(s.template_version, ''),
   CASE WHEN s.latency_ms < 1000 THEN 'fast' WHEN s.latency_ms < 3000 THEN 'medium' ELSE 'slow' END
 """
-_CALLS_BY_USER = "SELECT s.user_id AS user_id, MAX(s.tier) AS tier, COUNT(*) AS n FROM ({calls}) s GROUP BY s.user_id"
+_CALLS_BY_USER = (
+    "SELECT s.user_id AS user_id, MAX(s.tier) AS tier, COUNT(*) AS calls FROM ({calls}) s GROUP BY s.user_id"
+)
 
 
 def _call_counts(store: Store, calls: str, params: list[Any], budgets: Budgets) -> dict[str, dict[str, int]]:
@@ -353,7 +472,7 @@ def _call_counts(store: Store, calls: str, params: list[Any], budgets: Budgets) 
         if r["template_id"]:
             counts["version"][f"{r['template_id']}@{r['template_version'] or _NONE}"] += n
     for r in rows(store, _CALLS_BY_USER.format(calls=calls), params):
-        counts["tier"][_tier(budgets, r)] += int(r["n"])
+        counts["tier"][_tier(budgets, r)] += int(r["calls"])
     return counts
 
 

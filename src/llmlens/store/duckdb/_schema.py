@@ -8,7 +8,7 @@ import duckdb
 
 from .._columns import FEEDBACK_COLUMNS, SCORE_COLUMNS, SPAN_COLUMNS, ColumnType
 from ._rollups import create_rollup_tables, rebuild_rollups
-from ._write_indexes import build_indexes
+from ._write_indexes import build_indexes, build_score_rollups
 
 _SQL_TYPES: dict[ColumnType, str] = {
     "str": "VARCHAR",
@@ -19,7 +19,7 @@ _SQL_TYPES: dict[ColumnType, str] = {
     "timestamp": "TIMESTAMP",
 }
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # A view reads only the project named by the connection variable, when one is set.
 _PROJECT_FILTER = "(getvariable('llmlens_project') IS NULL OR {alias}project = getvariable('llmlens_project'))"
@@ -60,11 +60,18 @@ def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
     build_indexes(con)
 
 
+def _migration_5(con: duckdb.DuckDBPyConnection) -> None:
+    """Stored scores by the calls they name (the score columns read them instead of joining every call of
+    the window to the scores), filled from what is stored."""
+    build_score_rollups(con)
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 )
 
 _SPANS_VIEW = f"""

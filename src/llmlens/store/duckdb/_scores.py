@@ -19,7 +19,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 _STAGED = staged_types(SCORE_COLUMNS)
 _INSERT = (
-    f"INSERT INTO store.scores SELECT {select_list(SCORE_COLUMNS)}, now()::TIMESTAMP FROM score_batch b "
+    f"INSERT INTO store.scores SELECT {select_list(SCORE_COLUMNS)}, ?::TIMESTAMP FROM score_batch b "
     "WHERE NOT EXISTS (SELECT 1 FROM store.scores s WHERE s.project = b.project AND s.score_id = b.score_id)"
 )
 
@@ -48,8 +48,9 @@ def registered_types(con: duckdb.DuckDBPyConnection, keys: set[tuple[str, str]])
     return {(str(p), str(n)): str(t) for p, n, t in rows}
 
 
-def write_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[Score]) -> ScoreWriteResult:
-    """Run inside the caller's transaction (it holds the store's write lock)."""
+def write_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[Score], stamp: dt.datetime) -> ScoreWriteResult:
+    """Run inside the caller's transaction (it holds the store's write lock); the scores are stamped with
+    `stamp` (their `ingested_at`, which `_write_indexes.py` catches up by)."""
     known = registered_types(con, {(s.project, s.name) for s in scores})
     new_names: dict[tuple[str, str], str] = {}
     conflicts: dict[int, str] = {}
@@ -78,7 +79,7 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Sequence[Score]) -> Sco
     written = 0
     if accepted:
         stage(con, "score_batch", _STAGED, _rows(list(accepted.values())))
-        row = con.execute(_INSERT).fetchone()
+        row = con.execute(_INSERT, [stamp]).fetchone()
         written = int(row[0]) if row else 0
     return ScoreWriteResult(written=written, duplicate=len(scores) - len(conflicts) - written, type_conflicts=conflicts)
 

@@ -352,13 +352,15 @@ class DuckDBStore:
             return ScoreWriteResult(written=0, duplicate=0)
         with self._write_lock:
             con = self._con
+            stamp = self._pending.next_stamp()
             con.execute("BEGIN TRANSACTION")
             try:
-                result = _scores.write_scores(con, scores)
+                result = _scores.write_scores(con, scores, stamp)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
+            self._indexes.committed(result.written)
         return result
 
     def score_names(self, project: str) -> dict[str, str]:

@@ -1,10 +1,11 @@
-"""What the store keeps beside spans and feedback so that lookups and pages need not scan them: the id
-maps (`_id_index.py`), feedback joined to its calls (`_feedback_calls.py`) and the page rollups
-(`_page_rollups.py`); caught up after commits, kept right where stored rows change or go.
+"""What the store keeps beside spans, feedback and scores so that lookups and pages need not scan them: the
+id maps (`_id_index.py`), feedback and scores joined to the calls they rate (`_feedback_calls.py`,
+`_score_calls.py`) and the page rollups (`_page_rollups.py`); caught up after commits, kept right where
+stored rows change or go.
 
-Commits store spans and feedback only, each commit stamping its rows with `ingested_at` (strictly
-increasing in this process). `llmlens_meta` keeps two watermarks: every span (feedback event) stamped at
-or before its watermark is in these structures. A catch-up adds what was stamped after them and moves
+Commits store spans, feedback and scores only, each commit stamping its rows with `ingested_at` (strictly
+increasing in this process). `llmlens_meta` keeps three watermarks: every span (feedback event, score)
+stamped at or before its watermark is in these structures. A catch-up adds what was stamped after them and moves
 them in one transaction, so each row is added exactly once whether the process dies before, during or
 after it; the store catches up when it opens, before it updates or deletes stored rows, and before a
 page reads these tables. A lookup by id reads the hours the map gives plus what was stamped after the
@@ -29,16 +30,20 @@ from ..rollups._page_tables import (
     FEEDBACK_CALLS,
     FEEDBACK_ROLLUPS,
     PAGE_ROLLUPS,
+    SCORE_CALLS,
+    SCORE_ROLLUPS,
+    SCORED_CALL_COLUMNS,
     SLOW_CALL_COLUMNS,
     SLOW_CALLS,
     SPAN_ROLLUPS,
 )
-from . import _feedback_calls
+from . import _feedback_calls, _score_calls
 from ._id_index import FEEDBACK_IDS, MAPS, SPAN_ID_COLUMNS, SPAN_IDS, IdMap, hash_canary, hour_sql, hour_start
 from ._page_rollups import PageRollupMaintainer, create_tables
 
 SPANS_KEY = "indexes_spans_through_us"
 FEEDBACK_KEY = "indexes_feedback_through_us"
+SCORES_KEY = "indexes_scores_through_us"
 HASH_KEY = "indexes_hash_canary"
 # A catch-up is due this long after the first commit it would cover, or once it would cover this many rows.
 CATCH_UP_AFTER_S = 5.0
@@ -48,6 +53,7 @@ _LOCATE_AT_MOST = 256
 # The tables a page reads that a catch-up fills (a read of them catches up first).
 TABLES = (
     FEEDBACK_CALLS,
+    SCORE_CALLS,
     SLOW_CALLS,
     *(r.table(g) for r in PAGE_ROLLUPS for g in ("hour", "day")),
 )
@@ -57,22 +63,25 @@ READS_TABLES = re.compile(
 # Span columns whose change moves a span in the id map, the page rollups or feedback_calls.
 _ID_COLUMNS = frozenset(SPAN_ID_COLUMNS)
 _CALL_COLUMNS = frozenset(_feedback_calls.CALL_COLUMNS)
+_SCORED_COLUMNS = frozenset(SCORED_CALL_COLUMNS)
 _NEW_SPANS = "indexes_new_spans"
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
-_DELETE = re.compile(r"^\s*DELETE\s+FROM\s+store\.(spans|feedback)\s+WHERE\s+(?P<where>.+?)\s*;?\s*$", re.S | re.I)
+_DELETE = re.compile(
+    r"^\s*DELETE\s+FROM\s+store\.(spans|feedback|scores)\s+WHERE\s+(?P<where>.+?)\s*;?\s*$", re.S | re.I
+)
 
 
 def deleted_table(sql: str) -> tuple[str, str] | None:
-    """(table, condition) of a trusted `DELETE FROM store.spans|feedback WHERE ...`; None for other SQL."""
+    """(table, condition) of a trusted `DELETE FROM store.spans|feedback|scores WHERE ...`; None for other SQL."""
     match = _DELETE.match(sql)
     return (match.group(1).lower(), match["where"]) if match else None
 
 
 def _referenced_span_columns() -> tuple[str, ...]:
     text = " ".join(r.aggregate_sql("x", "b") for r in SPAN_ROLLUPS)
-    wanted = {"project", "kind", "timestamp", *SPAN_ID_COLUMNS, *_feedback_calls.CALL_COLUMNS}
+    wanted = {"project", "kind", "timestamp", *SPAN_ID_COLUMNS, *_feedback_calls.CALL_COLUMNS, *SCORED_CALL_COLUMNS}
     wanted |= {c for c, _ in SLOW_CALL_COLUMNS}
     return tuple(c for c, _, _ in SPAN_COLUMNS if c in wanted or re.search(rf"\b{c}\b", text))
 
@@ -105,6 +114,7 @@ def create_index_tables(con: duckdb.DuckDBPyConnection) -> None:
     for id_map in MAPS:
         id_map.create(con)
     _feedback_calls.create_table(con)
+    _score_calls.create_table(con)
     create_tables(con)
 
 
@@ -115,15 +125,26 @@ def build_indexes(con: duckdb.DuckDBPyConnection) -> None:
     for id_map in MAPS:
         id_map.rebuild(con)
     _feedback_calls.rebuild(con)
+    _score_calls.rebuild(con)
     PageRollupMaintainer().rebuild(con, PAGE_ROLLUPS)
     _set_meta(con, SPANS_KEY, str(_top_stamp(con, "store.spans")))
     _set_meta(con, FEEDBACK_KEY, str(_top_stamp(con, "store.feedback")))
+    _set_meta(con, SCORES_KEY, str(_top_stamp(con, "store.scores")))
     _set_meta(con, HASH_KEY, hash_canary(con))
+
+
+def build_score_rollups(con: duckdb.DuckDBPyConnection) -> None:
+    """Inside the caller's transaction: scores beside their calls and the score rollups, made from every
+    stored score and call."""
+    _score_calls.rebuild(con)
+    create_tables(con)
+    PageRollupMaintainer().rebuild(con, SCORE_ROLLUPS)
+    _set_meta(con, SCORES_KEY, str(_top_stamp(con, "store.scores")))
 
 
 @dataclass(slots=True)
 class _Deletion:
-    table: str  # spans or feedback
+    table: str  # spans, feedback or scores
     hours: dict[str, set[int]] = field(default_factory=dict)
 
 
@@ -134,6 +155,7 @@ class WriteIndexes:
         self._clock = clock
         self.spans_through_us = 0
         self.feedback_through_us = 0
+        self.scores_through_us = 0
         self.pending = 0
         self._pending_since: float | None = None
         self.rollups = PageRollupMaintainer()
@@ -154,6 +176,7 @@ class WriteIndexes:
             return
         self.spans_through_us = int(_meta(con, SPANS_KEY) or 0)
         self.feedback_through_us = int(_meta(con, FEEDBACK_KEY) or 0)
+        self.scores_through_us = int(_meta(con, SCORES_KEY) or 0)
         same_hash = _meta(con, HASH_KEY) == hash_canary(con)
         if writable and not same_hash:
             con.execute("BEGIN TRANSACTION")
@@ -179,8 +202,9 @@ class WriteIndexes:
     def _unmapped(self, con: duckdb.DuckDBPyConnection) -> int:
         row = con.execute(
             "SELECT (SELECT count(*) FROM store.spans WHERE ingested_at > ?) "
-            "+ (SELECT count(*) FROM store.feedback WHERE ingested_at > ?)",
-            [_ts(self.spans_through_us), _ts(self.feedback_through_us)],
+            "+ (SELECT count(*) FROM store.feedback WHERE ingested_at > ?) "
+            "+ (SELECT count(*) FROM store.scores WHERE ingested_at > ?)",
+            [_ts(self.spans_through_us), _ts(self.feedback_through_us), _ts(self.scores_through_us)],
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -204,18 +228,21 @@ class WriteIndexes:
         return self.pending >= CATCH_UP_AFTER_ROWS or self._clock() - since >= CATCH_UP_AFTER_S
 
     def catch_up(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Add every span and feedback event stamped after the watermarks and move them, in a transaction
-        of its own; returns how many rows it added. The caller holds the store's write lock."""
+        """Add every span, feedback event and score stamped after the watermarks and move them, in a
+        transaction of its own; returns how many rows it added. The caller holds the store's write lock."""
         if not self.ready:
             return 0
         spans_since, feedback_since = _ts(self.spans_through_us), _ts(self.feedback_through_us)
+        scores_since = _ts(self.scores_through_us)
         con.execute("BEGIN TRANSACTION")
         try:
             spans_top = _top_stamp(con, "store.spans", spans_since) or self.spans_through_us
             feedback_top = _top_stamp(con, "store.feedback", feedback_since) or self.feedback_through_us
+            scores_top = _top_stamp(con, "store.scores", scores_since) or self.scores_through_us
             added = 0
             if spans_top > self.spans_through_us:
                 added += self._add_spans(con, spans_since, _ts(spans_top))
+            added += self._add_scores(con, spans_top, scores_since, scores_top)
             if feedback_top > self.feedback_through_us:
                 new_feedback = "ingested_at > ? AND ingested_at <= ?"
                 added += FEEDBACK_IDS.add(con, new_feedback, [feedback_since, _ts(feedback_top)])
@@ -226,12 +253,14 @@ class WriteIndexes:
                 self.rollups.compact(con)
             _set_meta(con, SPANS_KEY, str(spans_top))
             _set_meta(con, FEEDBACK_KEY, str(feedback_top))
+            _set_meta(con, SCORES_KEY, str(scores_top))
             con.execute(f"DROP TABLE IF EXISTS {_NEW_SPANS}")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
         self.spans_through_us, self.feedback_through_us = spans_top, feedback_top
+        self.scores_through_us = scores_top
         self.pending = 0
         self._pending_since = None
         return added
@@ -250,6 +279,50 @@ class WriteIndexes:
         con.execute(f"INSERT INTO {SPAN_IDS.recent} {SPAN_IDS.rows_sql('TRUE', relation=_NEW_SPANS)}")
         self.rollups.append(con, _NEW_SPANS, first, last)
         return int(count)
+
+    def _rescore(self, con: duckdb.DuckDBPyConnection, hours: dict[str, set[int]]) -> None:
+        """`hours` ({project: hours}) of score_calls and the score rollups made again from the calls and scores
+        caught up."""
+        spans_until, scores_until = _ts(self.spans_through_us), _ts(self.scores_through_us)
+        for project, project_hours in hours.items():
+            _score_calls.recompute(con, project, project_hours, spans_until, scores_until)
+        self.rollups.recompute(con, SCORE_ROLLUPS, hours)
+
+    def _add_scores(
+        self, con: duckdb.DuckDBPyConnection, spans_top: int, scores_since: dt.datetime, scores_top: int
+    ) -> int:
+        """score_calls rows of the calls caught up now with the scores caught up before, and of the new
+        scores with every call caught up (through `spans_top`); the score rollup hours they touch made
+        again. Returns how many new scores there were."""
+        hours: dict[str, set[int]] = defaultdict(set)
+        if spans_top > self.spans_through_us:
+            old_scores = "(SELECT * FROM store.scores WHERE ingested_at <= ?)"
+            for project, added in _score_calls.add(con, old_scores, _NEW_SPANS, params=[scores_since]).items():
+                hours[project] |= added
+        new = 0
+        if scores_top > self.scores_through_us:
+            new_scores = "ingested_at > ? AND ingested_at <= ?"
+            window = [scores_since, _ts(scores_top)]
+            by_project: dict[str, list[str]] = defaultdict(list)
+            for project, span_id, n in con.execute(
+                f"SELECT project, span_id, count(*) FROM store.scores WHERE {new_scores} GROUP BY ALL", window
+            ).fetchall():
+                new += int(n)
+                if span_id is not None:
+                    by_project[str(project)].append(str(span_id))
+            if by_project:
+                where, params = self._in_hours(con, SPAN_IDS, by_project, "scored")
+                for project, added in _score_calls.add(
+                    con,
+                    f"(SELECT * FROM store.scores WHERE {new_scores})",
+                    "store.spans",
+                    f"ingested_at <= ? AND {where}",
+                    [_ts(spans_top), *params, *window],
+                ).items():
+                    hours[project] |= added
+                con.execute("DROP TABLE IF EXISTS indexes_hours_scored")
+        self.rollups.recompute(con, SCORE_ROLLUPS, hours)
+        return new
 
     def _refresh_new_messages(
         self, con: duckdb.DuckDBPyConnection, spans_top: int, feedback_since: dt.datetime, feedback_top: int
@@ -333,6 +406,9 @@ class WriteIndexes:
         """Inside the transaction of a DELETE FROM store.<table> WHERE `where`, before it runs (the store has
         caught up): what the rows about to go are part of."""
         deletion = _Deletion(table)
+        if table == "scores":
+            deletion.hours = _score_calls.hours_of_scores(con, where, params)
+            return deletion
         source = f"store.{table}"
         for project, hour in con.execute(
             f"SELECT DISTINCT project, {hour_sql('timestamp')} FROM {source} WHERE {where}", params
@@ -348,6 +424,9 @@ class WriteIndexes:
 
     def deleted(self, con: duckdb.DuckDBPyConnection, deletion: _Deletion) -> None:
         """Inside the same transaction, after the DELETE: what those rows were part of, made again from what is left."""
+        if deletion.table == "scores":
+            self._rescore(con, deletion.hours)
+            return
         id_map = SPAN_IDS if deletion.table == "spans" else FEEDBACK_IDS
         spans_until, feedback_until = _ts(self.spans_through_us), _ts(self.feedback_through_us)
         until = spans_until if deletion.table == "spans" else feedback_until
@@ -364,6 +443,7 @@ class WriteIndexes:
             self.rollups.recompute(
                 con, SPAN_ROLLUPS, deletion.hours, source_filter="ingested_at <= ?", source_params=(spans_until,)
             )
+            self._rescore(con, deletion.hours)
         self._refresh(con, spans_until, feedback_until)
 
     def spans_updated(
@@ -398,6 +478,14 @@ class WriteIndexes:
                 source_filter="ingested_at <= ?",
                 source_params=(_ts(self.spans_through_us),),
             )
+        if changed & _SCORED_COLUMNS and hours:
+            # The hours of the changed calls that have scores (their rows here say).
+            scored = con.execute(
+                f"SELECT DISTINCT {hour_sql('called_at')} FROM {SCORE_CALLS} WHERE project = ? "
+                "AND called_at >= ? AND called_at < ? AND span_id IN (SELECT span_id FROM indexes_updated)",
+                [project, hour_start(min(hours)), hour_start(max(hours) + 1)],
+            ).fetchall()
+            self._rescore(con, {project: {int(h) for (h,) in scored}})
         if changed & _CALL_COLUMNS:
             # The messages the spans rated before (their rows name them) and those they name now.
             con.execute(

@@ -1,5 +1,5 @@
 """Rollups of what the main rollup cannot answer: prompt templates, tools, each user's calls by model,
-and feedback on the calls it rates; as SQL over the rows they summarise.
+feedback and stored scores on the calls they rate; as SQL over the rows they summarise.
 
 Each is kept per project and hour (and day) like the main rollup. A measure merges with SUM, MIN or MAX;
 a sketch keeps (metric, bucket index, count) rows merged with SUM, as `_sketch.py` describes. Answers for
@@ -8,7 +8,8 @@ the same expressions, so merged sums and counts equal raw ones and quantiles are
 
 The feedback rollup summarises `feedback_calls`: one row per feedback event and LLM call of the message
 it rates (kept by the store as either of them arrives), so the Feedback page counts what a join of
-feedback and calls counts, whichever came first.
+feedback and calls counts, whichever came first. The score rollups summarise `score_calls` likewise: stored
+scores beside the calls they name.
 """
 
 from __future__ import annotations
@@ -167,6 +168,17 @@ USER_MODELS = PageRollup(
         Measure("max_latency_ms", "DOUBLE", "MAX(latency_ms)", "MAX"),
     ),
 )
+# What a rated call gives the rows that join feedback or scores to it.
+_RATED_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("called_at", "TIMESTAMP NOT NULL"),
+    ("model", "VARCHAR"),
+    ("feature", "VARCHAR"),
+    ("template_id", "VARCHAR"),
+    ("template_version", "VARCHAR"),
+    ("user_id", "VARCHAR"),
+    ("latency_ms", "DOUBLE"),
+    ("tier", "VARCHAR"),
+)
 FEEDBACK_CALLS = "store.feedback_calls"
 # Its columns: the feedback event's, then those of the call it rates.
 FEEDBACK_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -178,14 +190,7 @@ FEEDBACK_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rated_at", "TIMESTAMP"),
     ("span_id", "VARCHAR NOT NULL"),
     ("trace_id", "VARCHAR"),
-    ("called_at", "TIMESTAMP NOT NULL"),
-    ("model", "VARCHAR"),
-    ("feature", "VARCHAR"),
-    ("template_id", "VARCHAR"),
-    ("template_version", "VARCHAR"),
-    ("user_id", "VARCHAR"),
-    ("latency_ms", "DOUBLE"),
-    ("tier", "VARCHAR"),
+    *_RATED_CALL_COLUMNS,
     ("first_call", "BOOLEAN"),  # the call is the message's LLM span with the smallest span id
 )
 FEEDBACK = PageRollup(
@@ -219,6 +224,56 @@ FEEDBACK_USERS = PageRollup(
     ),
 )
 
+# Stored scores beside the LLM call their span id names: one row per such score, with what the score
+# columns group by (the call's time, keys, latency, user and budget tier). Scores sent with only a message
+# id are not kept here: their call (the message's first) is resolved when read. Kept by hour of the call
+# (`store/duckdb/_score_calls.py`).
+SCORE_CALLS = "store.score_calls"
+SCORE_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("project", "VARCHAR NOT NULL"),
+    ("score_id", "VARCHAR NOT NULL"),
+    ("name", "VARCHAR"),
+    ("data_type", "VARCHAR"),
+    ("value", "DOUBLE"),
+    ("span_id", "VARCHAR NOT NULL"),
+    *_RATED_CALL_COLUMNS,
+)
+# The span columns those rows take from their call: a change to one of them remakes the call's hour.
+SCORED_CALL_COLUMNS = (
+    "kind", "span_id", "timestamp", "feature", "model", "template_id", "template_version", "latency_ms", "user_id",
+    "metadata",
+)  # fmt: skip
+_SCORE_SUMS = (
+    Measure("n", "BIGINT", "COUNT(*)", "SUM"),
+    Measure("total", "DOUBLE", "SUM(value)", "SUM"),
+    Measure("squares", "DOUBLE", "SUM(value * value)", "SUM"),
+)
+SCORES = PageRollup(
+    "score_rollup",
+    SCORE_CALLS,
+    "called_at",
+    "TRUE",
+    keys=(
+        ("name", "name"),
+        ("data_type", "data_type"),
+        ("feature", "feature"),
+        ("model", "model"),
+        ("template_id", "template_id"),
+        ("template_version", "template_version"),
+        ("speed", SPEED_SQL),
+    ),
+    measures=_SCORE_SUMS,
+)
+# Per user (and model) of the scored call: the score columns' budget tiers.
+SCORE_USERS = PageRollup(
+    "score_user_rollup",
+    SCORE_CALLS,
+    "called_at",
+    "TRUE",
+    keys=(("name", "name"), ("user_id", "user_id"), ("model", "model")),
+    measures=(*_SCORE_SUMS, Measure("tier", "VARCHAR", "MAX(tier)", "MAX")),
+)
+
 # The slowest LLM calls of each hour and model, with what the Latency page lists of them: the slowest
 # calls of any window are among them (a window's top N are each in the top N of their own hour and model).
 SLOW_CALLS = "store.slow_call_hour"
@@ -239,4 +294,5 @@ SLOW_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
 
 SPAN_ROLLUPS = (TEMPLATES, TEMPLATE_SKETCH, TOOLS, TOOL_SKETCH, USER_MODELS)
 FEEDBACK_ROLLUPS = (FEEDBACK, FEEDBACK_USERS)
-PAGE_ROLLUPS = (*SPAN_ROLLUPS, *FEEDBACK_ROLLUPS)
+SCORE_ROLLUPS = (SCORES, SCORE_USERS)
+PAGE_ROLLUPS = (*SPAN_ROLLUPS, *FEEDBACK_ROLLUPS, *SCORE_ROLLUPS)
