@@ -153,7 +153,9 @@ def score_columns(store: Store, scope: Scope, budgets: Budgets, *, model: str | 
         # call here); thumbs from the feedback rollups.
         placed, placed_by_user = _unplaced(store, scope, model)
         grouped = [*_stored(store, scope, model), *placed, *_thumbs(store, scope, model)]
-        stored_by_user = _per_user([*_stored_by_user(store, scope, model), *placed_by_user])
+        stored_by_user = _stored_by_user(store, scope, model)
+        if placed_by_user:  # rows of a user and name in both: one row, as if grouped at once
+            stored_by_user = _per_user([*stored_by_user, *placed_by_user])
         by_user = [*stored_by_user, *_thumbs_by_user(store, scope, model)]
     else:
         # The calls come first: ClickHouse keeps the right side of a join in memory, and the scores are fewer.
