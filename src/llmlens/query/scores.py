@@ -1,9 +1,9 @@
 """Scores beside the other dashboards: mean, count and 95 % interval of each score name on the LLM calls
 of the window, by feature, model, template version, user tier and latency bucket; the scores of one trace.
 
-Reads what the `scores` view gives (stored scores and thumbs as `user_feedback`), joined to the calls by
-span id.
-Booleans get a Wilson interval; numbers a normal one (mean ± 1.96 standard errors, from 2 scores on);
+Counts what the `scores` view gives (stored scores and thumbs as `user_feedback`) on the calls it names: from
+the score and feedback rollups where the store keeps them (DuckDB), else joined to the window's calls by
+span id. Booleans get a Wilson interval; numbers a normal one (mean ± 1.96 standard errors, from 2 scores on);
 categories are counted only.
 """
 
@@ -298,8 +298,6 @@ _FIRST_CALL_COLUMNS = (
     "message_id, span_id, timestamp, feature, model, template_id, template_version, latency_ms, user_id, "
     "json_extract_string(metadata, '$.tier') AS tier"
 )
-
-
 # Messages up to this many are looked up through the id map; more are joined with the calls instead.
 _LOOKED_UP_AT_MOST = 256
 _CALLS_OF_UNPLACED = (
