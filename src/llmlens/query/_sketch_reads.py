@@ -15,6 +15,7 @@ from typing import Any
 
 from llmlens.store import Store
 from llmlens.store.rollups import SKETCHED_METRICS, Segment, index_sql, plan_window
+from llmlens.store.rollups._memo import RollupMemo
 
 from ._rollup import Packed, nulls_last, packed_quantiles, packed_sketches
 
@@ -38,34 +39,87 @@ def sketch_rows(
     unit: str | None = None,
 ) -> Sketches | None:
     """The sketches of `metrics` over [start, end) per metric, bucket (when `unit`) and model, in one read.
-    None when a row's model is not in `models` (the caller asks `_rollup.quantiles` instead)."""
-    ids = ", ".join(str(SKETCHED_METRICS[m]) for m in metrics)
+    None when a row's model is not in `models` (the caller asks `_rollup.quantiles` instead).
+
+    With a `unit`, the buckets read whole from their own grain of rollup are kept in the store's memo
+    (`store/rollups/_memo.py`) where it has one, and read again only once they change."""
+    get_memo = getattr(store, "rollup_memo", None)
+    memo: RollupMemo | None = get_memo() if get_memo is not None and unit in ("hour", "day") else None
+    generation = memo.generation if memo is not None else 0
+    key = (tuple(metrics), where, tuple(params))
+    cells: Sketches = {}
+    kept: list[dt.datetime] = []  # buckets read whole, to keep
     parts: list[str] = []
     args: list[Any] = []
     for seg in plan_window(start, end, unit or "none") or [Segment("raw", start, end)]:
-        raw = seg.source == "raw"
-        time = "timestamp" if raw else "bucket"
-        bucket = f"date_trunc('{unit}', {time})" if unit else "NULL::TIMESTAMP"
-        if raw:
-            # One row per call and metric, counted per bucket index like a sketch.
-            indexes = ", ".join(index_sql(m) for m in metrics)
-            parts.append(
-                f"SELECT metric, bucket, model, idx, COUNT(*) AS n FROM (SELECT {bucket} AS bucket, "
-                f"{_MODEL} AS model, UNNEST([{ids}]) AS metric, UNNEST([{indexes}]) AS idx FROM store.spans "
-                f"WHERE project = ? AND timestamp >= ? AND timestamp < ? AND kind = 'llm' AND ({where})) "
-                "WHERE idx IS NOT NULL GROUP BY ALL"
-            )
-        else:
-            parts.append(
-                f"SELECT metric, {bucket} AS bucket, {_MODEL} AS model, idx, n FROM store.sketch_{seg.source} "
-                f"WHERE project = ? AND bucket >= ? AND bucket < ? AND metric IN ({ids}) AND ({where})"
-            )
-        args += [project, seg.start, seg.end, *params]
-    union = " UNION ALL ".join(f"({p})" for p in parts)
-    cells = packed_sketches(store, union, args, ("metric", "bucket", "model"))
+        ranges = [(seg.start, seg.end)]
+        if memo is not None and seg.source == unit:
+            ranges = []
+            for bucket in _buckets(seg.start, seg.end, unit):
+                found = memo.get(project, key, unit, bucket)
+                if found is None:
+                    kept.append(bucket)
+                    _extend(ranges, bucket, bucket + _STEP[unit])
+                else:
+                    cells.update(found)
+        for lo, hi in ranges:
+            parts.append(_part(seg.source, metrics, where, unit))
+            args += [project, lo, hi, *params]
+    if parts:
+        union = " UNION ALL ".join(f"({p})" for p in parts)
+        read = packed_sketches(store, union, args, ("metric", "bucket", "model"))
+        cells.update(read)
+        if memo is not None and unit is not None:
+            by_bucket: dict[dt.datetime, Sketches] = {b: {} for b in kept}
+            for group, packed in read.items():
+                if group[1] in by_bucket:
+                    by_bucket[group[1]][group] = packed
+            for bucket, found in by_bucket.items():
+                size = sum(len(p) for p in found.values()) + 1
+                memo.put(project, key, unit, bucket, generation, found, size)
     if any(model not in models for _, _, model in cells):
         return None
     return cells
+
+
+_STEP = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
+
+
+def _buckets(start: dt.datetime, end: dt.datetime, unit: str) -> list[dt.datetime]:
+    out, t = [], start
+    while t < end:
+        out.append(t)
+        t += _STEP[unit]
+    return out
+
+
+def _extend(ranges: list[tuple[dt.datetime, dt.datetime]], lo: dt.datetime, hi: dt.datetime) -> None:
+    """Add [lo, hi) to `ranges`, merged with the last one when they meet."""
+    if ranges and ranges[-1][1] == lo:
+        ranges[-1] = (ranges[-1][0], hi)
+    else:
+        ranges.append((lo, hi))
+
+
+def _part(source: str, metrics: Sequence[str], where: str, unit: str | None) -> str:
+    """SELECT metric, bucket, model, idx, n of `source` (raw spans or a sketch grain) for one time range
+    (parameters: project, start, end, then those of `where`)."""
+    ids = ", ".join(str(SKETCHED_METRICS[m]) for m in metrics)
+    time = "timestamp" if source == "raw" else "bucket"
+    bucket = f"date_trunc('{unit}', {time})" if unit else "NULL::TIMESTAMP"
+    if source == "raw":
+        # One row per call and metric, counted per bucket index like a sketch.
+        indexes = ", ".join(index_sql(m) for m in metrics)
+        return (
+            f"SELECT metric, bucket, model, idx, COUNT(*) AS n FROM (SELECT {bucket} AS bucket, "
+            f"{_MODEL} AS model, UNNEST([{ids}]) AS metric, UNNEST([{indexes}]) AS idx FROM store.spans "
+            f"WHERE project = ? AND timestamp >= ? AND timestamp < ? AND kind = 'llm' AND ({where})) "
+            "WHERE idx IS NOT NULL GROUP BY ALL"
+        )
+    return (
+        f"SELECT metric, {bucket} AS bucket, {_MODEL} AS model, idx, n FROM store.sketch_{source} "
+        f"WHERE project = ? AND bucket >= ? AND bucket < ? AND metric IN ({ids}) AND ({where})"
+    )
 
 
 def quantiles_of(

@@ -130,6 +130,12 @@ class ProjectStore:
 
         return locate_ids
 
+    def rollup_memo(self) -> Any:
+        """The backend's memo of whole-bucket rollup reads (`store/rollups/_memo.py`), if it keeps one; the
+        query layer keys what it keeps there by project."""
+        memo = getattr(self.backend, "rollup_memo", None)
+        return memo() if memo is not None else None
+
     @property
     def page_rollups(self) -> bool:
         """The query layer reads the backend's page rollups (`store/rollups/_page_tables.py`) when it keeps them."""

@@ -136,6 +136,7 @@ class RollupMaintainer:
         self._appended = 0
         self._dirty: tuple[dt.datetime, dt.datetime] | None = None
         self._statements: dict[str, list[str]] = {}
+        self._changes: list[tuple[dt.datetime, dt.datetime]] = []
 
     def append(self, con: duckdb.DuckDBPyConnection, source: str, first: dt.datetime, last: dt.datetime) -> None:
         """Run inside a transaction: the deltas of the spans in relation `source` (starting between
@@ -152,6 +153,12 @@ class RollupMaintainer:
         """Buckets between `first` and `last` received rows: the next compaction merges them."""
         lo, hi = (first, last) if self._dirty is None else (min(first, self._dirty[0]), max(last, self._dirty[1]))
         self._dirty = (lo, hi)
+        self._changes.append((first, last))
+
+    def drain_changes(self) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The time ranges touched since the last call (for the store to report once committed)."""
+        changes, self._changes = self._changes, []
+        return changes
 
     @property
     def due(self) -> bool:

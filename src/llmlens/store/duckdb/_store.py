@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .._located import Located
 from .._protocol import QueryResult, ScoreWriteResult, SqlFailed, Store, WriteResult
 from .._recent_ids import RecentIds, id_hash
 from .._scoping import ProjectStore, confined_elsewhere, current_project
+from ..rollups._memo import RollupMemo
 from . import _alerts, _scores
 from ._batch_columns import SpanInsert, column_values, select_list, stage, staged_types, to_json
 from ._pending_rollups import PendingRollups
@@ -76,6 +78,8 @@ class DuckDBStore:
             migrate(self._con)
         self._recent = RecentIds(_RECENT_IDS)
         self._rollups = RollupMaintainer()
+        # Whole-bucket rollup reads kept until those buckets change (a read-only open cannot fold: none).
+        self._memo = None if read_only else RollupMemo()
         # Commits store spans only; their rollup deltas are folded in afterwards (`_pending_rollups.py`).
         self._pending = PendingRollups(self._rollups)
         # The query layer reads store.rollup_* / store.sketch_* / store.user_day for aggregate questions
@@ -104,6 +108,20 @@ class DuckDBStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The write lock. The rollup buckets changed under it are reported to the memo as it is released,
+        after their transactions have committed (a rolled-back change is reported too, which only costs
+        a read)."""
+        with self._write_lock:
+            try:
+                yield
+            finally:
+                changes = self._rollups.drain_changes()
+                if self._memo is not None:
+                    for first, last in changes:
+                        self._memo.changed(first, last)
+
     def _load_recent_ids(self) -> None:
         # Fetched in chunks (millions of tuples at once cost hundreds of MB) and unsorted (sorting the last
         # hour of a 10M-span store held 2 GB); `ingested_at` grows with the file, so zone maps skip the rest.
@@ -117,7 +135,7 @@ class DuckDBStore:
 
     def write(self, spans: Sequence[Span], feedback: Sequence[Feedback]) -> WriteResult:
         unique_feedback = list({(f.project, f.feedback_id): f for f in feedback}.values())
-        with self._write_lock:
+        with self._writing():
             by_hash = {id_hash(s.project, s.span_id): s for s in spans}
             hashes = list(by_hash)
             seen = self._recent.contains_many(hashes)
@@ -155,13 +173,13 @@ class DuckDBStore:
         """Fold committed spans into the rollups if a fold is due (the writer calls this between commits,
         after answering the requests of the last one, and when idle)."""
         if self._pending.due or self._indexes.due:
-            with self._write_lock:
+            with self._writing():
                 if self._pending.due or self._indexes.due:
                     self._fold(self._con)
 
     def fold_rollups(self) -> int:
         """Fold every committed span into the rollups now; returns how many it folded."""
-        with self._write_lock:
+        with self._writing():
             return self._fold(self._con)
 
     def _fold(self, con: duckdb.DuckDBPyConnection) -> int:
@@ -177,7 +195,7 @@ class DuckDBStore:
         if (self._pending.pending and _READS_ROLLUPS.search(sql)) or (
             self._indexes.pending and READS_TABLES.search(sql)
         ):
-            with self._write_lock:
+            with self._writing():
                 if self._pending.pending or self._indexes.pending:
                     self._fold(self._con)
 
@@ -189,7 +207,7 @@ class DuckDBStore:
         for span in spans:
             by_project.setdefault(span.project, []).append(span)
         updated = 0
-        with self._write_lock:
+        with self._writing():
             con = self._con
             self._fold(con)  # the spans' deltas are taken out below: they must be in first
             con.execute("BEGIN TRANSACTION")
@@ -236,7 +254,7 @@ class DuckDBStore:
             if cols:
                 groups.setdefault(cols, []).append(span_id)
         updated = 0
-        with self._write_lock:
+        with self._writing():
             con = self._con
             self._fold(con)  # the spans' deltas are taken out below: they must be in first
             con.execute("BEGIN TRANSACTION")
@@ -284,7 +302,7 @@ class DuckDBStore:
     def rebuild_rollups(self, since_us: int | None = None) -> None:
         """Recompute the rollups from raw spans (all, or from the day of `since_us` on)."""
         since = None if since_us is None else _EPOCH + dt.timedelta(microseconds=since_us)
-        with self._write_lock:
+        with self._writing():
             con = self._con
             if since is not None:
                 self._fold(con)  # the days before `since` are kept as they are: they must hold every span
@@ -301,16 +319,18 @@ class DuckDBStore:
                 raise
             if folded_through is not None:
                 self._pending.caught_up(folded_through)
+            if self._memo is not None:
+                self._memo.changed_everything()
 
     def compact_rollups(self) -> None:
         """Fold committed spans in and merge the rows appended since the last compaction (done by
         writes as they go, and at close)."""
-        with self._write_lock:
+        with self._writing():
             self._fold(self._con)
             self._rollups.compact(self._con)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
-        with self._write_lock:
+        with self._writing():
             deleting = _SPAN_DELETE.match(sql) if self.has_rollups else None
             # Deleted spans or feedback leave the id maps, feedback_calls and page rollups (`_write_indexes.py`).
             indexed = deleted_table(sql) if self._indexes.ready else None
@@ -350,7 +370,7 @@ class DuckDBStore:
     def write_scores(self, scores: Sequence[Score]) -> ScoreWriteResult:
         if not scores:
             return ScoreWriteResult(written=0, duplicate=0)
-        with self._write_lock:
+        with self._writing():
             con = self._con
             stamp = self._pending.next_stamp()
             con.execute("BEGIN TRANSACTION")
@@ -370,13 +390,13 @@ class DuckDBStore:
 
     def ensure_alert_tables(self) -> None:
         if not self._alert_tables_ready:
-            with self._write_lock:
+            with self._writing():
                 _alerts.create_alert_tables(self._con)
             self._alert_tables_ready = True
 
     def claim_alert_transition(self, record: AlertRecord, claimant: str) -> bool:
         self.ensure_alert_tables()
-        with self._write_lock:
+        with self._writing():
             return _alerts.claim_transition(self._con, record, claimant)
 
     def alert_history(
@@ -394,7 +414,7 @@ class DuckDBStore:
 
     def save_alert_rule(self, name: str, spec: str | None, at: dt.datetime) -> None:
         self.ensure_alert_tables()
-        with self._write_lock:
+        with self._writing():
             _alerts.save_rule(self._con, name, spec, at)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -446,6 +466,17 @@ class DuckDBStore:
 
     # -- lookups by id, page rollups (`_write_indexes.py`) -------------------------------------------
 
+    def rollup_memo(self) -> RollupMemo | None:
+        """The memo of whole-bucket rollup reads, once every committed span is in the rollups (read under
+        its generation taken after this call); None without one."""
+        if self._memo is None or not self.has_rollups:
+            return None
+        if self._pending.pending:
+            with self._writing():
+                if self._pending.pending:
+                    self._fold(self._con)
+        return self._memo
+
     @property
     def page_rollups(self) -> bool:
         """Whether feedback_calls and the page rollups hold every stored row (a read-only open of a store
@@ -488,7 +519,7 @@ class DuckDBStore:
             cur.close()
 
     def close(self) -> None:
-        with self._write_lock:
+        with self._writing():
             if not self._read_only:
                 self._fold(self._con)
                 self._rollups.compact(self._con)
