@@ -134,7 +134,7 @@ _COUNT_BITS = 33
 _COUNT_MASK = (1 << _COUNT_BITS) - 1
 _PACKED = f"((idx + {_INDEX_OFFSET}) * {1 << _COUNT_BITS} + cell_n)::VARCHAR"
 
-Packed = list[int]  # a sketch's packed cells, ascending by index (an index may repeat)
+Packed = Sequence[int]  # a sketch's packed cells, ascending by index (an index may repeat)
 
 
 def packed_sketches(

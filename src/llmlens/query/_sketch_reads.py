@@ -10,6 +10,7 @@ then answers each question from those with running counts and a binary search.
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,8 +73,8 @@ def sketch_rows(
         if memo is not None and unit is not None:
             by_bucket: dict[dt.datetime, Sketches] = {b: {} for b in kept}
             for group, packed in read.items():
-                if group[1] in by_bucket:
-                    by_bucket[group[1]][group] = packed
+                if group[1] in by_bucket:  # kept as 8-byte machine ints: a fifth of a list's memory
+                    by_bucket[group[1]][group] = array("q", packed)
             for bucket, found in by_bucket.items():
                 size = sum(len(p) for p in found.values()) + 1
                 memo.put(project, key, unit, bucket, generation, found, size)
@@ -131,7 +132,7 @@ def quantiles_of(
     mine = (((b, model), packed) for (m, b, model), packed in sketches.items() if m == wanted)
     chosen: list[tuple[tuple[Any, ...], Packed]] = sorted(mine, key=_by_group)
     if not by_model:  # every model's cells of a bucket in one ascending run (an index may repeat)
-        by_bucket: dict[Any, Packed] = {}
+        by_bucket: dict[Any, list[int]] = {}
         for (b, _), packed in chosen:
             by_bucket.setdefault(b, []).extend(packed)
         chosen = [((b,), sorted(packed)) for b, packed in by_bucket.items()]

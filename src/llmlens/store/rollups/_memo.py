@@ -19,7 +19,7 @@ from typing import Any
 _EPOCH = dt.datetime(1970, 1, 1)
 # A change spanning more hours than this counts as a change to everything.
 _MAX_HOURS_MARKED = 24 * 400
-MAX_CELLS = 600_000
+MAX_CELLS = 600_000  # ~5 MB of sketch cells as machine ints
 
 
 def _hour(t: dt.datetime) -> int:
