@@ -45,7 +45,8 @@ def sketch_rows(
     With a `unit`, the buckets read whole from their own grain of rollup are kept in the store's memo
     (`store/rollups/_memo.py`) where it has one, and read again only once they change."""
     get_memo = getattr(store, "rollup_memo", None)
-    memo: RollupMemo | None = get_memo() if get_memo is not None and unit in ("hour", "day") else None
+    grain = unit if unit in ("hour", "day") else None
+    memo: RollupMemo | None = get_memo() if get_memo is not None and grain is not None else None
     generation = memo.generation if memo is not None else 0
     key = (tuple(metrics), where, tuple(params))
     cells: Sketches = {}
@@ -54,13 +55,13 @@ def sketch_rows(
     args: list[Any] = []
     for seg in plan_window(start, end, unit or "none") or [Segment("raw", start, end)]:
         ranges = [(seg.start, seg.end)]
-        if memo is not None and seg.source == unit:
+        if memo is not None and grain is not None and seg.source == grain:
             ranges = []
-            for bucket in _buckets(seg.start, seg.end, unit):
-                found = memo.get(project, key, unit, bucket)
+            for bucket in _buckets(seg.start, seg.end, grain):
+                found = memo.get(project, key, grain, bucket)
                 if found is None:
                     kept.append(bucket)
-                    _extend(ranges, bucket, bucket + _STEP[unit])
+                    _extend(ranges, bucket, bucket + _STEP[grain])
                 else:
                     cells.update(found)
         for lo, hi in ranges:
@@ -70,14 +71,14 @@ def sketch_rows(
         union = " UNION ALL ".join(f"({p})" for p in parts)
         read = packed_sketches(store, union, args, ("metric", "bucket", "model"))
         cells.update(read)
-        if memo is not None and unit is not None:
+        if memo is not None and grain is not None:
             by_bucket: dict[dt.datetime, Sketches] = {b: {} for b in kept}
             for group, packed in read.items():
                 if group[1] in by_bucket:  # kept as 8-byte machine ints: a fifth of a list's memory
                     by_bucket[group[1]][group] = array("q", packed)
             for bucket, found in by_bucket.items():
                 size = sum(len(p) for p in found.values()) + 1
-                memo.put(project, key, unit, bucket, generation, found, size)
+                memo.put(project, key, grain, bucket, generation, found, size)
     if any(model not in models for _, _, model in cells):
         return None
     return cells

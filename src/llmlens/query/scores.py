@@ -295,8 +295,8 @@ _UNPLACED_SCORES = (
     "WHERE project = ? AND span_id IS NULL AND message_id IS NOT NULL"
 )
 _FIRST_CALL_COLUMNS = (
-    "message_id, span_id, timestamp, feature, model, template_id, template_version, latency_ms, user_id, "
-    "json_extract_string(metadata, '$.tier') AS tier"
+    "message_id, span_id, timestamp, feature, model, template_id, template_version, user_id, "
+    f"json_extract_string(metadata, '$.tier') AS tier, {SPEED_SQL} AS speed"
 )
 # Messages up to this many are looked up through the id map; more are joined with the calls instead.
 _LOOKED_UP_AT_MOST = 256
@@ -333,13 +333,11 @@ def _unplaced(store: Store, scope: Scope, model: str | None) -> tuple[list[dict[
             continue
         value = opt(f["value"])
         sums = {"n": 1, "total": value, "squares": None if value is None else value * value}
-        latency = opt(call["latency_ms"])
-        speed = "slow" if latency is None or latency >= 3000 else "medium" if latency >= 1000 else "fast"
         grouped.append(
             {
                 "name": f["name"], "data_type": f["data_type"], "feature": call["feature"] or _NONE,
                 "model": call["model"] or _NONE, "template_id": call["template_id"] or "",
-                "template_version": call["template_version"] or "", "speed": speed, **sums,
+                "template_version": call["template_version"] or "", "speed": call["speed"], **sums,
             }
         )  # fmt: skip
         by_user.append({"name": f["name"], "user_id": call["user_id"], "tier": call["tier"], **sums})

@@ -60,9 +60,7 @@ def add(
     """Inside the caller's transaction: add the rows of the scores in `scores` on the calls in `calls`
     matching `calls_where` (none of them here yet). Returns the hours of those calls, by project."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_ADDED} AS {_rows_sql(scores, calls, calls_where)}", list(params))
-    hours: dict[str, set[int]] = {}
-    for project, hour in con.execute(f"SELECT DISTINCT project, {hour_sql('called_at')} FROM {_ADDED}").fetchall():
-        hours.setdefault(str(project), set()).add(int(hour))
+    hours = _hours(con, _ADDED, "TRUE")
     if hours:
         con.execute(f"INSERT INTO {SCORE_CALLS} SELECT * FROM {_ADDED} ORDER BY called_at")
     con.execute(f"DROP TABLE {_ADDED}")
@@ -101,11 +99,16 @@ def hours_of_scores(
     con: duckdb.DuckDBPyConnection, where: str, params: Sequence[Any] | dict[str, Any]
 ) -> dict[str, set[int]]:
     """{project: hours} of the calls of the stored scores matching `where` (their rows here say)."""
+    scored = f"(project, score_id) IN (SELECT project, score_id FROM store.scores WHERE {where})"
+    return _hours(con, SCORE_CALLS, scored, params)
+
+
+def _hours(
+    con: duckdb.DuckDBPyConnection, rows: str, where: str, params: Sequence[Any] | dict[str, Any] = ()
+) -> dict[str, set[int]]:
+    """{project: hours of `called_at`} of the rows of `rows` (this table's columns) matching `where`."""
     hours: dict[str, set[int]] = {}
-    for project, hour in con.execute(
-        f"SELECT DISTINCT project, {hour_sql('called_at')} FROM {SCORE_CALLS} "
-        f"WHERE (project, score_id) IN (SELECT project, score_id FROM store.scores WHERE {where})",
-        params,
-    ).fetchall():
+    sql = f"SELECT DISTINCT project, {hour_sql('called_at')} FROM {rows} WHERE {where}"
+    for project, hour in con.execute(sql, params).fetchall():
         hours.setdefault(str(project), set()).add(int(hour))
     return hours
